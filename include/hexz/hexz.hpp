@@ -1,0 +1,8 @@
+// Umbrella header: the whole public hexz API.
+#pragma once
+
+#include "hexz/error.hpp"
+#include "hexz/pack.hpp"
+#include "hexz/snapshot.hpp"
+#include "hexz/types.hpp"
+#include "hexz/version.hpp"

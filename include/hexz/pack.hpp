@@ -1,0 +1,61 @@
+// Packing raw disk and memory images into a .hxz snapshot.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "hexz/types.hpp"
+
+namespace hexz {
+
+/// Limits enforced by pack(); see docs/FORMAT.md.
+inline constexpr uint32_t kMinChunkSize = 512;
+inline constexpr uint32_t kMaxChunkSize = 1u << 20;
+inline constexpr uint32_t kMinBlockSize = 1024;
+inline constexpr uint32_t kMaxBlockSize = 16u << 20;
+inline constexpr uint32_t kDefaultChunkSize = 4096;
+inline constexpr uint32_t kDefaultBlockSize = 64 * 1024;
+
+/// Everything pack() needs. At least one of disk_path / memory_path is set.
+struct PackOptions {
+  std::string disk_path;    ///< Raw disk image; empty = no disk stream.
+  std::string memory_path;  ///< Raw memory image; empty = no memory stream.
+  std::string output_path;  ///< Destination .hxz; written atomically.
+  Codec codec = Codec::kLz4;
+  /// Compression level; 0 = the codec's default (LZ4: 1 = fast mode; >1 = LZ4-HC level; Zstd: 1..22).
+  int level = 0;
+  uint32_t chunk_size = kDefaultChunkSize;  ///< Dedup/index unit, power of two, 512 B..1 MiB.
+  uint32_t block_size = kDefaultBlockSize;  ///< Compression unit target, 1 KiB..16 MiB, >= chunk_size.
+  bool force = false;                       ///< Replace an existing output file.
+};
+
+/// Called with (bytes_done, bytes_total) of logical input; bytes_done only grows and the last
+/// call has bytes_done == bytes_total. An exception thrown from it aborts the pack (no output
+/// is left behind) and propagates out of pack().
+using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
+
+/// Counters describing one stream of a finished pack (also stored in the header).
+struct StreamStats {
+  bool present = false;
+  uint64_t logical_size = 0;   ///< Bytes in the stream.
+  uint64_t chunks = 0;         ///< Index entries.
+  uint64_t zero_chunks = 0;    ///< All-zero chunks (no data stored).
+  uint64_t dup_chunks = 0;     ///< Chunks whose content was already stored.
+  uint64_t blocks = 0;         ///< Compressed blocks written for this stream.
+  uint64_t stored_bytes = 0;   ///< Bytes of those blocks on disk.
+};
+
+/// What pack() produced.
+struct PackResult {
+  StreamStats streams[kStreamCount];
+  uint64_t file_size = 0;       ///< Size of the output file.
+  double seconds = 0;           ///< Wall time of the pack.
+};
+
+/// Packs the inputs into options.output_path. Throws hexz::Error on any failure, in which case
+/// no output file exists afterwards and a pre-existing destination is untouched.
+/// Deterministic: the same inputs and options give a byte-identical file.
+PackResult pack(const PackOptions& options, const ProgressFn& progress = {});
+
+}  // namespace hexz

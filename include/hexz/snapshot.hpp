@@ -1,0 +1,77 @@
+// Reading a .hxz snapshot at any byte offset.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "hexz/pack.hpp"
+#include "hexz/types.hpp"
+
+namespace hexz {
+
+/// Tuning knobs for Snapshot::open().
+struct OpenOptions {
+  uint64_t block_cache_bytes = 64ull << 20;  ///< Budget for decoded data blocks.
+  uint64_t page_cache_bytes = 16ull << 20;   ///< Budget for decoded index pages.
+};
+
+/// Header-level facts about a snapshot (what `hexz info` prints).
+struct SnapshotInfo {
+  uint16_t version_major = 0;
+  uint16_t version_minor = 0;
+  uint64_t required_features = 0;
+  uint64_t optional_features = 0;
+  Codec codec = Codec::kNone;
+  int level = 0;
+  uint32_t chunk_size = 0;
+  uint32_t block_size = 0;
+  uint64_t file_size = 0;
+  uint64_t index_pages = 0;
+  uint64_t index_bytes = 0;  ///< Stored bytes of all index pages plus the master index.
+  std::string identity_hex;  ///< 64 hex digits: the snapshot's content identity.
+  StreamStats streams[kStreamCount];
+};
+
+/// Outcome of Snapshot::verify().
+struct VerifyReport {
+  bool ok = true;
+  uint64_t blocks_checked = 0;
+  uint64_t chunks_checked = 0;
+  std::string first_error;  ///< Empty when ok; otherwise names the first bad section/block.
+};
+
+/// An open snapshot. All const member functions are thread-safe.
+class Snapshot {
+ public:
+  virtual ~Snapshot() = default;
+
+  /// Opens and validates `path` (magic, version, feature flags, header and master index
+  /// checksums, file length). Throws hexz::Error (kNotFound, kNotASnapshot, kUnsupported,
+  /// kCorrupt, kTruncated, kIo).
+  static std::unique_ptr<Snapshot> open(const std::string& path, const OpenOptions& options = {});
+
+  /// True if the snapshot holds `stream`.
+  virtual bool has_stream(Stream stream) const = 0;
+  /// Logical size of `stream` in bytes (0 if absent).
+  virtual uint64_t size(Stream stream) const = 0;
+  /// Fills `out` with the bytes at [offset, offset + out.size()) of `stream`.
+  /// REQUIRES: the range lies within the stream, else throws kOutOfRange.
+  /// Throws kCorrupt if a block or index page fails its checksum.
+  virtual void read(Stream stream, uint64_t offset, std::span<std::byte> out) const = 0;
+  /// Calls `fn(offset, length, is_zero)` for consecutive runs of the stream covering
+  /// [offset, offset+length), merging adjacent runs of the same kind. Reads index only.
+  virtual void for_each_extent(
+      Stream stream, uint64_t offset, uint64_t length,
+      const std::function<void(uint64_t, uint64_t, bool)>& fn) const = 0;
+  /// Header facts and per-stream statistics.
+  virtual SnapshotInfo info() const = 0;
+  /// Reads and checks every section, block and chunk digest. Never throws for corruption;
+  /// reports it. `progress` gets (bytes_done, bytes_total).
+  virtual VerifyReport verify(const ProgressFn& progress = {}) const = 0;
+};
+
+}  // namespace hexz

@@ -1,0 +1,57 @@
+// Block compression: LZ4 (fast, or HC for level > 1) and Zstd.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "hexz/types.hpp"
+
+namespace hexz::codec {
+
+/// Compresses blocks with one codec and level. Holds per-instance scratch state, so an
+/// instance must be used by one thread at a time (give each worker its own).
+class Compressor {
+ public:
+  /// `level` 0 selects the codec's default. Throws kInvalidArgument for an unusable level.
+  Compressor(Codec codec, int level);
+  ~Compressor();
+  Compressor(const Compressor&) = delete;
+  Compressor& operator=(const Compressor&) = delete;
+
+  /// Upper bound of compress() output for `raw_size` input bytes.
+  size_t bound(size_t raw_size) const;
+  /// Compresses `in` into `out` (sized at least bound(in.size())). Returns the compressed
+  /// size, or 0 if the result would not be smaller than the input (caller stores raw).
+  size_t compress(std::span<const std::byte> in, std::span<std::byte> out);
+  Codec codec() const { return codec_; }
+
+ private:
+  Codec codec_;
+  int level_;
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+/// Decompresses blocks of any codec. One thread at a time per instance.
+class Decompressor {
+ public:
+  Decompressor();
+  ~Decompressor();
+  Decompressor(const Decompressor&) = delete;
+  Decompressor& operator=(const Decompressor&) = delete;
+
+  /// Decodes `in` (compressed with `codec`) into exactly out.size() bytes. Throws
+  /// hexz::Error(kCorrupt) if the data is malformed or does not decode to exactly that size.
+  void decompress(Codec codec, std::span<const std::byte> in, std::span<std::byte> out);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+/// The default level for `codec` (LZ4: 1, Zstd: 3).
+int default_level(Codec codec);
+
+}  // namespace hexz::codec

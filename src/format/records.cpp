@@ -1,0 +1,238 @@
+#include "format/records.hpp"
+
+#include <cstring>
+
+#include "hash/checksum.hpp"
+#include "hexz/error.hpp"
+#include "util/endian.hpp"
+
+namespace hexz::format {
+
+using util::load_le;
+using util::store_le;
+
+namespace {
+
+bool valid_codec(uint8_t id) { return id <= static_cast<uint8_t>(Codec::kZstd); }
+
+std::string hex64(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+void encode_stream(const StreamRecord& s, unsigned char* p) {
+  store_le<uint64_t>(p + 0, s.logical_size);
+  store_le<uint64_t>(p + 8, s.chunks);
+  store_le<uint64_t>(p + 16, s.zero_chunks);
+  store_le<uint64_t>(p + 24, s.dup_chunks);
+  store_le<uint64_t>(p + 32, s.blocks);
+  store_le<uint64_t>(p + 40, s.stored_bytes);
+  store_le<uint32_t>(p + 48, s.first_page);
+  store_le<uint32_t>(p + 52, s.page_count);
+  p[56] = s.present;
+}
+
+StreamRecord decode_stream(const unsigned char* p) {
+  StreamRecord s;
+  s.logical_size = load_le<uint64_t>(p + 0);
+  s.chunks = load_le<uint64_t>(p + 8);
+  s.zero_chunks = load_le<uint64_t>(p + 16);
+  s.dup_chunks = load_le<uint64_t>(p + 24);
+  s.blocks = load_le<uint64_t>(p + 32);
+  s.stored_bytes = load_le<uint64_t>(p + 40);
+  s.first_page = load_le<uint32_t>(p + 48);
+  s.page_count = load_le<uint32_t>(p + 52);
+  s.present = p[56];
+  return s;
+}
+
+}  // namespace
+
+void encode_header(const Header& h, std::span<unsigned char, kHeaderSize> out) {
+  unsigned char* p = out.data();
+  std::memset(p, 0, kHeaderSize);
+  std::memcpy(p, kMagic.data(), kMagic.size());
+  store_le<uint16_t>(p + 8, h.version_major);
+  store_le<uint16_t>(p + 10, h.version_minor);
+  store_le<uint32_t>(p + 12, static_cast<uint32_t>(kHeaderSize));
+  store_le<uint64_t>(p + 16, h.required_features);
+  store_le<uint64_t>(p + 24, h.optional_features);
+  store_le<uint64_t>(p + 32, h.file_size);
+  p[40] = static_cast<uint8_t>(h.chunking);
+  p[41] = static_cast<uint8_t>(h.codec);
+  p[42] = static_cast<unsigned char>(h.level);
+  p[43] = static_cast<uint8_t>(h.index_codec);
+  store_le<uint32_t>(p + 44, h.chunk_size);
+  store_le<uint32_t>(p + 48, h.min_chunk);
+  store_le<uint32_t>(p + 52, h.max_chunk);
+  store_le<uint32_t>(p + 56, h.block_size);
+  std::memcpy(p + 64, h.identity.data(), h.identity.size());
+  store_le<uint64_t>(p + 96, h.tail_offset);
+  store_le<uint64_t>(p + 104, h.tail_length);
+  store_le<uint64_t>(p + 112, h.master_offset);
+  store_le<uint64_t>(p + 120, h.master_length);
+  store_le<uint64_t>(p + 128, h.master_checksum);
+  store_le<uint32_t>(p + 136, h.page_count);
+  for (int i = 0; i < kStreamCount; ++i) {
+    encode_stream(h.streams[i], p + kStreamTableOffset + kStreamRecordSize * static_cast<size_t>(i));
+  }
+  store_le<uint64_t>(p + kHeaderChecksumOffset, hash::checksum64(p, kHeaderChecksumOffset));
+}
+
+Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::string& name) {
+  const unsigned char* p = in.data();
+  if (std::memcmp(p, kMagic.data(), kMagic.size()) != 0) {
+    throw Error(ErrorCode::kNotASnapshot, "'" + name + "' is not a hexz snapshot (bad magic)");
+  }
+  Header h;
+  h.version_major = load_le<uint16_t>(p + 8);
+  h.version_minor = load_le<uint16_t>(p + 10);
+  const uint64_t stored_sum = load_le<uint64_t>(p + kHeaderChecksumOffset);
+  const bool sum_ok = stored_sum == hash::checksum64(p, kHeaderChecksumOffset);
+  if (sum_ok && h.version_major != kVersionMajor) {
+    throw Error(ErrorCode::kUnsupported,
+                "'" + name + "' uses snapshot format " + std::to_string(h.version_major) + "." +
+                    std::to_string(h.version_minor) + "; this hexz reads format " +
+                    std::to_string(kVersionMajor) + ".x");
+  }
+  if (!sum_ok) throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: header checksum mismatch");
+  if (load_le<uint32_t>(p + 12) != kHeaderSize) {
+    throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: unexpected header size");
+  }
+  h.required_features = load_le<uint64_t>(p + 16);
+  h.optional_features = load_le<uint64_t>(p + 24);
+  const uint64_t unknown = h.required_features & ~kKnownRequiredFeatures;
+  if (unknown != 0) {
+    throw Error(ErrorCode::kUnsupported, "'" + name + "' needs features this hexz does not support (required feature bits " +
+                                             hex64(unknown) + "); upgrade hexz");
+  }
+  h.file_size = load_le<uint64_t>(p + 32);
+  if (p[40] != static_cast<uint8_t>(Chunking::kFixed)) {
+    throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: unknown chunking mode");
+  }
+  h.chunking = Chunking::kFixed;
+  if (!valid_codec(p[41]) || !valid_codec(p[43])) {
+    throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: unknown codec id");
+  }
+  h.codec = static_cast<Codec>(p[41]);
+  h.level = static_cast<int8_t>(p[42]);
+  h.index_codec = static_cast<Codec>(p[43]);
+  h.chunk_size = load_le<uint32_t>(p + 44);
+  h.min_chunk = load_le<uint32_t>(p + 48);
+  h.max_chunk = load_le<uint32_t>(p + 52);
+  h.block_size = load_le<uint32_t>(p + 56);
+  std::memcpy(h.identity.data(), p + 64, h.identity.size());
+  h.tail_offset = load_le<uint64_t>(p + 96);
+  h.tail_length = load_le<uint64_t>(p + 104);
+  h.master_offset = load_le<uint64_t>(p + 112);
+  h.master_length = load_le<uint64_t>(p + 120);
+  h.master_checksum = load_le<uint64_t>(p + 128);
+  h.page_count = load_le<uint32_t>(p + 136);
+  for (int i = 0; i < kStreamCount; ++i) {
+    h.streams[i] = decode_stream(p + kStreamTableOffset + kStreamRecordSize * static_cast<size_t>(i));
+  }
+  // Structural consistency (the checksum passed, so failures here mean a bad writer).
+  const auto bad = [&](const char* what) {
+    throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: " + what);
+  };
+  if (h.chunk_size == 0 || (h.chunk_size & (h.chunk_size - 1)) != 0) bad("invalid chunk size");
+  if (h.tail_offset < kHeaderSize || h.tail_offset + h.tail_length != h.file_size) bad("invalid tail location");
+  if (h.master_offset < h.tail_offset || h.master_offset + h.master_length > h.file_size) {
+    bad("invalid master index location");
+  }
+  if (h.master_length != static_cast<uint64_t>(h.page_count) * kMasterEntrySize) bad("invalid master index size");
+  uint64_t pages = 0;
+  for (const auto& s : h.streams) {
+    if (s.present > 1) bad("invalid stream flag");
+    if (!s.present && (s.logical_size != 0 || s.page_count != 0)) bad("absent stream has data");
+    if (static_cast<uint64_t>(s.first_page) + s.page_count > h.page_count) bad("stream pages out of range");
+    if (s.zero_chunks + s.dup_chunks > s.chunks) bad("inconsistent stream counters");
+    pages += s.page_count;
+  }
+  if (pages != h.page_count) bad("page count mismatch");
+  return h;
+}
+
+void absorb_identity_trailer(hash::Blake3& hasher, const StreamRecord (&streams)[kStreamCount]) {
+  for (const auto& rec : streams) {
+    unsigned char bytes[9];
+    bytes[0] = rec.present;
+    store_le<uint64_t>(bytes + 1, rec.logical_size);
+    hasher.update(bytes, sizeof bytes);
+  }
+}
+
+void encode_master_entry(const MasterEntry& e, unsigned char* p) {
+  std::memset(p, 0, kMasterEntrySize);
+  store_le<uint64_t>(p + 0, e.offset);
+  store_le<uint32_t>(p + 8, e.stored_length);
+  store_le<uint32_t>(p + 12, e.raw_length);
+  store_le<uint64_t>(p + 16, e.first_logical);
+  store_le<uint32_t>(p + 24, e.entry_count);
+  p[28] = static_cast<uint8_t>(e.stream);
+  p[29] = static_cast<uint8_t>(e.codec);
+  store_le<uint64_t>(p + 32, e.checksum);
+}
+
+MasterEntry decode_master_entry(const unsigned char* p) {
+  MasterEntry e;
+  e.offset = load_le<uint64_t>(p + 0);
+  e.stored_length = load_le<uint32_t>(p + 8);
+  e.raw_length = load_le<uint32_t>(p + 12);
+  e.first_logical = load_le<uint64_t>(p + 16);
+  e.entry_count = load_le<uint32_t>(p + 24);
+  if (p[28] >= kStreamCount) throw Error(ErrorCode::kCorrupt, "master index names an unknown stream");
+  e.stream = static_cast<Stream>(p[28]);
+  if (!valid_codec(p[29])) throw Error(ErrorCode::kCorrupt, "master index names an unknown codec");
+  e.codec = static_cast<Codec>(p[29]);
+  e.checksum = load_le<uint64_t>(p + 32);
+  if (e.entry_count == 0 || e.entry_count > kMaxPageEntries ||
+      e.raw_length != e.entry_count * kIndexEntrySize) {
+    throw Error(ErrorCode::kCorrupt, "master index entry has an invalid page size");
+  }
+  return e;
+}
+
+void encode_index_entry(const IndexEntry& e, unsigned char* p) {
+  std::memset(p, 0, kIndexEntrySize);
+  store_le<uint64_t>(p + 0, e.block.offset);
+  store_le<uint64_t>(p + 8, e.block.checksum);
+  store_le<uint32_t>(p + 16, e.block.stored_length);
+  store_le<uint32_t>(p + 20, e.block.raw_length);
+  store_le<uint32_t>(p + 24, e.offset_in_block);
+  store_le<uint32_t>(p + 28, e.length);
+  p[32] = static_cast<uint8_t>(e.kind);
+  p[33] = e.source;
+  p[34] = static_cast<uint8_t>(e.block.codec);
+  std::memcpy(p + 36, e.digest.bytes.data(), e.digest.bytes.size());
+}
+
+IndexEntry decode_index_entry(const unsigned char* p) {
+  IndexEntry e;
+  e.block.offset = load_le<uint64_t>(p + 0);
+  e.block.checksum = load_le<uint64_t>(p + 8);
+  e.block.stored_length = load_le<uint32_t>(p + 16);
+  e.block.raw_length = load_le<uint32_t>(p + 20);
+  e.offset_in_block = load_le<uint32_t>(p + 24);
+  e.length = load_le<uint32_t>(p + 28);
+  if (p[32] > static_cast<uint8_t>(ChunkKind::kData)) throw Error(ErrorCode::kCorrupt, "index entry has an unknown kind");
+  e.kind = static_cast<ChunkKind>(p[32]);
+  e.source = p[33];
+  if (e.source != 0) throw Error(ErrorCode::kCorrupt, "index entry references a base snapshot, but none is declared");
+  if (!valid_codec(p[34])) throw Error(ErrorCode::kCorrupt, "index entry names an unknown codec");
+  e.block.codec = static_cast<Codec>(p[34]);
+  std::memcpy(e.digest.bytes.data(), p + 36, e.digest.bytes.size());
+  if (e.length == 0) throw Error(ErrorCode::kCorrupt, "index entry has zero length");
+  if (e.kind == ChunkKind::kData) {
+    if (e.block.stored_length == 0 || e.block.raw_length == 0 ||
+        static_cast<uint64_t>(e.offset_in_block) + e.length > e.block.raw_length ||
+        e.block.raw_length > (16u << 20) + (1u << 20) ||
+        (e.block.codec == Codec::kNone && e.block.stored_length != e.block.raw_length)) {
+      throw Error(ErrorCode::kCorrupt, "index entry has an inconsistent block location");
+    }
+  }
+  return e;
+}
+
+}  // namespace hexz::format

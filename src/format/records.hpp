@@ -1,0 +1,137 @@
+// On-disk records of the .hxz format, version 1. This file is the only code that knows byte
+// layouts; docs/FORMAT.md is the normative description. All integers are little-endian.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "hash/digest.hpp"
+#include "hexz/types.hpp"
+
+namespace hexz::format {
+
+/// File magic: 0x89 'H' 'X' 'Z' '\r' '\n' 0x1A '\n' (binary-safe, detects text-mode damage).
+inline constexpr std::array<unsigned char, 8> kMagic = {0x89, 'H', 'X', 'Z', '\r', '\n', 0x1A, '\n'};
+inline constexpr uint16_t kVersionMajor = 1;
+inline constexpr uint16_t kVersionMinor = 0;
+inline constexpr size_t kHeaderSize = 512;
+/// Offset of the header checksum (XXH3-64 over bytes [0, kHeaderChecksumOffset)).
+inline constexpr size_t kHeaderChecksumOffset = 504;
+inline constexpr size_t kStreamRecordSize = 64;
+inline constexpr size_t kStreamTableOffset = 192;
+inline constexpr size_t kMasterEntrySize = 40;
+inline constexpr size_t kIndexEntrySize = 52;
+/// Maximum entries in one index page.
+inline constexpr uint32_t kMaxPageEntries = 4096;
+
+/// Required feature bits: a reader must refuse a file with a required bit it does not know.
+/// Version 1.0 defines none; these are reserved for later minor versions.
+enum RequiredFeature : uint64_t {
+  kFeatureCdc = 1ull << 0,         ///< Reserved: content-defined chunking.
+  kFeatureDictionary = 1ull << 1,  ///< Reserved: blocks use a trained Zstd dictionary.
+  kFeatureEncrypted = 1ull << 2,   ///< Reserved: blocks and index are encrypted.
+  kFeatureBases = 1ull << 3,       ///< Reserved: entries may reference base snapshots.
+};
+/// Required features this reader implements.
+inline constexpr uint64_t kKnownRequiredFeatures = 0;
+
+/// Chunking modes (header byte 40).
+enum class Chunking : uint8_t { kFixed = 0 };
+
+/// Per-stream record in the header's stream table.
+struct StreamRecord {
+  uint64_t logical_size = 0;
+  uint64_t chunks = 0;
+  uint64_t zero_chunks = 0;
+  uint64_t dup_chunks = 0;
+  uint64_t blocks = 0;
+  uint64_t stored_bytes = 0;
+  uint32_t first_page = 0;  ///< Index of the stream's first master entry.
+  uint32_t page_count = 0;  ///< Number of consecutive master entries for this stream.
+  uint8_t present = 0;      ///< 1 if the snapshot holds this stream.
+};
+
+/// The fixed 512-byte header at offset 0.
+struct Header {
+  uint16_t version_major = kVersionMajor;
+  uint16_t version_minor = kVersionMinor;
+  uint64_t required_features = 0;
+  uint64_t optional_features = 0;
+  uint64_t file_size = 0;
+  Chunking chunking = Chunking::kFixed;
+  Codec codec = Codec::kLz4;
+  int8_t level = 0;
+  Codec index_codec = Codec::kZstd;
+  uint32_t chunk_size = 0;
+  uint32_t min_chunk = 0;
+  uint32_t max_chunk = 0;
+  uint32_t block_size = 0;
+  std::array<unsigned char, 32> identity{};  ///< BLAKE3-256 content identity (FORMAT.md §identity).
+  uint64_t tail_offset = 0;     ///< Start of the metadata tail (ends at file_size).
+  uint64_t tail_length = 0;
+  uint64_t master_offset = 0;   ///< Master index location.
+  uint64_t master_length = 0;
+  uint64_t master_checksum = 0; ///< XXH3-64 of the master index bytes.
+  uint32_t page_count = 0;      ///< Master index entries.
+  StreamRecord streams[kStreamCount];
+};
+
+/// Serialises `h` into exactly kHeaderSize bytes, including its checksum.
+void encode_header(const Header& h, std::span<unsigned char, kHeaderSize> out);
+
+/// Parses and validates a header: magic (kNotASnapshot), version (kUnsupported), checksum
+/// (kCorrupt), required features (kUnsupported), internal consistency (kCorrupt).
+/// `name` is used in messages.
+Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::string& name);
+
+/// Feeds the identity's trailer (per stream: u8 present, u64 logical size) into `hasher`, after
+/// every decoded index page. The finished digest is Header::identity (FORMAT.md, "Identity").
+void absorb_identity_trailer(hash::Blake3& hasher, const StreamRecord (&streams)[kStreamCount]);
+
+/// One master index entry: where an index page is and what it covers.
+struct MasterEntry {
+  uint64_t offset = 0;         ///< File offset of the stored page.
+  uint32_t stored_length = 0;  ///< Stored (possibly compressed) length.
+  uint32_t raw_length = 0;     ///< Decoded length = entry_count * kIndexEntrySize.
+  uint64_t first_logical = 0;  ///< Stream offset of the page's first chunk.
+  uint32_t entry_count = 0;
+  Stream stream = Stream::kDisk;
+  Codec codec = Codec::kNone;  ///< How the page is stored.
+  uint64_t checksum = 0;       ///< XXH3-64 of the stored page bytes.
+};
+
+void encode_master_entry(const MasterEntry& e, unsigned char* out);
+/// Decodes one entry; throws kCorrupt on an invalid stream or codec id.
+MasterEntry decode_master_entry(const unsigned char* in);
+
+/// Chunk kinds.
+enum class ChunkKind : uint8_t { kZero = 0, kData = 1 };
+
+/// Where a stored block lives and how to decode it.
+struct BlockRef {
+  uint64_t offset = 0;         ///< File offset of the stored block.
+  uint64_t checksum = 0;       ///< XXH3-64 of the stored bytes.
+  uint32_t stored_length = 0;
+  uint32_t raw_length = 0;
+  Codec codec = Codec::kNone;  ///< kNone = stored raw.
+  bool operator==(const BlockRef&) const = default;
+};
+
+/// One index entry: a chunk of a stream.
+struct IndexEntry {
+  BlockRef block;               ///< Unused (zero) for zero chunks.
+  uint32_t offset_in_block = 0; ///< Where the chunk's bytes start in the decoded block.
+  uint32_t length = 0;          ///< Logical length of the chunk.
+  ChunkKind kind = ChunkKind::kZero;
+  uint8_t source = 0;           ///< 0 = this file (v1 requires 0).
+  hash::ChunkDigest digest;     ///< Truncated BLAKE3 of the chunk's bytes; zero for zero chunks.
+};
+
+void encode_index_entry(const IndexEntry& e, unsigned char* out);
+/// Decodes one entry; throws kCorrupt on invalid kind/codec/source or inconsistent lengths.
+IndexEntry decode_index_entry(const unsigned char* in);
+
+}  // namespace hexz::format

@@ -1,0 +1,53 @@
+// A raw image opened for packing: sequential reads that skip holes of sparse files.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace hexz::io {
+
+/// A byte range [offset, offset + length) of an input file.
+struct Extent {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
+/// A read-only regular file. Opening checks that it exists, is a regular file (or a block
+/// device) and is readable, throwing hexz::Error with a message naming `role` and the path.
+class InputFile {
+ public:
+  /// `role` names the input in messages, e.g. "disk image".
+  InputFile(const std::string& path, const std::string& role);
+  ~InputFile();
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+
+  /// Size in bytes at open time.
+  uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  /// Device and inode, to detect an output path that names this input.
+  uint64_t device() const { return dev_; }
+  uint64_t inode() const { return ino_; }
+
+  /// Returns the next data extent at or after `offset` (SEEK_DATA/SEEK_HOLE), clamped to the
+  /// size. Bytes between `offset` and the returned extent are a hole (zeros). Returns an
+  /// extent with length 0 at size() when only holes remain. Files without hole support are one
+  /// extent.
+  Extent next_data(uint64_t offset) const;
+
+  /// Reads exactly out.size() bytes at `offset`; throws kIo (or kTruncated if the file shrank).
+  void read_at(uint64_t offset, std::span<std::byte> out) const;
+
+ private:
+  std::string path_;
+  std::string role_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  uint64_t dev_ = 0;
+  uint64_t ino_ = 0;
+  bool holes_supported_ = true;
+};
+
+}  // namespace hexz::io

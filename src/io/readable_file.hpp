@@ -1,0 +1,28 @@
+// Random-access storage a snapshot is read from (local files now; HTTP/S3 later).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace hexz::io {
+
+/// Thread-safe positional reads from an immutable object.
+class ReadableFile {
+ public:
+  virtual ~ReadableFile() = default;
+  /// Size of the object in bytes.
+  virtual uint64_t size() const = 0;
+  /// Reads exactly out.size() bytes at `offset`. Throws kTruncated if the range passes the end,
+  /// kIo on failure.
+  virtual void read_at(uint64_t offset, std::span<std::byte> out) const = 0;
+  /// A name for messages (the path or URL).
+  virtual const std::string& name() const = 0;
+};
+
+/// Opens a local file with pread-based reads. Throws kNotFound / kIo / kInvalidArgument.
+std::unique_ptr<ReadableFile> open_local_file(const std::string& path);
+
+}  // namespace hexz::io

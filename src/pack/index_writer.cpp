@@ -1,0 +1,55 @@
+#include "pack/index_writer.hpp"
+
+#include "hash/checksum.hpp"
+
+namespace hexz::packing {
+
+IndexWriter::IndexWriter(Codec page_codec, PageSink sink)
+    : compressor_(page_codec, 0), sink_(std::move(sink)) {
+  raw_.reserve(format::kMaxPageEntries * format::kIndexEntrySize);
+}
+
+void IndexWriter::begin_stream(Stream stream) {
+  stream_ = stream;
+  stream_first_page_ = static_cast<uint32_t>(master_.size());
+  page_first_logical_ = 0;
+  next_logical_ = 0;
+  entries_ = 0;
+  raw_.clear();
+}
+
+void IndexWriter::add(const format::IndexEntry& entry) {
+  if (entries_ == 0) page_first_logical_ = next_logical_;
+  raw_.resize(raw_.size() + format::kIndexEntrySize);
+  format::encode_index_entry(entry, raw_.data() + raw_.size() - format::kIndexEntrySize);
+  next_logical_ += entry.length;
+  if (++entries_ == format::kMaxPageEntries) flush_page();
+}
+
+std::pair<uint32_t, uint32_t> IndexWriter::end_stream() {
+  if (entries_ > 0) flush_page();
+  return {stream_first_page_, static_cast<uint32_t>(master_.size()) - stream_first_page_};
+}
+
+void IndexWriter::flush_page() {
+  identity_.update(raw_.data(), raw_.size());
+  const std::span<const std::byte> raw(reinterpret_cast<const std::byte*>(raw_.data()), raw_.size());
+  packed_.resize(compressor_.bound(raw.size()));
+  const size_t n = compressor_.compress(raw, packed_);
+  format::MasterEntry m;
+  m.codec = n == 0 ? Codec::kNone : compressor_.codec();
+  const std::span<const std::byte> stored = n == 0 ? raw : std::span<const std::byte>(packed_.data(), n);
+  m.offset = sink_(stored);
+  m.stored_length = static_cast<uint32_t>(stored.size());
+  m.raw_length = static_cast<uint32_t>(raw.size());
+  m.first_logical = page_first_logical_;
+  m.entry_count = entries_;
+  m.stream = stream_;
+  m.checksum = hash::checksum64(stored.data(), stored.size());
+  master_.push_back(m);
+  stored_bytes_ += stored.size();
+  entries_ = 0;
+  raw_.clear();
+}
+
+}  // namespace hexz::packing

@@ -1,0 +1,310 @@
+#include "read/snapshot_reader.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "hash/checksum.hpp"
+#include "hash/digest.hpp"
+#include "hexz/error.hpp"
+
+namespace hexz::read {
+
+namespace {
+
+codec::Decompressor& thread_decompressor() {
+  thread_local codec::Decompressor d;
+  return d;
+}
+
+std::string num(uint64_t v) { return std::to_string(v); }
+
+}  // namespace
+
+SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const OpenOptions& options)
+    : file_(std::move(file)), pages_(options.page_cache_bytes), blocks_(options.block_cache_bytes) {
+  const std::string& name = file_->name();
+  const uint64_t actual = file_->size();
+  if (actual < format::kMagic.size()) {
+    throw Error(ErrorCode::kNotASnapshot, "'" + name + "' is not a hexz snapshot (file too small)");
+  }
+  std::array<unsigned char, format::kHeaderSize> hbytes{};
+  const size_t have = static_cast<size_t>(std::min<uint64_t>(actual, format::kHeaderSize));
+  file_->read_at(0, std::as_writable_bytes(std::span(hbytes.data(), have)));
+  if (std::memcmp(hbytes.data(), format::kMagic.data(), format::kMagic.size()) != 0) {
+    throw Error(ErrorCode::kNotASnapshot, "'" + name + "' is not a hexz snapshot (bad magic)");
+  }
+  if (have < format::kHeaderSize) {
+    throw Error(ErrorCode::kTruncated, "'" + name + "' is truncated: the header is incomplete");
+  }
+  header_ = format::decode_header(hbytes, name);
+  if (actual < header_.file_size) {
+    throw Error(ErrorCode::kTruncated, "'" + name + "' is truncated: expected " + num(header_.file_size) +
+                                           " bytes, found " + num(actual));
+  }
+  if (actual > header_.file_size) {
+    throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: " + num(actual - header_.file_size) +
+                                         " unexpected bytes after the end of the snapshot");
+  }
+  std::vector<unsigned char> mbytes(header_.master_length);
+  file_->read_at(header_.master_offset, std::as_writable_bytes(std::span(mbytes)));
+  if (hash::checksum64(mbytes.data(), mbytes.size()) != header_.master_checksum) {
+    throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: master index checksum mismatch");
+  }
+  master_.reserve(header_.page_count);
+  for (uint32_t i = 0; i < header_.page_count; ++i) {
+    master_.push_back(format::decode_master_entry(mbytes.data() + static_cast<size_t>(i) * format::kMasterEntrySize));
+  }
+  // Each stream's pages must tile [0, logical_size) in order and lie in the data region.
+  for (int s = 0; s < kStreamCount; ++s) {
+    const auto& rec = header_.streams[s];
+    uint64_t expect = 0;
+    for (uint32_t p = rec.first_page; p < rec.first_page + rec.page_count; ++p) {
+      const auto& m = master_[p];
+      if (static_cast<int>(m.stream) != s || m.first_logical != expect || m.offset < format::kHeaderSize ||
+          m.offset + m.stored_length > header_.tail_offset) {
+        throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: master index entry " + num(p) + " is inconsistent");
+      }
+      // Each entry covers at most max(chunk, 16 MiB) bytes; exact tiling is checked when the
+      // next page starts where this one ends (verified at page load).
+      expect = m.first_logical + 1;  // strictly increasing
+      if (p + 1 < rec.first_page + rec.page_count) expect = std::max(expect, master_[p + 1].first_logical);
+    }
+  }
+}
+
+bool SnapshotReader::has_stream(Stream stream) const {
+  return header_.streams[static_cast<int>(stream)].present != 0;
+}
+
+uint64_t SnapshotReader::size(Stream stream) const {
+  return header_.streams[static_cast<int>(stream)].logical_size;
+}
+
+void SnapshotReader::check_range(Stream stream, uint64_t offset, uint64_t length) const {
+  if (!has_stream(stream)) {
+    throw Error(ErrorCode::kOutOfRange, "snapshot '" + file_->name() + "' has no " + stream_name(stream) + " stream");
+  }
+  const uint64_t size = this->size(stream);
+  if (offset > size || length > size - offset) {
+    throw Error(ErrorCode::kOutOfRange, "read of " + num(length) + " bytes at offset " + num(offset) +
+                                            " is past the end of the " + stream_name(stream) +
+                                            " stream (size " + num(size) + ")");
+  }
+}
+
+uint32_t SnapshotReader::page_for(Stream stream, uint64_t offset) const {
+  const auto& rec = header_.streams[static_cast<int>(stream)];
+  const auto first = master_.begin() + rec.first_page;
+  const auto last = first + rec.page_count;
+  auto it = std::upper_bound(first, last, offset,
+                             [](uint64_t off, const format::MasterEntry& m) { return off < m.first_logical; });
+  if (it == first) throw Error(ErrorCode::kCorrupt, "index does not cover offset " + num(offset));
+  return static_cast<uint32_t>((it - 1) - master_.begin());
+}
+
+std::shared_ptr<const IndexPage> SnapshotReader::load_page(uint32_t page) const {
+  if (auto hit = pages_.get(page)) return hit;
+  const auto& m = master_[page];
+  std::vector<std::byte> stored(m.stored_length);
+  file_->read_at(m.offset, stored);
+  if (hash::checksum64(stored.data(), stored.size()) != m.checksum) {
+    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: index page " + num(page) + " (" +
+                                         stream_name(m.stream) + " stream, at file offset " + num(m.offset) +
+                                         ") failed its checksum");
+  }
+  std::vector<unsigned char> raw(m.raw_length);
+  thread_decompressor().decompress(m.codec, stored, std::as_writable_bytes(std::span(raw)));
+  auto decoded = std::make_shared<const IndexPage>(std::move(raw), m);
+  // The page must end where the next page (or the stream) begins.
+  const auto& rec = header_.streams[static_cast<int>(m.stream)];
+  const uint64_t expected_end =
+      page + 1 < rec.first_page + rec.page_count ? master_[page + 1].first_logical : rec.logical_size;
+  if (decoded->end_offset() != expected_end) {
+    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: index page " + num(page) +
+                                         " does not cover its range of the " + stream_name(m.stream) + " stream");
+  }
+  pages_.put(page, decoded, decoded->cost());
+  return decoded;
+}
+
+std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_block(const format::BlockRef& ref) const {
+  if (ref.offset < format::kHeaderSize || ref.offset + ref.stored_length > header_.tail_offset) {
+    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: block location " + num(ref.offset) +
+                                         " lies outside the data region");
+  }
+  std::vector<std::byte> stored(ref.stored_length);
+  file_->read_at(ref.offset, stored);
+  if (hash::checksum64(stored.data(), stored.size()) != ref.checksum) {
+    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: data block at file offset " +
+                                         num(ref.offset) + " failed its checksum");
+  }
+  if (ref.codec == Codec::kNone) return std::make_shared<const Block>(std::move(stored));
+  auto block = std::make_shared<Block>(ref.raw_length);
+  try {
+    thread_decompressor().decompress(ref.codec, stored, *block);
+  } catch (const Error& e) {
+    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: data block at file offset " +
+                                         num(ref.offset) + ": " + e.what());
+  }
+  return block;
+}
+
+std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(const format::BlockRef& ref) const {
+  if (auto hit = blocks_.get(ref.offset)) return hit;
+  auto block = fetch_block(ref);
+  blocks_.put(ref.offset, block, block->size() + sizeof(Block));
+  return block;
+}
+
+void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> out) const {
+  check_range(stream, offset, out.size());
+  size_t done = 0;
+  while (done < out.size()) {
+    const uint64_t at = offset + done;
+    const auto page = load_page(page_for(stream, at));
+    for (uint32_t i = page->find(at); i < page->entry_count() && done < out.size(); ++i) {
+      const auto& e = page->entry(i);
+      const uint64_t cur = offset + done;
+      const uint64_t within = cur - page->entry_offset(i);
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(e.length - within, out.size() - done));
+      if (e.kind == format::ChunkKind::kZero) {
+        std::memset(out.data() + done, 0, n);
+      } else {
+        const auto block = load_block(e.block);
+        std::memcpy(out.data() + done, block->data() + e.offset_in_block + within, n);
+      }
+      done += n;
+    }
+  }
+}
+
+void SnapshotReader::for_each_extent(Stream stream, uint64_t offset, uint64_t length,
+                                     const std::function<void(uint64_t, uint64_t, bool)>& fn) const {
+  check_range(stream, offset, length);
+  const uint64_t end = offset + length;
+  uint64_t run_start = offset;
+  uint64_t run_end = offset;
+  bool run_zero = false;
+  uint64_t at = offset;
+  while (at < end) {
+    const auto page = load_page(page_for(stream, at));
+    for (uint32_t i = page->find(at); i < page->entry_count() && at < end; ++i) {
+      const bool zero = page->entry(i).kind == format::ChunkKind::kZero;
+      const uint64_t e_end = std::min(page->entry_offset(i + 1), end);
+      if (run_end > run_start && zero != run_zero) {
+        fn(run_start, run_end - run_start, run_zero);
+        run_start = at;
+      }
+      run_zero = zero;
+      run_end = e_end;
+      at = e_end;
+    }
+  }
+  if (run_end > run_start) fn(run_start, run_end - run_start, run_zero);
+}
+
+SnapshotInfo SnapshotReader::info() const {
+  SnapshotInfo i;
+  i.version_major = header_.version_major;
+  i.version_minor = header_.version_minor;
+  i.required_features = header_.required_features;
+  i.optional_features = header_.optional_features;
+  i.codec = header_.codec;
+  i.level = header_.level;
+  i.chunk_size = header_.chunk_size;
+  i.block_size = header_.block_size;
+  i.file_size = header_.file_size;
+  i.index_pages = master_.size();
+  i.index_bytes = header_.master_length;
+  for (const auto& m : master_) i.index_bytes += m.stored_length;
+  i.identity_hex = hash::to_hex(header_.identity.data(), header_.identity.size());
+  for (int s = 0; s < kStreamCount; ++s) {
+    const auto& r = header_.streams[s];
+    auto& o = i.streams[s];
+    o.present = r.present != 0;
+    o.logical_size = r.logical_size;
+    o.chunks = r.chunks;
+    o.zero_chunks = r.zero_chunks;
+    o.dup_chunks = r.dup_chunks;
+    o.blocks = r.blocks;
+    o.stored_bytes = r.stored_bytes;
+  }
+  return i;
+}
+
+VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
+  VerifyReport report;
+  uint64_t total = 0;
+  for (const auto& r : header_.streams) total += r.logical_size;
+  uint64_t done = 0;
+  hash::Blake3 identity;
+  try {
+    for (int s = 0; s < kStreamCount; ++s) {
+      const auto& rec = header_.streams[s];
+      const Stream stream = static_cast<Stream>(s);
+      uint64_t chunks = 0;
+      uint64_t zeros = 0;
+      uint64_t covered = 0;
+      uint64_t last_block = UINT64_MAX;
+      std::shared_ptr<const Block> block;
+      for (uint32_t p = rec.first_page; p < rec.first_page + rec.page_count; ++p) {
+        const auto& m = master_[p];
+        std::vector<std::byte> stored(m.stored_length);
+        file_->read_at(m.offset, stored);
+        if (hash::checksum64(stored.data(), stored.size()) != m.checksum) {
+          throw Error(ErrorCode::kCorrupt, "index page " + num(p) + " (" + stream_name(stream) +
+                                               " stream, file offset " + num(m.offset) + ") failed its checksum");
+        }
+        std::vector<unsigned char> raw(m.raw_length);
+        thread_decompressor().decompress(m.codec, stored, std::as_writable_bytes(std::span(raw)));
+        identity.update(raw.data(), raw.size());
+        const IndexPage page(std::move(raw), m);
+        for (uint32_t i = 0; i < page.entry_count(); ++i) {
+          const auto& e = page.entry(i);
+          ++chunks;
+          covered += e.length;
+          if (e.kind == format::ChunkKind::kZero) {
+            ++zeros;
+            continue;
+          }
+          if (e.block.offset != last_block) {
+            block = fetch_block(e.block);
+            last_block = e.block.offset;
+            ++report.blocks_checked;
+          }
+          const auto digest = hash::chunk_digest(block->data() + e.offset_in_block, e.length);
+          if (!(digest == e.digest)) {
+            throw Error(ErrorCode::kCorrupt, "chunk at " + std::string(stream_name(stream)) + " offset " +
+                                                 num(page.entry_offset(i)) + " does not match its digest");
+          }
+          ++report.chunks_checked;
+        }
+        done += page.end_offset() - m.first_logical;
+        if (progress) progress(done, total);
+      }
+      if (covered != rec.logical_size || chunks != rec.chunks || zeros != rec.zero_chunks) {
+        throw Error(ErrorCode::kCorrupt, std::string(stream_name(stream)) +
+                                             " stream index does not match the header's counts");
+      }
+    }
+    format::absorb_identity_trailer(identity, header_.streams);
+    if (identity.finish() != header_.identity) {
+      throw Error(ErrorCode::kCorrupt, "the snapshot identity does not match its index");
+    }
+  } catch (const Error& e) {
+    report.ok = false;
+    report.first_error = e.what();
+  }
+  if (progress && report.ok) progress(total, total);
+  return report;
+}
+
+}  // namespace hexz::read
+
+namespace hexz {
+
+std::unique_ptr<Snapshot> Snapshot::open(const std::string& path, const OpenOptions& options) {
+  return std::make_unique<read::SnapshotReader>(io::open_local_file(path), options);
+}
+
+}  // namespace hexz
