@@ -28,6 +28,9 @@ struct PackOptions {
   uint32_t chunk_size = kDefaultChunkSize;  ///< Dedup/index unit, power of two, 512 B..1 MiB.
   uint32_t block_size = kDefaultBlockSize;  ///< Compression unit target, 1 KiB..16 MiB, >= chunk_size.
   bool force = false;                       ///< Replace an existing output file.
+  /// Worker threads for hashing and compression; 0 = all hardware threads. The output is
+  /// byte-identical for any value.
+  unsigned threads = 0;
 };
 
 /// Called with (bytes_done, bytes_total) of logical input; bytes_done only grows and the last

@@ -1,34 +1,47 @@
-// hexz::pack(): reads each input in segments, splits them into chunks, dedups, groups new
-// chunks into blocks, compresses and writes them, and builds the index. Stages are separate
-// functions over plain data (Segment -> chunks -> BlockBuilder -> writer) so that they can be
-// spread over threads; dedup decisions are made in stream order, which keeps output
-// deterministic.
+// hexz::pack(): the pack pipeline.
+//
+//   producer thread        worker pool               calling thread (ordered)
+//   SegmentReader  ──▶  hash_segment (zero, BLAKE3) ──▶ dedup, block building
+//                                                        │ sealed blocks
+//                       compress_block (+checksum)  ◀───┘
+//                                                   ──▶ write blocks in order, index entries,
+//                                                       index pages, master index, header
+//
+// Dedup decisions and block numbering happen on the calling thread in stream order, and
+// blocks are written in sequence order, so the output is byte-identical for any thread count.
+// Queues and windows are bounded, so memory does not grow with the input (beyond the dedup
+// table).
 #include <sys/stat.h>
 
 #include <chrono>
 #include <deque>
+#include <exception>
+#include <future>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
-#include "chunk/zero.hpp"
 #include "codec/codec.hpp"
 #include "format/records.hpp"
 #include "hash/checksum.hpp"
-#include "hash/digest.hpp"
 #include "hexz/error.hpp"
 #include "hexz/pack.hpp"
 #include "io/input_file.hpp"
 #include "io/output_file.hpp"
+#include "pack/block_compress.hpp"
 #include "pack/dedup_table.hpp"
 #include "pack/index_writer.hpp"
+#include "pack/segment.hpp"
+#include "pack/segment_reader.hpp"
+#include "util/thread_pool.hpp"
 
 namespace hexz {
 
 namespace {
 
-/// Input is read in segments of this many bytes (a multiple of every valid chunk size).
-constexpr uint64_t kSegmentSize = 4u << 20;
+/// Inputs are read in segments of this many bytes (a multiple of every valid chunk size).
+constexpr uint64_t kSegmentSize = 2u << 20;
 
 void validate(const PackOptions& o) {
   const auto bad = [](const std::string& msg) { throw Error(ErrorCode::kInvalidArgument, msg); };
@@ -49,6 +62,7 @@ void validate(const PackOptions& o) {
         std::to_string(o.chunk_size) + ")");
   }
   if (o.level < -128 || o.level > 127) bad("compression level " + std::to_string(o.level) + " is out of range");
+  if (o.threads > 1024) bad("thread count " + std::to_string(o.threads) + " is out of range (at most 1024)");
 }
 
 /// True if `path` names the same file as `input` (so packing would overwrite an input).
@@ -58,10 +72,48 @@ bool same_file(const std::string& path, const io::InputFile& input) {
   return st.st_dev == input.device() && st.st_ino == input.inode();
 }
 
-/// A new chunk waiting in the open block, or an index entry waiting for a block to be written.
+/// An index entry waiting for the block it points into to be written.
 struct PendingEntry {
   format::IndexEntry entry;
-  std::optional<uint32_t> block_seq;  ///< Set if the entry's block location is not yet filled in.
+  std::optional<uint32_t> block_seq;  ///< Set if entry.block is still to be filled in.
+};
+
+/// Runs a SegmentReader on its own thread, feeding a bounded queue. The destructor stops and
+/// joins it, so an exception on the consuming side never leaves it running.
+class SegmentProducer {
+ public:
+  SegmentProducer(const io::InputFile& input, Stream stream, uint32_t chunk_size, size_t depth)
+      : reader_(input, stream, chunk_size, kSegmentSize), queue_(depth) {
+    thread_ = std::thread([this] {
+      try {
+        while (auto seg = reader_.next()) {
+          if (!queue_.push(std::move(*seg))) break;
+        }
+      } catch (...) {
+        error_ = std::current_exception();
+      }
+      queue_.close();
+    });
+  }
+  ~SegmentProducer() {
+    queue_.close();
+    thread_.join();
+  }
+  SegmentProducer(const SegmentProducer&) = delete;
+  SegmentProducer& operator=(const SegmentProducer&) = delete;
+
+  /// The next segment; nullopt at the end. Rethrows a read error from the producer.
+  std::optional<packing::Segment> next() {
+    auto seg = queue_.pop();
+    if (!seg && error_) std::rethrow_exception(error_);
+    return seg;
+  }
+
+ private:
+  packing::SegmentReader reader_;
+  util::BoundedQueue<packing::Segment> queue_;
+  std::exception_ptr error_;
+  std::thread thread_;
 };
 
 class Packer {
@@ -69,11 +121,15 @@ class Packer {
   Packer(const PackOptions& options, const ProgressFn& progress)
       : options_(options),
         progress_(progress),
-        compressor_(options.codec, options.level) {}
+        threads_(options.threads == 0 ? util::hardware_threads() : options.threads) {
+    for (size_t i = 0; i < threads_; ++i) {
+      compressors_.push_back(std::make_unique<codec::Compressor>(options.codec, options.level));
+    }
+    pool_ = std::make_unique<util::ThreadPool>(threads_);
+  }
 
   PackResult run() {
     const auto start = std::chrono::steady_clock::now();
-    validate(options_);
     std::unique_ptr<io::InputFile> inputs[kStreamCount];
     if (!options_.disk_path.empty()) inputs[0] = std::make_unique<io::InputFile>(options_.disk_path, "disk image");
     if (!options_.memory_path.empty()) {
@@ -84,14 +140,12 @@ class Packer {
         throw Error(ErrorCode::kInvalidArgument,
                     "output '" + options_.output_path + "' is the same file as input '" + in->path() + "'");
       }
+      if (in) total_ += in->size();
     }
-    for (const auto& in : inputs) total_ += in ? in->size() : 0;
 
     io::AtomicOutputFile out(options_.output_path, options_.force);
     out_ = &out;
-    const std::vector<std::byte> header_space(format::kHeaderSize);
-    out.append(header_space);
-
+    out.append(std::vector<std::byte>(format::kHeaderSize));
     packing::IndexWriter index(Codec::kZstd, [&out](std::span<const std::byte> bytes) {
       const uint64_t at = out.position();
       out.append(bytes);
@@ -109,13 +163,11 @@ class Packer {
     report_progress();
     for (int s = 0; s < kStreamCount; ++s) {
       if (!inputs[s]) continue;
-      const Stream stream = static_cast<Stream>(s);
       stats_ = &result_.streams[s];
       stats_->present = true;
       stats_->logical_size = inputs[s]->size();
-      index.begin_stream(stream);
-      pack_stream(*inputs[s]);
-      close_block();
+      index.begin_stream(static_cast<Stream>(s));
+      pack_stream(*inputs[s], static_cast<Stream>(s));
       const auto [first, count] = index.end_stream();
       auto& rec = header.streams[s];
       rec.present = 1;
@@ -128,28 +180,7 @@ class Packer {
       rec.first_page = first;
       rec.page_count = count;
     }
-
-    // Metadata tail: the master index.
-    header.tail_offset = out.position();
-    std::vector<unsigned char> master(index.master().size() * format::kMasterEntrySize);
-    for (size_t i = 0; i < index.master().size(); ++i) {
-      format::encode_master_entry(index.master()[i], master.data() + i * format::kMasterEntrySize);
-    }
-    header.master_offset = out.position();
-    header.master_length = master.size();
-    header.master_checksum = hash::checksum64(master.data(), master.size());
-    header.page_count = static_cast<uint32_t>(index.master().size());
-    out.append(std::as_bytes(std::span(master)));
-    header.tail_length = out.position() - header.tail_offset;
-    header.file_size = out.position();
-
-    auto& id = index.identity_hasher();
-    format::absorb_identity_trailer(id, header.streams);
-    header.identity = id.finish();
-
-    std::array<unsigned char, format::kHeaderSize> hbytes{};
-    format::encode_header(header, hbytes);
-    out.write_at(0, std::as_bytes(std::span(hbytes)));
+    write_tail_and_header(header);
     out.commit();
 
     result_.file_size = header.file_size;
@@ -158,151 +189,160 @@ class Packer {
   }
 
  private:
-  /// Splits one input into chunks, reading only its data extents.
-  void pack_stream(const io::InputFile& in) {
-    const uint64_t size = in.size();
-    std::vector<std::byte> segment(kSegmentSize);
-    io::Extent data = in.next_data(0);
-    for (uint64_t pos = 0; pos < size; pos += kSegmentSize) {
-      const uint64_t len = std::min<uint64_t>(kSegmentSize, size - pos);
-      const uint64_t end = pos + len;
-      // Advance to the first data extent that ends after pos.
-      while (data.length != 0 && data.offset + data.length <= pos) data = in.next_data(data.offset + data.length);
-      const bool all_hole = data.length == 0 || data.offset >= end;
-      if (all_hole) {
-        for (uint64_t c = pos; c < end; c += options_.chunk_size) {
-          add_zero_chunk(static_cast<uint32_t>(std::min<uint64_t>(options_.chunk_size, end - c)));
+  void write_tail_and_header(format::Header& header) {
+    header.tail_offset = out_->position();
+    const auto& entries = index_->master();
+    std::vector<unsigned char> master(entries.size() * format::kMasterEntrySize);
+    for (size_t i = 0; i < entries.size(); ++i) {
+      format::encode_master_entry(entries[i], master.data() + i * format::kMasterEntrySize);
+    }
+    header.master_offset = out_->position();
+    header.master_length = master.size();
+    header.master_checksum = hash::checksum64(master.data(), master.size());
+    header.page_count = static_cast<uint32_t>(entries.size());
+    out_->append(std::as_bytes(std::span(master)));
+    header.tail_length = out_->position() - header.tail_offset;
+    header.file_size = out_->position();
+    format::absorb_identity_trailer(index_->identity_hasher(), header.streams);
+    header.identity = index_->identity_hasher().finish();
+    std::array<unsigned char, format::kHeaderSize> bytes{};
+    format::encode_header(header, bytes);
+    out_->write_at(0, std::as_bytes(std::span(bytes)));
+  }
+
+  /// Streams one input through the pipeline; returns once all its blocks and entries are out.
+  void pack_stream(const io::InputFile& in, Stream stream) {
+    SegmentProducer producer(in, stream, options_.chunk_size, 2);
+    std::deque<std::future<packing::HashedSegment>> hashing;
+    const size_t window = 2 * threads_;
+    bool exhausted = false;
+    for (;;) {
+      while (!exhausted && hashing.size() < window) {
+        auto seg = producer.next();
+        if (!seg) {
+          exhausted = true;
+          break;
         }
-      } else {
-        std::span<std::byte> buf(segment.data(), len);
-        // Fill from data extents; holes between them stay zero.
-        uint64_t cursor = pos;
-        io::Extent ext = data;
-        while (cursor < end) {
-          if (ext.length == 0 || ext.offset >= end) {
-            std::fill(buf.begin() + static_cast<ptrdiff_t>(cursor - pos), buf.end(), std::byte{0});
-            break;
-          }
-          const uint64_t ds = std::max(ext.offset, cursor);
-          const uint64_t de = std::min(ext.offset + ext.length, end);
-          if (ds > cursor) {
-            std::fill(buf.begin() + static_cast<ptrdiff_t>(cursor - pos),
-                      buf.begin() + static_cast<ptrdiff_t>(ds - pos), std::byte{0});
-          }
-          in.read_at(ds, buf.subspan(ds - pos, de - ds));
-          cursor = de;
-          if (de == ext.offset + ext.length) ext = in.next_data(de);
-        }
-        data = ext;
-        for (uint64_t c = 0; c < len; c += options_.chunk_size) {
-          const size_t n = static_cast<size_t>(std::min<uint64_t>(options_.chunk_size, len - c));
-          add_chunk(buf.subspan(c, n));
-        }
+        hashing.push_back(pool_->submit(
+            [s = std::move(*seg)](size_t) mutable { return packing::hash_segment(std::move(s)); }));
       }
-      done_ += len;
+      if (hashing.empty()) break;
+      packing::HashedSegment hs = hashing.front().get();
+      hashing.pop_front();
+      add_segment(hs);
+      done_ += hs.segment.length;
       report_progress();
     }
+    seal_block();
+    while (!compressing_.empty()) write_next_block();
   }
 
   void report_progress() {
     if (progress_) progress_(done_, total_);
   }
 
-  void add_zero_chunk(uint32_t length) {
-    format::IndexEntry e;
-    e.kind = format::ChunkKind::kZero;
-    e.length = length;
-    ++stats_->chunks;
-    ++stats_->zero_chunks;
-    emit(e, std::nullopt);
+  /// Dedups the chunks of a hashed segment in order and adds new ones to blocks.
+  void add_segment(const packing::HashedSegment& hs) {
+    uint64_t at = 0;
+    for (const auto& c : hs.chunks) {
+      format::IndexEntry e;
+      e.length = c.length;
+      ++stats_->chunks;
+      if (c.zero) {
+        e.kind = format::ChunkKind::kZero;
+        ++stats_->zero_chunks;
+        emit(e, std::nullopt);
+      } else {
+        e.kind = format::ChunkKind::kData;
+        e.digest = c.digest;
+        if (const packing::ChunkLocation* loc = dedup_.find(c.digest)) {
+          ++stats_->dup_chunks;
+          e.offset_in_block = loc->offset_in_block;
+          emit(e, loc->block_seq);
+        } else {
+          e.offset_in_block = static_cast<uint32_t>(open_block_.size());
+          dedup_.insert(c.digest, {next_block_seq_, e.offset_in_block});
+          const std::byte* p = hs.segment.data.data() + at;
+          open_block_.insert(open_block_.end(), p, p + c.length);
+          emit(e, next_block_seq_);
+          if (open_block_.size() >= options_.block_size) seal_block();
+        }
+      }
+      at += c.length;
+    }
   }
 
-  void add_chunk(std::span<const std::byte> chunk) {
-    if (chunk::is_all_zero(chunk.data(), chunk.size())) {
-      add_zero_chunk(static_cast<uint32_t>(chunk.size()));
-      return;
-    }
-    format::IndexEntry e;
-    e.kind = format::ChunkKind::kData;
-    e.length = static_cast<uint32_t>(chunk.size());
-    e.digest = hash::chunk_digest(chunk.data(), chunk.size());
-    ++stats_->chunks;
-    if (const packing::ChunkLocation* loc = dedup_.find(e.digest)) {
-      ++stats_->dup_chunks;
-      e.offset_in_block = loc->offset_in_block;
-      emit(e, loc->block_seq);
-      return;
-    }
-    const auto seq = static_cast<uint32_t>(blocks_.size());
-    e.offset_in_block = static_cast<uint32_t>(open_block_.size());
-    dedup_.insert(e.digest, {seq, e.offset_in_block});
-    open_block_.insert(open_block_.end(), chunk.begin(), chunk.end());
-    emit(e, seq);
-    if (open_block_.size() >= options_.block_size) close_block();
-  }
-
-  /// Queues an entry; entries leave the queue in order once their block location is known.
+  /// Queues an entry; entries reach the index in order once their block has been written.
   void emit(const format::IndexEntry& e, std::optional<uint32_t> block_seq) {
-    if (block_seq && *block_seq < blocks_.size() && pending_.empty()) {
-      format::IndexEntry done = e;
-      done.block = blocks_[*block_seq];
-      index_->add(done);
-      return;
-    }
-    if (!block_seq && pending_.empty()) {
-      index_->add(e);
+    if (pending_.empty() && (!block_seq || *block_seq < written_.size())) {
+      format::IndexEntry ready = e;
+      if (block_seq) ready.block = written_[*block_seq];
+      index_->add(ready);
       return;
     }
     pending_.push_back({e, block_seq});
   }
 
-  void drain() {
+  void drain_pending() {
     while (!pending_.empty()) {
       PendingEntry& p = pending_.front();
       if (p.block_seq) {
-        if (*p.block_seq >= blocks_.size()) break;
-        p.entry.block = blocks_[*p.block_seq];
+        if (*p.block_seq >= written_.size()) break;
+        p.entry.block = written_[*p.block_seq];
       }
       index_->add(p.entry);
       pending_.pop_front();
     }
   }
 
-  /// Compresses and writes the open block (if any), then releases entries waiting for it.
-  void close_block() {
+  /// Hands the open block to the pool for compression.
+  void seal_block() {
     if (open_block_.empty()) return;
-    const std::span<const std::byte> raw(open_block_);
-    packed_.resize(compressor_.bound(raw.size()));
-    const size_t n = compressor_.compress(raw, packed_);
-    const std::span<const std::byte> stored = n == 0 ? raw : std::span<const std::byte>(packed_.data(), n);
+    std::vector<std::byte> raw;
+    raw.reserve(options_.block_size + options_.chunk_size);
+    raw.swap(open_block_);
+    compressing_.push_back(pool_->submit([this, r = std::move(raw)](size_t worker) mutable {
+      return packing::compress_block(*compressors_[worker], std::move(r));
+    }));
+    ++next_block_seq_;
+    while (compressing_.size() > 2 * threads_) write_next_block();
+  }
+
+  /// Waits for the oldest block being compressed and appends it to the file.
+  void write_next_block() {
+    packing::StoredBlock b = compressing_.front().get();
+    compressing_.pop_front();
     format::BlockRef ref;
     ref.offset = out_->position();
-    ref.stored_length = static_cast<uint32_t>(stored.size());
-    ref.raw_length = static_cast<uint32_t>(raw.size());
-    ref.codec = n == 0 ? Codec::kNone : compressor_.codec();
-    ref.checksum = hash::checksum64(stored.data(), stored.size());
-    out_->append(stored);
-    blocks_.push_back(ref);
+    ref.stored_length = static_cast<uint32_t>(b.bytes.size());
+    ref.raw_length = b.raw_length;
+    ref.codec = b.codec;
+    ref.checksum = b.checksum;
+    out_->append(b.bytes);
+    written_.push_back(ref);
     ++stats_->blocks;
-    stats_->stored_bytes += stored.size();
-    open_block_.clear();
-    drain();
+    stats_->stored_bytes += b.bytes.size();
+    drain_pending();
   }
 
   const PackOptions& options_;
   const ProgressFn& progress_;
-  codec::Compressor compressor_;
+  size_t threads_;
+  std::vector<std::unique_ptr<codec::Compressor>> compressors_;  ///< One per worker.
   packing::DedupTable dedup_;
-  std::vector<format::BlockRef> blocks_;  ///< Written blocks by sequence number.
+  std::vector<format::BlockRef> written_;  ///< Written blocks by sequence number.
+  uint32_t next_block_seq_ = 0;
   std::vector<std::byte> open_block_;
-  std::vector<std::byte> packed_;
   std::deque<PendingEntry> pending_;
+  std::deque<std::future<packing::StoredBlock>> compressing_;
   io::AtomicOutputFile* out_ = nullptr;
   packing::IndexWriter* index_ = nullptr;
   StreamStats* stats_ = nullptr;
   PackResult result_;
   uint64_t total_ = 0;
   uint64_t done_ = 0;
+  // Declared last: destroyed first, so no task outlives the state it uses.
+  std::unique_ptr<util::ThreadPool> pool_;
 };
 
 }  // namespace

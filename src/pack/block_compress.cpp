@@ -1,0 +1,24 @@
+#include "pack/block_compress.hpp"
+
+#include "hash/checksum.hpp"
+
+namespace hexz::packing {
+
+StoredBlock compress_block(codec::Compressor& compressor, std::vector<std::byte> raw) {
+  StoredBlock b;
+  b.raw_length = static_cast<uint32_t>(raw.size());
+  std::vector<std::byte> packed(compressor.bound(raw.size()));
+  const size_t n = compressor.compress(raw, packed);
+  if (n == 0) {
+    b.bytes = std::move(raw);
+    b.codec = Codec::kNone;
+  } else {
+    packed.resize(n);
+    b.bytes = std::move(packed);
+    b.codec = compressor.codec();
+  }
+  b.checksum = hash::checksum64(b.bytes.data(), b.bytes.size());
+  return b;
+}
+
+}  // namespace hexz::packing
