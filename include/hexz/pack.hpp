@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "hexz/types.hpp"
 
@@ -31,6 +32,10 @@ struct PackOptions {
   /// Worker threads for hashing and compression; 0 = all hardware threads. The output is
   /// byte-identical for any value.
   unsigned threads = 0;
+  /// Train a Zstd dictionary on a stratified sample of the input and compress every block with
+  /// it (Zstd only). If no useful dictionary can be trained the pack goes on without one and
+  /// PackResult::warnings says so.
+  bool train_dictionary = false;
 };
 
 /// Called with (bytes_done, bytes_total) of logical input; bytes_done only grows and the last
@@ -53,6 +58,8 @@ struct StreamStats {
 struct PackResult {
   StreamStats streams[kStreamCount];
   uint64_t file_size = 0;       ///< Size of the output file.
+  uint64_t dictionary_bytes = 0;  ///< Size of the stored dictionary (0 if none).
+  std::vector<std::string> warnings;  ///< Non-fatal conditions worth telling the user.
   double seconds = 0;           ///< Wall time of the pack.
 };
 

@@ -32,6 +32,7 @@ struct SnapshotInfo {
   uint64_t file_size = 0;
   uint64_t index_pages = 0;
   uint64_t index_bytes = 0;  ///< Stored bytes of all index pages plus the master index.
+  uint64_t dictionary_bytes = 0;  ///< Size of the Zstd dictionary (0 if none).
   std::string identity_hex;  ///< 64 hex digits: the snapshot's content identity.
   StreamStats streams[kStreamCount];
 };

@@ -22,13 +22,28 @@ int default_level(Codec codec) {
   return 0;
 }
 
+Dictionary::Dictionary(std::vector<std::byte> bytes, int level) : bytes_(std::move(bytes)) {
+  cdict_ = ZSTD_createCDict(bytes_.data(), bytes_.size(), level == 0 ? default_level(Codec::kZstd) : level);
+  ddict_ = ZSTD_createDDict(bytes_.data(), bytes_.size());
+  if (cdict_ == nullptr || ddict_ == nullptr) {
+    ZSTD_freeCDict(static_cast<ZSTD_CDict*>(cdict_));
+    ZSTD_freeDDict(static_cast<ZSTD_DDict*>(ddict_));
+    throw Error(ErrorCode::kCorrupt, "the compression dictionary is invalid");
+  }
+}
+
+Dictionary::~Dictionary() {
+  ZSTD_freeCDict(static_cast<ZSTD_CDict*>(cdict_));
+  ZSTD_freeDDict(static_cast<ZSTD_DDict*>(ddict_));
+}
+
 struct Compressor::State {
   ZSTD_CCtx* zstd = nullptr;
   std::vector<char> lz4_state;
   ~State() { ZSTD_freeCCtx(zstd); }
 };
 
-Compressor::Compressor(Codec codec, int level)
+Compressor::Compressor(Codec codec, int level, const Dictionary* dictionary)
     : codec_(codec), level_(level == 0 ? default_level(codec) : level), state_(std::make_unique<State>()) {
   switch (codec_) {
     case Codec::kNone: break;
@@ -52,6 +67,9 @@ Compressor::Compressor(Codec codec, int level)
       ZSTD_CCtx_setParameter(state_->zstd, ZSTD_c_checksumFlag, 0);
       ZSTD_CCtx_setParameter(state_->zstd, ZSTD_c_contentSizeFlag, 0);
       ZSTD_CCtx_setParameter(state_->zstd, ZSTD_c_dictIDFlag, 0);
+      if (dictionary != nullptr) {
+        ZSTD_CCtx_refCDict(state_->zstd, static_cast<const ZSTD_CDict*>(dictionary->cdict()));
+      }
       break;
   }
 }
@@ -104,7 +122,8 @@ struct Decompressor::State {
 Decompressor::Decompressor() : state_(std::make_unique<State>()) {}
 Decompressor::~Decompressor() = default;
 
-void Decompressor::decompress(Codec codec, std::span<const std::byte> in, std::span<std::byte> out) {
+void Decompressor::decompress(Codec codec, std::span<const std::byte> in, std::span<std::byte> out,
+                              const Dictionary* dictionary) {
   const auto* src = reinterpret_cast<const char*>(in.data());
   auto* dst = reinterpret_cast<char*>(out.data());
   switch (codec) {
@@ -124,7 +143,11 @@ void Decompressor::decompress(Codec codec, std::span<const std::byte> in, std::s
         state_->zstd = ZSTD_createDCtx();
         if (state_->zstd == nullptr) throw Error(ErrorCode::kInternal, "out of memory (zstd)");
       }
-      const size_t r = ZSTD_decompressDCtx(state_->zstd, dst, out.size(), src, in.size());
+      const size_t r =
+          dictionary == nullptr
+              ? ZSTD_decompressDCtx(state_->zstd, dst, out.size(), src, in.size())
+              : ZSTD_decompress_usingDDict(state_->zstd, dst, out.size(), src, in.size(),
+                                           static_cast<const ZSTD_DDict*>(dictionary->ddict()));
       if (ZSTD_isError(r) || r != out.size()) {
         throw Error(ErrorCode::kCorrupt, "zstd block does not decode to its recorded size");
       }

@@ -5,17 +5,41 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "hexz/types.hpp"
 
 namespace hexz::codec {
+
+/// A trained Zstd dictionary with its prepared compression and decompression tables.
+/// Immutable after construction and safe to share between threads.
+class Dictionary {
+ public:
+  /// Prepares `bytes` for compression at `level` (0 = default). Throws kCorrupt if Zstd
+  /// rejects the dictionary.
+  Dictionary(std::vector<std::byte> bytes, int level);
+  ~Dictionary();
+  Dictionary(const Dictionary&) = delete;
+  Dictionary& operator=(const Dictionary&) = delete;
+
+  const std::vector<std::byte>& bytes() const { return bytes_; }
+  /// Opaque Zstd handles (ZSTD_CDict*, ZSTD_DDict*).
+  const void* cdict() const { return cdict_; }
+  const void* ddict() const { return ddict_; }
+
+ private:
+  std::vector<std::byte> bytes_;
+  void* cdict_ = nullptr;
+  void* ddict_ = nullptr;
+};
 
 /// Compresses blocks with one codec and level. Holds per-instance scratch state, so an
 /// instance must be used by one thread at a time (give each worker its own).
 class Compressor {
  public:
   /// `level` 0 selects the codec's default. Throws kInvalidArgument for an unusable level.
-  Compressor(Codec codec, int level);
+  /// `dictionary` (Zstd only; may be null) must outlive the compressor.
+  Compressor(Codec codec, int level, const Dictionary* dictionary = nullptr);
   ~Compressor();
   Compressor(const Compressor&) = delete;
   Compressor& operator=(const Compressor&) = delete;
@@ -44,7 +68,9 @@ class Decompressor {
 
   /// Decodes `in` (compressed with `codec`) into exactly out.size() bytes. Throws
   /// hexz::Error(kCorrupt) if the data is malformed or does not decode to exactly that size.
-  void decompress(Codec codec, std::span<const std::byte> in, std::span<std::byte> out);
+  /// Zstd blocks of a snapshot with a dictionary need that `dictionary`.
+  void decompress(Codec codec, std::span<const std::byte> in, std::span<std::byte> out,
+                  const Dictionary* dictionary = nullptr);
 
  private:
   struct State;

@@ -74,6 +74,9 @@ void encode_header(const Header& h, std::span<unsigned char, kHeaderSize> out) {
   store_le<uint64_t>(p + 120, h.master_length);
   store_le<uint64_t>(p + 128, h.master_checksum);
   store_le<uint32_t>(p + 136, h.page_count);
+  store_le<uint64_t>(p + 144, h.dict_offset);
+  store_le<uint32_t>(p + 152, h.dict_length);
+  store_le<uint64_t>(p + 160, h.dict_checksum);
   for (int i = 0; i < kStreamCount; ++i) {
     encode_stream(h.streams[i], p + kStreamTableOffset + kStreamRecordSize * static_cast<size_t>(i));
   }
@@ -129,6 +132,9 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
   h.master_length = load_le<uint64_t>(p + 120);
   h.master_checksum = load_le<uint64_t>(p + 128);
   h.page_count = load_le<uint32_t>(p + 136);
+  h.dict_offset = load_le<uint64_t>(p + 144);
+  h.dict_length = load_le<uint32_t>(p + 152);
+  h.dict_checksum = load_le<uint64_t>(p + 160);
   for (int i = 0; i < kStreamCount; ++i) {
     h.streams[i] = decode_stream(p + kStreamTableOffset + kStreamRecordSize * static_cast<size_t>(i));
   }
@@ -142,6 +148,14 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
     bad("invalid master index location");
   }
   if (h.master_length != static_cast<uint64_t>(h.page_count) * kMasterEntrySize) bad("invalid master index size");
+  if ((h.required_features & kFeatureDictionary) != 0) {
+    if (h.dict_length == 0 || h.dict_offset < h.tail_offset || h.dict_offset + h.dict_length > h.file_size ||
+        h.codec != Codec::kZstd) {
+      bad("invalid dictionary location");
+    }
+  } else if (h.dict_length != 0 || h.dict_offset != 0) {
+    bad("dictionary present without its feature flag");
+  }
   uint64_t pages = 0;
   for (const auto& s : h.streams) {
     if (s.present > 1) bad("invalid stream flag");

@@ -28,15 +28,14 @@ inline constexpr size_t kIndexEntrySize = 52;
 inline constexpr uint32_t kMaxPageEntries = 4096;
 
 /// Required feature bits: a reader must refuse a file with a required bit it does not know.
-/// Version 1.0 defines none; these are reserved for later minor versions.
 enum RequiredFeature : uint64_t {
   kFeatureCdc = 1ull << 0,         ///< Reserved: content-defined chunking.
-  kFeatureDictionary = 1ull << 1,  ///< Reserved: blocks use a trained Zstd dictionary.
+  kFeatureDictionary = 1ull << 1,  ///< Zstd blocks use the trained dictionary in the tail.
   kFeatureEncrypted = 1ull << 2,   ///< Reserved: blocks and index are encrypted.
   kFeatureBases = 1ull << 3,       ///< Reserved: entries may reference base snapshots.
 };
 /// Required features this reader implements.
-inline constexpr uint64_t kKnownRequiredFeatures = 0;
+inline constexpr uint64_t kKnownRequiredFeatures = kFeatureDictionary;
 
 /// Chunking modes (header byte 40).
 enum class Chunking : uint8_t { kFixed = 0 };
@@ -76,6 +75,9 @@ struct Header {
   uint64_t master_length = 0;
   uint64_t master_checksum = 0; ///< XXH3-64 of the master index bytes.
   uint32_t page_count = 0;      ///< Master index entries.
+  uint64_t dict_offset = 0;     ///< Zstd dictionary location (kFeatureDictionary), in the tail.
+  uint32_t dict_length = 0;
+  uint64_t dict_checksum = 0;   ///< XXH3-64 of the dictionary bytes.
   StreamRecord streams[kStreamCount];
 };
 

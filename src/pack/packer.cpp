@@ -30,7 +30,9 @@
 #include "io/input_file.hpp"
 #include "io/output_file.hpp"
 #include "pack/block_compress.hpp"
+#include "codec/dictionary_trainer.hpp"
 #include "pack/dedup_table.hpp"
+#include "pack/dictionary_sampler.hpp"
 #include "pack/index_writer.hpp"
 #include "pack/segment.hpp"
 #include "pack/segment_reader.hpp"
@@ -62,6 +64,9 @@ void validate(const PackOptions& o) {
         std::to_string(o.chunk_size) + ")");
   }
   if (o.level < -128 || o.level > 127) bad("compression level " + std::to_string(o.level) + " is out of range");
+  if (o.train_dictionary && o.codec != Codec::kZstd) {
+    bad("a trained dictionary needs zstd compression (--compression zstd)");
+  }
   if (o.threads > 1024) bad("thread count " + std::to_string(o.threads) + " is out of range (at most 1024)");
 }
 
@@ -122,10 +127,8 @@ class Packer {
       : options_(options),
         progress_(progress),
         threads_(options.threads == 0 ? util::hardware_threads() : options.threads) {
-    for (size_t i = 0; i < threads_; ++i) {
-      compressors_.push_back(std::make_unique<codec::Compressor>(options.codec, options.level));
-    }
-    pool_ = std::make_unique<util::ThreadPool>(threads_);
+    // Fail on a bad level before touching any file.
+    codec::Compressor probe(options.codec, options.level);
   }
 
   PackResult run() {
@@ -142,6 +145,12 @@ class Packer {
       }
       if (in) total_ += in->size();
     }
+
+    if (options_.train_dictionary) train_dictionary(inputs);
+    for (size_t i = 0; i < threads_; ++i) {
+      compressors_.push_back(std::make_unique<codec::Compressor>(options_.codec, options_.level, dictionary_.get()));
+    }
+    pool_ = std::make_unique<util::ThreadPool>(threads_);
 
     io::AtomicOutputFile out(options_.output_path, options_.force);
     out_ = &out;
@@ -189,8 +198,35 @@ class Packer {
   }
 
  private:
+  /// Trains the Zstd dictionary from a stratified sample of all inputs (design notes §1).
+  void train_dictionary(const std::unique_ptr<io::InputFile> (&inputs)[kStreamCount]) {
+    std::vector<const io::InputFile*> list;
+    for (const auto& in : inputs) {
+      if (in) list.push_back(in.get());
+    }
+    constexpr size_t kSampleChunks = 4000;
+    constexpr double kMaxSampleEntropy = 6.0;
+    const packing::Samples samples = packing::sample_chunks(list, options_.chunk_size, kSampleChunks, kMaxSampleEntropy);
+    auto dict = codec::train_dictionary(samples.bytes, samples.sizes, codec::kMaxDictionarySize, options_.level);
+    if (dict.empty()) {
+      result_.warnings.push_back("no dictionary trained: the input has too little compressible, non-zero data (" +
+                                 std::to_string(samples.sizes.size()) + " usable sample chunks); packing without one");
+      return;
+    }
+    dictionary_ = std::make_unique<codec::Dictionary>(std::move(dict), options_.level);
+    result_.dictionary_bytes = dictionary_->bytes().size();
+  }
+
   void write_tail_and_header(format::Header& header) {
     header.tail_offset = out_->position();
+    if (dictionary_) {
+      const auto& d = dictionary_->bytes();
+      header.required_features |= format::kFeatureDictionary;
+      header.dict_offset = out_->position();
+      header.dict_length = static_cast<uint32_t>(d.size());
+      header.dict_checksum = hash::checksum64(d.data(), d.size());
+      out_->append(d);
+    }
     const auto& entries = index_->master();
     std::vector<unsigned char> master(entries.size() * format::kMasterEntrySize);
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -328,6 +364,7 @@ class Packer {
   const PackOptions& options_;
   const ProgressFn& progress_;
   size_t threads_;
+  std::unique_ptr<codec::Dictionary> dictionary_;
   std::vector<std::unique_ptr<codec::Compressor>> compressors_;  ///< One per worker.
   packing::DedupTable dedup_;
   std::vector<format::BlockRef> written_;  ///< Written blocks by sequence number.

@@ -50,6 +50,14 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
   if (hash::checksum64(mbytes.data(), mbytes.size()) != header_.master_checksum) {
     throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: master index checksum mismatch");
   }
+  if (header_.dict_length != 0) {
+    std::vector<std::byte> dict(header_.dict_length);
+    file_->read_at(header_.dict_offset, dict);
+    if (hash::checksum64(dict.data(), dict.size()) != header_.dict_checksum) {
+      throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: compression dictionary checksum mismatch");
+    }
+    dictionary_ = std::make_unique<codec::Dictionary>(std::move(dict), header_.level);
+  }
   master_.reserve(header_.page_count);
   for (uint32_t i = 0; i < header_.page_count; ++i) {
     master_.push_back(format::decode_master_entry(mbytes.data() + static_cast<size_t>(i) * format::kMasterEntrySize));
@@ -141,7 +149,7 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_block(const f
   if (ref.codec == Codec::kNone) return std::make_shared<const Block>(std::move(stored));
   auto block = std::make_shared<Block>(ref.raw_length);
   try {
-    thread_decompressor().decompress(ref.codec, stored, *block);
+    thread_decompressor().decompress(ref.codec, stored, *block, dictionary_.get());
   } catch (const Error& e) {
     throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: data block at file offset " +
                                          num(ref.offset) + ": " + e.what());
@@ -216,6 +224,7 @@ SnapshotInfo SnapshotReader::info() const {
   i.file_size = header_.file_size;
   i.index_pages = master_.size();
   i.index_bytes = header_.master_length;
+  i.dictionary_bytes = header_.dict_length;
   for (const auto& m : master_) i.index_bytes += m.stored_length;
   i.identity_hex = hash::to_hex(header_.identity.data(), header_.identity.size());
   for (int s = 0; s < kStreamCount; ++s) {

@@ -42,6 +42,7 @@ class SnapshotReader final : public Snapshot {
   std::unique_ptr<io::ReadableFile> file_;
   format::Header header_;
   std::vector<format::MasterEntry> master_;
+  std::unique_ptr<codec::Dictionary> dictionary_;  ///< Null unless kFeatureDictionary.
   mutable ByteLruCache<uint32_t, IndexPage> pages_;
   mutable ByteLruCache<uint64_t, Block> blocks_;
 };
