@@ -16,7 +16,12 @@ namespace hexz {
 /// Tuning knobs for Snapshot::open().
 struct OpenOptions {
   uint64_t block_cache_bytes = 64ull << 20;  ///< Budget for decoded data blocks.
-  uint64_t page_cache_bytes = 16ull << 20;   ///< Budget for decoded index pages.
+  uint64_t page_cache_bytes = 32ull << 20;   ///< Budget for decoded index pages.
+  /// Threads that decode blocks of multi-block reads and read ahead; 0 = all hardware threads,
+  /// 1 = decode on the calling thread only (no readahead).
+  unsigned threads = 0;
+  /// Bytes read ahead of a sequential reader (0 disables readahead).
+  uint64_t readahead_bytes = 8ull << 20;
 };
 
 /// Header-level facts about a snapshot (what `hexz info` prints).

@@ -21,7 +21,9 @@ std::string num(uint64_t v) { return std::to_string(v); }
 }  // namespace
 
 SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const OpenOptions& options)
-    : file_(std::move(file)), pages_(options.page_cache_bytes), blocks_(options.block_cache_bytes) {
+    : file_(std::move(file)), pages_(options.page_cache_bytes), blocks_(options.block_cache_bytes), options_(options) {
+  const size_t threads = options.threads == 0 ? util::hardware_threads() : options.threads;
+  if (threads > 1) pool_ = std::make_unique<util::ThreadPool>(threads);
   const std::string& name = file_->name();
   const uint64_t actual = file_->size();
   if (actual < format::kMagic.size()) {
@@ -159,13 +161,88 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_block(const f
 
 std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(const format::BlockRef& ref) const {
   if (auto hit = blocks_.get(ref.offset)) return hit;
-  auto block = fetch_block(ref);
-  blocks_.put(ref.offset, block, block->size() + sizeof(Block));
+  std::promise<std::shared_ptr<const Block>> promise;
+  {
+    std::unique_lock lock(inflight_mu_);
+    if (auto it = inflight_.find(ref.offset); it != inflight_.end()) {
+      auto fut = it->second;
+      lock.unlock();
+      return fut.get();
+    }
+    inflight_.emplace(ref.offset, promise.get_future().share());
+  }
+  std::shared_ptr<const Block> block;
+  try {
+    block = fetch_block(ref);
+    blocks_.put(ref.offset, block, block->size() + sizeof(Block));
+    promise.set_value(block);
+  } catch (...) {
+    promise.set_exception(std::current_exception());
+    std::lock_guard lock(inflight_mu_);
+    inflight_.erase(ref.offset);
+    throw;
+  }
+  std::lock_guard lock(inflight_mu_);
+  inflight_.erase(ref.offset);
   return block;
+}
+
+void SnapshotReader::for_each_block(Stream stream, uint64_t offset, uint64_t length,
+                                    const std::function<void(const format::BlockRef&)>& fn) const {
+  const uint64_t end = offset + length;
+  uint64_t at = offset;
+  uint64_t last = UINT64_MAX;
+  while (at < end) {
+    const auto page = load_page(page_for(stream, at));
+    for (uint32_t i = page->find(at); i < page->entry_count() && at < end; ++i) {
+      const auto& e = page->entry(i);
+      if (e.kind == format::ChunkKind::kData && e.block.offset != last) {
+        last = e.block.offset;
+        fn(e.block);
+      }
+      at = page->entry_offset(i + 1);
+    }
+  }
+}
+
+void SnapshotReader::prefetch(Stream stream, uint64_t offset, uint64_t length, size_t skip_first) const {
+  if (!pool_ || length == 0) return;
+  size_t n = 0;
+  for_each_block(stream, offset, length, [&](const format::BlockRef& ref) {
+    if (n++ < skip_first || blocks_.get(ref.offset)) return;
+    {
+      std::lock_guard lock(inflight_mu_);
+      if (inflight_.count(ref.offset) != 0) return;
+    }
+    pool_->submit([this, ref](size_t) {
+      try {
+        load_block(ref);
+      } catch (const std::exception&) {
+        // A prefetch failure surfaces when (and if) the block is really read.
+      }
+      return 0;
+    });
+  });
 }
 
 void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> out) const {
   check_range(stream, offset, out.size());
+  const int s = static_cast<int>(stream);
+  const uint64_t end = offset + out.size();
+  if (pool_) {
+    // Multi-block reads: decode all but the first block on the pool while we do the first.
+    if (out.size() > header_.block_size) prefetch(stream, offset, out.size(), 1);
+    // Sequential reader: keep readahead_bytes decoded ahead of it.
+    if (options_.readahead_bytes != 0 && offset == last_end_[s].load(std::memory_order_relaxed) && offset != 0) {
+      const uint64_t mark = std::max(readahead_mark_[s].load(std::memory_order_relaxed), end);
+      const uint64_t want = std::min(size(stream), end + options_.readahead_bytes);
+      if (mark < want && want - mark >= options_.readahead_bytes / 2) {
+        readahead_mark_[s].store(want, std::memory_order_relaxed);
+        prefetch(stream, mark, want - mark, 0);
+      }
+    }
+    last_end_[s].store(end, std::memory_order_relaxed);
+  }
   size_t done = 0;
   while (done < out.size()) {
     const uint64_t at = offset + done;
