@@ -2,6 +2,7 @@
 #pragma once
 
 #include "hexz/error.hpp"
+#include "hexz/flatten.hpp"
 #include "hexz/pack.hpp"
 #include "hexz/snapshot.hpp"
 #include "hexz/types.hpp"

@@ -17,6 +17,11 @@ inline constexpr uint32_t kMinBlockSize = 1024;
 inline constexpr uint32_t kMaxBlockSize = 16u << 20;
 inline constexpr uint32_t kDefaultChunkSize = 4096;
 inline constexpr uint32_t kDefaultBlockSize = 64 * 1024;
+/// FastCDC defaults (see docs/chunking.md for the measurements behind them).
+inline constexpr uint32_t kDefaultMinChunk = 2 * 1024;
+inline constexpr uint32_t kDefaultAvgChunk = 8 * 1024;
+inline constexpr uint32_t kDefaultMaxChunk = 64 * 1024;
+inline constexpr uint32_t kMaxCdcChunk = 16u << 20;
 
 /// Everything pack() needs. At least one of disk_path / memory_path is set.
 struct PackOptions {
@@ -26,7 +31,13 @@ struct PackOptions {
   Codec codec = Codec::kLz4;
   /// Compression level; 0 = the codec's default (LZ4: 1 = fast mode; >1 = LZ4-HC level; Zstd: 1..22).
   int level = 0;
-  uint32_t chunk_size = kDefaultChunkSize;  ///< Dedup/index unit, power of two, 512 B..1 MiB.
+  uint32_t chunk_size = kDefaultChunkSize;  ///< Fixed dedup/index unit, power of two, 512 B..1 MiB.
+  /// Content-defined chunking (FastCDC) instead of fixed-size chunks. Requires
+  /// 64 <= min_chunk < avg_chunk < max_chunk <= 16 MiB.
+  bool cdc = false;
+  uint32_t min_chunk = kDefaultMinChunk;
+  uint32_t avg_chunk = kDefaultAvgChunk;
+  uint32_t max_chunk = kDefaultMaxChunk;
   uint32_t block_size = kDefaultBlockSize;  ///< Compression unit target, 1 KiB..16 MiB, >= chunk_size.
   bool force = false;                       ///< Replace an existing output file.
   /// Worker threads for hashing and compression; 0 = all hardware threads. The output is
@@ -36,6 +47,12 @@ struct PackOptions {
   /// it (Zstd only). If no useful dictionary can be trained the pack goes on without one and
   /// PackResult::warnings says so.
   bool train_dictionary = false;
+  /// Thin snapshot: chunks whose content is stored in this base snapshot (or in the snapshots
+  /// it depends on) are referenced, not stored. Dedup uses the base's index only. For useful
+  /// dedup the chunking options must match the base's.
+  std::string base_path;
+  /// Extra directories searched for the base's own bases (see OpenOptions::base_dirs).
+  std::vector<std::string> base_dirs;
 };
 
 /// Called with (bytes_done, bytes_total) of logical input; bytes_done only grows and the last

@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "hexz/pack.hpp"
 #include "hexz/types.hpp"
@@ -22,6 +23,17 @@ struct OpenOptions {
   unsigned threads = 0;
   /// Bytes read ahead of a sequential reader (0 disables readahead).
   uint64_t readahead_bytes = 8ull << 20;
+  /// Directories searched, after the snapshot's own directory, for the base snapshots a thin
+  /// snapshot depends on; the HEXZ_BASE_PATH environment variable (':'-separated) is searched last.
+  std::vector<std::string> base_dirs;
+};
+
+/// A snapshot a thin snapshot depends on.
+struct BaseInfo {
+  std::string name;          ///< File name recorded at pack time.
+  std::string path;          ///< Where it was found (empty if not opened).
+  std::string identity_hex;  ///< Identity it must have.
+  uint64_t bytes_referenced[kStreamCount] = {};  ///< Logical bytes of each stream stored there.
 };
 
 /// Header-level facts about a snapshot (what `hexz info` prints).
@@ -32,7 +44,10 @@ struct SnapshotInfo {
   uint64_t optional_features = 0;
   Codec codec = Codec::kNone;
   int level = 0;
-  uint32_t chunk_size = 0;
+  bool cdc = false;          ///< Content-defined chunking (FastCDC v1).
+  uint32_t chunk_size = 0;  ///< Fixed chunk size, or the CDC average.
+  uint32_t min_chunk = 0;   ///< CDC only.
+  uint32_t max_chunk = 0;   ///< CDC only.
   uint32_t block_size = 0;
   uint64_t file_size = 0;
   uint64_t index_pages = 0;
@@ -40,6 +55,11 @@ struct SnapshotInfo {
   uint64_t dictionary_bytes = 0;  ///< Size of the Zstd dictionary (0 if none).
   std::string identity_hex;  ///< 64 hex digits: the snapshot's content identity.
   StreamStats streams[kStreamCount];
+  /// Snapshots this one depends on (empty for a standalone snapshot).
+  std::vector<BaseInfo> bases;
+  /// Chunk-size histogram: chunk_histogram[k] counts chunks with 2^k <= length < 2^(k+1).
+  /// Filled by Snapshot::info() (walks the index, reads no data).
+  uint64_t chunk_histogram[32] = {};
 };
 
 /// Outcome of Snapshot::verify().

@@ -77,6 +77,10 @@ void encode_header(const Header& h, std::span<unsigned char, kHeaderSize> out) {
   store_le<uint64_t>(p + 144, h.dict_offset);
   store_le<uint32_t>(p + 152, h.dict_length);
   store_le<uint64_t>(p + 160, h.dict_checksum);
+  store_le<uint64_t>(p + 168, h.bases_offset);
+  store_le<uint32_t>(p + 176, h.bases_length);
+  store_le<uint32_t>(p + 180, h.base_count);
+  store_le<uint64_t>(p + 184, h.bases_checksum);
   for (int i = 0; i < kStreamCount; ++i) {
     encode_stream(h.streams[i], p + kStreamTableOffset + kStreamRecordSize * static_cast<size_t>(i));
   }
@@ -111,10 +115,11 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
                                              hex64(unknown) + "); upgrade hexz");
   }
   h.file_size = load_le<uint64_t>(p + 32);
-  if (p[40] != static_cast<uint8_t>(Chunking::kFixed)) {
-    throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: unknown chunking mode");
+  if (p[40] > static_cast<uint8_t>(Chunking::kFastCdcV1)) {
+    throw Error(ErrorCode::kUnsupported, "'" + name + "' uses an unknown chunking algorithm (" +
+                                             std::to_string(p[40]) + "); upgrade hexz");
   }
-  h.chunking = Chunking::kFixed;
+  h.chunking = static_cast<Chunking>(p[40]);
   if (!valid_codec(p[41]) || !valid_codec(p[43])) {
     throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: unknown codec id");
   }
@@ -135,6 +140,10 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
   h.dict_offset = load_le<uint64_t>(p + 144);
   h.dict_length = load_le<uint32_t>(p + 152);
   h.dict_checksum = load_le<uint64_t>(p + 160);
+  h.bases_offset = load_le<uint64_t>(p + 168);
+  h.bases_length = load_le<uint32_t>(p + 176);
+  h.base_count = load_le<uint32_t>(p + 180);
+  h.bases_checksum = load_le<uint64_t>(p + 184);
   for (int i = 0; i < kStreamCount; ++i) {
     h.streams[i] = decode_stream(p + kStreamTableOffset + kStreamRecordSize * static_cast<size_t>(i));
   }
@@ -142,7 +151,16 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
   const auto bad = [&](const char* what) {
     throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: " + what);
   };
-  if (h.chunk_size == 0 || (h.chunk_size & (h.chunk_size - 1)) != 0) bad("invalid chunk size");
+  if (h.chunking == Chunking::kFixed) {
+    if (h.chunk_size == 0 || (h.chunk_size & (h.chunk_size - 1)) != 0) bad("invalid chunk size");
+    if ((h.required_features & kFeatureCdc) != 0) bad("CDC feature flag on a fixed-chunk snapshot");
+  } else {
+    if (!(64 <= h.min_chunk && h.min_chunk < h.chunk_size && h.chunk_size < h.max_chunk &&
+          h.max_chunk <= (16u << 20))) {
+      bad("invalid content-defined chunk sizes");
+    }
+    if ((h.required_features & kFeatureCdc) == 0) bad("CDC chunking without its feature flag");
+  }
   if (h.tail_offset < kHeaderSize || h.tail_offset + h.tail_length != h.file_size) bad("invalid tail location");
   if (h.master_offset < h.tail_offset || h.master_offset + h.master_length > h.file_size) {
     bad("invalid master index location");
@@ -155,6 +173,14 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
     }
   } else if (h.dict_length != 0 || h.dict_offset != 0) {
     bad("dictionary present without its feature flag");
+  }
+  if ((h.required_features & kFeatureBases) != 0) {
+    if (h.base_count == 0 || h.base_count > kMaxBases || h.bases_offset < h.tail_offset ||
+        h.bases_offset + h.bases_length > h.file_size) {
+      bad("invalid base table location");
+    }
+  } else if (h.base_count != 0 || h.bases_length != 0) {
+    bad("base table present without its feature flag");
   }
   uint64_t pages = 0;
   for (const auto& s : h.streams) {
@@ -175,6 +201,41 @@ void absorb_identity_trailer(hash::Blake3& hasher, const StreamRecord (&streams)
     store_le<uint64_t>(bytes + 1, rec.logical_size);
     hasher.update(bytes, sizeof bytes);
   }
+}
+
+std::vector<unsigned char> encode_bases(const std::vector<BaseRecord>& bases) {
+  std::vector<unsigned char> out;
+  for (const auto& b : bases) {
+    const size_t at = out.size();
+    out.resize(at + 32 + 8 + 2 + b.name.size());
+    unsigned char* p = out.data() + at;
+    std::memcpy(p, b.identity.data(), 32);
+    store_le<uint64_t>(p + 32, b.file_size);
+    store_le<uint16_t>(p + 40, static_cast<uint16_t>(b.name.size()));
+    std::memcpy(p + 42, b.name.data(), b.name.size());
+  }
+  return out;
+}
+
+std::vector<BaseRecord> decode_bases(std::span<const unsigned char> in, uint32_t count) {
+  std::vector<BaseRecord> out;
+  size_t at = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    if (in.size() - at < 42) throw Error(ErrorCode::kCorrupt, "base table is truncated");
+    BaseRecord b;
+    std::memcpy(b.identity.data(), in.data() + at, 32);
+    b.file_size = load_le<uint64_t>(in.data() + at + 32);
+    const uint16_t len = load_le<uint16_t>(in.data() + at + 40);
+    if (len == 0 || len > 255 || in.size() - at - 42 < len) throw Error(ErrorCode::kCorrupt, "base table has a bad name");
+    b.name.assign(reinterpret_cast<const char*>(in.data() + at + 42), len);
+    if (b.name.find('/') != std::string::npos || b.name == "." || b.name == "..") {
+      throw Error(ErrorCode::kCorrupt, "base table names a path, not a file name");
+    }
+    out.push_back(std::move(b));
+    at += 42 + len;
+  }
+  if (at != in.size()) throw Error(ErrorCode::kCorrupt, "base table has trailing bytes");
+  return out;
 }
 
 void encode_master_entry(const MasterEntry& e, unsigned char* p) {
@@ -222,7 +283,7 @@ void encode_index_entry(const IndexEntry& e, unsigned char* p) {
   std::memcpy(p + 36, e.digest.bytes.data(), e.digest.bytes.size());
 }
 
-IndexEntry decode_index_entry(const unsigned char* p) {
+IndexEntry decode_index_entry(const unsigned char* p, uint32_t base_count) {
   IndexEntry e;
   e.block.offset = load_le<uint64_t>(p + 0);
   e.block.checksum = load_le<uint64_t>(p + 8);
@@ -233,7 +294,7 @@ IndexEntry decode_index_entry(const unsigned char* p) {
   if (p[32] > static_cast<uint8_t>(ChunkKind::kData)) throw Error(ErrorCode::kCorrupt, "index entry has an unknown kind");
   e.kind = static_cast<ChunkKind>(p[32]);
   e.source = p[33];
-  if (e.source != 0) throw Error(ErrorCode::kCorrupt, "index entry references a base snapshot, but none is declared");
+  if (e.source > base_count) throw Error(ErrorCode::kCorrupt, "index entry references an undeclared base snapshot");
   if (!valid_codec(p[34])) throw Error(ErrorCode::kCorrupt, "index entry names an unknown codec");
   e.block.codec = static_cast<Codec>(p[34]);
   std::memcpy(e.digest.bytes.data(), p + 36, e.digest.bytes.size());
@@ -241,7 +302,7 @@ IndexEntry decode_index_entry(const unsigned char* p) {
   if (e.kind == ChunkKind::kData) {
     if (e.block.stored_length == 0 || e.block.raw_length == 0 ||
         static_cast<uint64_t>(e.offset_in_block) + e.length > e.block.raw_length ||
-        e.block.raw_length > (16u << 20) + (1u << 20) ||
+        e.block.raw_length > (16u << 20) ||
         (e.block.codec == Codec::kNone && e.block.stored_length != e.block.raw_length)) {
       throw Error(ErrorCode::kCorrupt, "index entry has an inconsistent block location");
     }

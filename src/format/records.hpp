@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "hash/digest.hpp"
 #include "hexz/types.hpp"
@@ -29,16 +30,18 @@ inline constexpr uint32_t kMaxPageEntries = 4096;
 
 /// Required feature bits: a reader must refuse a file with a required bit it does not know.
 enum RequiredFeature : uint64_t {
-  kFeatureCdc = 1ull << 0,         ///< Reserved: content-defined chunking.
+  kFeatureCdc = 1ull << 0,         ///< Content-defined chunking (FastCDC v1).
   kFeatureDictionary = 1ull << 1,  ///< Zstd blocks use the trained dictionary in the tail.
   kFeatureEncrypted = 1ull << 2,   ///< Reserved: blocks and index are encrypted.
-  kFeatureBases = 1ull << 3,       ///< Reserved: entries may reference base snapshots.
+  kFeatureBases = 1ull << 3,       ///< Entries may reference base snapshots (thin snapshot).
 };
 /// Required features this reader implements.
-inline constexpr uint64_t kKnownRequiredFeatures = kFeatureDictionary;
+inline constexpr uint64_t kKnownRequiredFeatures = kFeatureCdc | kFeatureDictionary | kFeatureBases;
 
 /// Chunking modes (header byte 40).
-enum class Chunking : uint8_t { kFixed = 0 };
+enum class Chunking : uint8_t { kFixed = 0, kFastCdcV1 = 1 };
+/// Most base snapshots one snapshot can reference (source ids 1..255).
+inline constexpr size_t kMaxBases = 255;
 
 /// Per-stream record in the header's stream table.
 struct StreamRecord {
@@ -78,6 +81,10 @@ struct Header {
   uint64_t dict_offset = 0;     ///< Zstd dictionary location (kFeatureDictionary), in the tail.
   uint32_t dict_length = 0;
   uint64_t dict_checksum = 0;   ///< XXH3-64 of the dictionary bytes.
+  uint64_t bases_offset = 0;    ///< Base table location (kFeatureBases), in the tail.
+  uint32_t bases_length = 0;
+  uint32_t base_count = 0;
+  uint64_t bases_checksum = 0;  ///< XXH3-64 of the base table bytes.
   StreamRecord streams[kStreamCount];
 };
 
@@ -88,6 +95,19 @@ void encode_header(const Header& h, std::span<unsigned char, kHeaderSize> out);
 /// (kCorrupt), required features (kUnsupported), internal consistency (kCorrupt).
 /// `name` is used in messages.
 Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::string& name);
+
+/// A snapshot this one depends on (entry source id = position in the table + 1).
+struct BaseRecord {
+  std::array<unsigned char, 32> identity{};  ///< The base header's identity.
+  uint64_t file_size = 0;                    ///< The base's size in bytes.
+  std::string name;                          ///< The base's file name (no directory), 1..255 bytes.
+  bool operator==(const BaseRecord&) const = default;
+};
+
+/// Serialises the base table (records back to back).
+std::vector<unsigned char> encode_bases(const std::vector<BaseRecord>& bases);
+/// Parses `count` records filling exactly `in`; throws kCorrupt otherwise.
+std::vector<BaseRecord> decode_bases(std::span<const unsigned char> in, uint32_t count);
 
 /// Feeds the identity's trailer (per stream: u8 present, u64 logical size) into `hasher`, after
 /// every decoded index page. The finished digest is Header::identity (FORMAT.md, "Identity").
@@ -128,12 +148,13 @@ struct IndexEntry {
   uint32_t offset_in_block = 0; ///< Where the chunk's bytes start in the decoded block.
   uint32_t length = 0;          ///< Logical length of the chunk.
   ChunkKind kind = ChunkKind::kZero;
-  uint8_t source = 0;           ///< 0 = this file (v1 requires 0).
+  uint8_t source = 0;           ///< 0 = this file; k = base table record k-1.
   hash::ChunkDigest digest;     ///< Truncated BLAKE3 of the chunk's bytes; zero for zero chunks.
 };
 
 void encode_index_entry(const IndexEntry& e, unsigned char* out);
-/// Decodes one entry; throws kCorrupt on invalid kind/codec/source or inconsistent lengths.
-IndexEntry decode_index_entry(const unsigned char* in);
+/// Decodes one entry; throws kCorrupt on invalid kind/codec, a source above `base_count`, or
+/// inconsistent lengths.
+IndexEntry decode_index_entry(const unsigned char* in, uint32_t base_count);
 
 }  // namespace hexz::format

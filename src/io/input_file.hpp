@@ -14,9 +14,24 @@ struct Extent {
   uint64_t length = 0;
 };
 
+/// Something a stream is packed from: a raw image file, or a stream of another snapshot.
+class InputSource {
+ public:
+  virtual ~InputSource() = default;
+  /// Size in bytes.
+  virtual uint64_t size() const = 0;
+  /// A name for messages.
+  virtual const std::string& path() const = 0;
+  /// The next data extent at or after `offset`, clamped to size(); bytes before it are known
+  /// zeros (a hole). Length 0 at size() when only zeros remain.
+  virtual Extent next_data(uint64_t offset) const = 0;
+  /// Reads exactly out.size() bytes at `offset`. Throws hexz::Error.
+  virtual void read_at(uint64_t offset, std::span<std::byte> out) const = 0;
+};
+
 /// A read-only regular file. Opening checks that it exists, is a regular file (or a block
 /// device) and is readable, throwing hexz::Error with a message naming `role` and the path.
-class InputFile {
+class InputFile final : public InputSource {
  public:
   /// `role` names the input in messages, e.g. "disk image".
   InputFile(const std::string& path, const std::string& role);
@@ -25,8 +40,8 @@ class InputFile {
   InputFile& operator=(const InputFile&) = delete;
 
   /// Size in bytes at open time.
-  uint64_t size() const { return size_; }
-  const std::string& path() const { return path_; }
+  uint64_t size() const override { return size_; }
+  const std::string& path() const override { return path_; }
   /// Device and inode, to detect an output path that names this input.
   uint64_t device() const { return dev_; }
   uint64_t inode() const { return ino_; }
@@ -35,10 +50,10 @@ class InputFile {
   /// size. Bytes between `offset` and the returned extent are a hole (zeros). Returns an
   /// extent with length 0 at size() when only holes remain. Files without hole support are one
   /// extent.
-  Extent next_data(uint64_t offset) const;
+  Extent next_data(uint64_t offset) const override;
 
   /// Reads exactly out.size() bytes at `offset`; throws kIo (or kTruncated if the file shrank).
-  void read_at(uint64_t offset, std::span<std::byte> out) const;
+  void read_at(uint64_t offset, std::span<std::byte> out) const override;
 
  private:
   std::string path_;

@@ -7,7 +7,7 @@
 
 namespace hexz::packing {
 
-Samples sample_chunks(const std::vector<const io::InputFile*>& inputs, uint32_t chunk_size, size_t target,
+Samples sample_chunks(const std::vector<const io::InputSource*>& inputs, uint32_t chunk_size, size_t target,
                       double max_entropy) {
   Samples out;
   uint64_t total_chunks = 0;

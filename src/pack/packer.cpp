@@ -35,47 +35,15 @@
 #include "pack/dictionary_sampler.hpp"
 #include "pack/index_writer.hpp"
 #include "pack/segment.hpp"
+#include "pack/base_index.hpp"
+#include "pack/options_check.hpp"
+#include "pack/packer.hpp"
 #include "pack/segment_reader.hpp"
 #include "util/thread_pool.hpp"
 
-namespace hexz {
+namespace hexz::packing {
 
 namespace {
-
-/// Inputs are read in segments of this many bytes (a multiple of every valid chunk size).
-constexpr uint64_t kSegmentSize = 2u << 20;
-
-void validate(const PackOptions& o) {
-  const auto bad = [](const std::string& msg) { throw Error(ErrorCode::kInvalidArgument, msg); };
-  if (o.disk_path.empty() && o.memory_path.empty()) {
-    bad("no input given: pass a disk image, a memory image, or both");
-  }
-  if (o.output_path.empty()) bad("no output path given");
-  if (o.chunk_size < kMinChunkSize || o.chunk_size > kMaxChunkSize ||
-      (o.chunk_size & (o.chunk_size - 1)) != 0) {
-    bad("chunk size " + std::to_string(o.chunk_size) +
-        " is invalid: it must be a power of two from 512 bytes to 1 MiB");
-  }
-  if (o.block_size < kMinBlockSize || o.block_size > kMaxBlockSize) {
-    bad("block size " + std::to_string(o.block_size) + " is out of range: it must be 1 KiB to 16 MiB");
-  }
-  if (o.block_size < o.chunk_size) {
-    bad("block size (" + std::to_string(o.block_size) + ") must not be smaller than the chunk size (" +
-        std::to_string(o.chunk_size) + ")");
-  }
-  if (o.level < -128 || o.level > 127) bad("compression level " + std::to_string(o.level) + " is out of range");
-  if (o.train_dictionary && o.codec != Codec::kZstd) {
-    bad("a trained dictionary needs zstd compression (--compression zstd)");
-  }
-  if (o.threads > 1024) bad("thread count " + std::to_string(o.threads) + " is out of range (at most 1024)");
-}
-
-/// True if `path` names the same file as `input` (so packing would overwrite an input).
-bool same_file(const std::string& path, const io::InputFile& input) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return false;
-  return st.st_dev == input.device() && st.st_ino == input.inode();
-}
 
 /// An index entry waiting for the block it points into to be written.
 struct PendingEntry {
@@ -87,8 +55,9 @@ struct PendingEntry {
 /// joins it, so an exception on the consuming side never leaves it running.
 class SegmentProducer {
  public:
-  SegmentProducer(const io::InputFile& input, Stream stream, uint32_t chunk_size, size_t depth)
-      : reader_(input, stream, chunk_size, kSegmentSize), queue_(depth) {
+  SegmentProducer(const io::InputSource& input, Stream stream, const ChunkingParams& chunking, uint64_t segment_size,
+                  size_t depth)
+      : reader_(input, stream, chunking, segment_size), queue_(depth) {
     thread_ = std::thread([this] {
       try {
         while (auto seg = reader_.next()) {
@@ -108,45 +77,42 @@ class SegmentProducer {
   SegmentProducer& operator=(const SegmentProducer&) = delete;
 
   /// The next segment; nullopt at the end. Rethrows a read error from the producer.
-  std::optional<packing::Segment> next() {
+  std::optional<Segment> next() {
     auto seg = queue_.pop();
     if (!seg && error_) std::rethrow_exception(error_);
     return seg;
   }
 
  private:
-  packing::SegmentReader reader_;
-  util::BoundedQueue<packing::Segment> queue_;
+  SegmentReader reader_;
+  util::BoundedQueue<Segment> queue_;
   std::exception_ptr error_;
   std::thread thread_;
 };
 
 class Packer {
  public:
-  Packer(const PackOptions& options, const ProgressFn& progress)
-      : options_(options),
+  Packer(const PackJob& job, const ProgressFn& progress)
+      : job_(job),
+        options_(job.options),
         progress_(progress),
-        threads_(options.threads == 0 ? util::hardware_threads() : options.threads) {
-    // Fail on a bad level before touching any file.
-    codec::Compressor probe(options.codec, options.level);
+        threads_(options_.threads == 0 ? util::hardware_threads() : options_.threads),
+        chunking_(chunking_of(options_)) {
+    // Inputs are read in segments of at least 2 MiB, and at least two maximal CDC chunks.
+    segment_size_ = std::max<uint64_t>(2u << 20, chunking_.cdc ? 2ull * chunking_.max : 0);
   }
 
   PackResult run() {
     const auto start = std::chrono::steady_clock::now();
-    std::unique_ptr<io::InputFile> inputs[kStreamCount];
-    if (!options_.disk_path.empty()) inputs[0] = std::make_unique<io::InputFile>(options_.disk_path, "disk image");
-    if (!options_.memory_path.empty()) {
-      inputs[1] = std::make_unique<io::InputFile>(options_.memory_path, "memory image");
-    }
-    for (const auto& in : inputs) {
-      if (in && same_file(options_.output_path, *in)) {
-        throw Error(ErrorCode::kInvalidArgument,
-                    "output '" + options_.output_path + "' is the same file as input '" + in->path() + "'");
+    for (const auto& in : job_.inputs) total_ += in.source->size();
+    if (job_.base != nullptr) {
+      if (!job_.base->same_chunking(chunking_)) {
+        result_.warnings.push_back("the base uses " + job_.base->chunking_description() +
+                                   " but this pack uses different chunking: few chunks will dedup against it");
       }
-      if (in) total_ += in->size();
+      job_.base->add_chunks(dedup_, base_blocks_);
     }
-
-    if (options_.train_dictionary) train_dictionary(inputs);
+    if (options_.train_dictionary) train_dictionary();
     for (size_t i = 0; i < threads_; ++i) {
       compressors_.push_back(std::make_unique<codec::Compressor>(options_.codec, options_.level, dictionary_.get()));
     }
@@ -155,7 +121,7 @@ class Packer {
     io::AtomicOutputFile out(options_.output_path, options_.force);
     out_ = &out;
     out.append(std::vector<std::byte>(format::kHeaderSize));
-    packing::IndexWriter index(Codec::kZstd, [&out](std::span<const std::byte> bytes) {
+    IndexWriter index(Codec::kZstd, [&out](std::span<const std::byte> bytes) {
       const uint64_t at = out.position();
       out.append(bytes);
       return at;
@@ -166,17 +132,25 @@ class Packer {
     header.codec = options_.codec;
     header.level = static_cast<int8_t>(options_.level == 0 ? codec::default_level(options_.codec) : options_.level);
     header.index_codec = Codec::kZstd;
-    header.chunk_size = options_.chunk_size;
     header.block_size = options_.block_size;
+    if (chunking_.cdc) {
+      header.chunking = format::Chunking::kFastCdcV1;
+      header.required_features |= format::kFeatureCdc;
+      header.min_chunk = chunking_.min;
+      header.chunk_size = chunking_.avg;
+      header.max_chunk = chunking_.max;
+    } else {
+      header.chunk_size = chunking_.chunk_size;
+    }
 
     report_progress();
-    for (int s = 0; s < kStreamCount; ++s) {
-      if (!inputs[s]) continue;
+    for (const auto& in : job_.inputs) {
+      const int s = static_cast<int>(in.stream);
       stats_ = &result_.streams[s];
       stats_->present = true;
-      stats_->logical_size = inputs[s]->size();
-      index.begin_stream(static_cast<Stream>(s));
-      pack_stream(*inputs[s], static_cast<Stream>(s));
+      stats_->logical_size = in.source->size();
+      index.begin_stream(in.stream);
+      pack_stream(*in.source, in.stream);
       const auto [first, count] = index.end_stream();
       auto& rec = header.streams[s];
       rec.present = 1;
@@ -199,14 +173,13 @@ class Packer {
 
  private:
   /// Trains the Zstd dictionary from a stratified sample of all inputs (design notes §1).
-  void train_dictionary(const std::unique_ptr<io::InputFile> (&inputs)[kStreamCount]) {
-    std::vector<const io::InputFile*> list;
-    for (const auto& in : inputs) {
-      if (in) list.push_back(in.get());
-    }
+  void train_dictionary() {
+    std::vector<const io::InputSource*> list;
+    for (const auto& in : job_.inputs) list.push_back(in.source);
     constexpr size_t kSampleChunks = 4000;
     constexpr double kMaxSampleEntropy = 6.0;
-    const packing::Samples samples = packing::sample_chunks(list, options_.chunk_size, kSampleChunks, kMaxSampleEntropy);
+    const uint32_t sample_size = chunking_.cdc ? chunking_.avg : chunking_.chunk_size;
+    const Samples samples = sample_chunks(list, sample_size, kSampleChunks, kMaxSampleEntropy);
     auto dict = codec::train_dictionary(samples.bytes, samples.sizes, codec::kMaxDictionarySize, options_.level);
     if (dict.empty()) {
       result_.warnings.push_back("no dictionary trained: the input has too little compressible, non-zero data (" +
@@ -226,6 +199,15 @@ class Packer {
       header.dict_length = static_cast<uint32_t>(d.size());
       header.dict_checksum = hash::checksum64(d.data(), d.size());
       out_->append(d);
+    }
+    if (job_.base != nullptr) {
+      const auto bytes = format::encode_bases(job_.base->table());
+      header.required_features |= format::kFeatureBases;
+      header.bases_offset = out_->position();
+      header.bases_length = static_cast<uint32_t>(bytes.size());
+      header.base_count = static_cast<uint32_t>(job_.base->table().size());
+      header.bases_checksum = hash::checksum64(bytes.data(), bytes.size());
+      out_->append(std::as_bytes(std::span(bytes)));
     }
     const auto& entries = index_->master();
     std::vector<unsigned char> master(entries.size() * format::kMasterEntrySize);
@@ -247,9 +229,9 @@ class Packer {
   }
 
   /// Streams one input through the pipeline; returns once all its blocks and entries are out.
-  void pack_stream(const io::InputFile& in, Stream stream) {
-    SegmentProducer producer(in, stream, options_.chunk_size, 2);
-    std::deque<std::future<packing::HashedSegment>> hashing;
+  void pack_stream(const io::InputSource& in, Stream stream) {
+    SegmentProducer producer(in, stream, chunking_, segment_size_, 2);
+    std::deque<std::future<HashedSegment>> hashing;
     const size_t window = 2 * threads_;
     bool exhausted = false;
     for (;;) {
@@ -259,11 +241,10 @@ class Packer {
           exhausted = true;
           break;
         }
-        hashing.push_back(pool_->submit(
-            [s = std::move(*seg)](size_t) mutable { return packing::hash_segment(std::move(s)); }));
+        hashing.push_back(pool_->submit([s = std::move(*seg)](size_t) mutable { return hash_segment(std::move(s)); }));
       }
       if (hashing.empty()) break;
-      packing::HashedSegment hs = hashing.front().get();
+      HashedSegment hs = hashing.front().get();
       hashing.pop_front();
       add_segment(hs);
       done_ += hs.segment.length;
@@ -278,7 +259,7 @@ class Packer {
   }
 
   /// Dedups the chunks of a hashed segment in order and adds new ones to blocks.
-  void add_segment(const packing::HashedSegment& hs) {
+  void add_segment(const HashedSegment& hs) {
     uint64_t at = 0;
     for (const auto& c : hs.chunks) {
       format::IndexEntry e;
@@ -291,17 +272,25 @@ class Packer {
       } else {
         e.kind = format::ChunkKind::kData;
         e.digest = c.digest;
-        if (const packing::ChunkLocation* loc = dedup_.find(c.digest)) {
+        if (const ChunkLocation* loc = dedup_.find(c.digest)) {
           ++stats_->dup_chunks;
           e.offset_in_block = loc->offset_in_block;
-          emit(e, loc->block_seq);
+          if ((loc->block & DedupTable::kBaseFlag) != 0) {
+            const BaseBlock& b = base_blocks_[loc->block & ~DedupTable::kBaseFlag];
+            e.source = b.source;
+            e.block = b.ref;
+            emit(e, std::nullopt);
+          } else {
+            emit(e, loc->block);
+          }
         } else {
+          // A block is closed before a chunk would push it past block_size.
+          if (!open_block_.empty() && open_block_.size() + c.length > options_.block_size) seal_block();
           e.offset_in_block = static_cast<uint32_t>(open_block_.size());
           dedup_.insert(c.digest, {next_block_seq_, e.offset_in_block});
           const std::byte* p = hs.segment.data.data() + at;
           open_block_.insert(open_block_.end(), p, p + c.length);
           emit(e, next_block_seq_);
-          if (open_block_.size() >= options_.block_size) seal_block();
         }
       }
       at += c.length;
@@ -335,10 +324,10 @@ class Packer {
   void seal_block() {
     if (open_block_.empty()) return;
     std::vector<std::byte> raw;
-    raw.reserve(options_.block_size + options_.chunk_size);
+    raw.reserve(options_.block_size);
     raw.swap(open_block_);
     compressing_.push_back(pool_->submit([this, r = std::move(raw)](size_t worker) mutable {
-      return packing::compress_block(*compressors_[worker], std::move(r));
+      return compress_block(*compressors_[worker], std::move(r));
     }));
     ++next_block_seq_;
     while (compressing_.size() > 2 * threads_) write_next_block();
@@ -346,7 +335,7 @@ class Packer {
 
   /// Waits for the oldest block being compressed and appends it to the file.
   void write_next_block() {
-    packing::StoredBlock b = compressing_.front().get();
+    StoredBlock b = compressing_.front().get();
     compressing_.pop_front();
     format::BlockRef ref;
     ref.offset = out_->position();
@@ -361,19 +350,23 @@ class Packer {
     drain_pending();
   }
 
+  const PackJob& job_;
   const PackOptions& options_;
   const ProgressFn& progress_;
   size_t threads_;
+  ChunkingParams chunking_;
+  uint64_t segment_size_ = 0;
   std::unique_ptr<codec::Dictionary> dictionary_;
   std::vector<std::unique_ptr<codec::Compressor>> compressors_;  ///< One per worker.
-  packing::DedupTable dedup_;
+  DedupTable dedup_;
+  std::vector<BaseBlock> base_blocks_;
   std::vector<format::BlockRef> written_;  ///< Written blocks by sequence number.
   uint32_t next_block_seq_ = 0;
   std::vector<std::byte> open_block_;
   std::deque<PendingEntry> pending_;
-  std::deque<std::future<packing::StoredBlock>> compressing_;
+  std::deque<std::future<StoredBlock>> compressing_;
   io::AtomicOutputFile* out_ = nullptr;
-  packing::IndexWriter* index_ = nullptr;
+  IndexWriter* index_ = nullptr;
   StreamStats* stats_ = nullptr;
   PackResult result_;
   uint64_t total_ = 0;
@@ -384,10 +377,9 @@ class Packer {
 
 }  // namespace
 
-PackResult pack(const PackOptions& options, const ProgressFn& progress) {
-  validate(options);
-  Packer packer(options, progress);
+PackResult run_pack(const PackJob& job, const ProgressFn& progress) {
+  Packer packer(job, progress);
   return packer.run();
 }
 
-}  // namespace hexz
+}  // namespace hexz::packing

@@ -6,13 +6,13 @@
 
 namespace hexz::read {
 
-IndexPage::IndexPage(std::vector<unsigned char> raw, const format::MasterEntry& master)
+IndexPage::IndexPage(std::vector<unsigned char> raw, const format::MasterEntry& master, uint32_t base_count)
     : count_(master.entry_count) {
   entries_.reserve(count_);
   offsets_.reserve(count_ + 1);
   uint64_t at = master.first_logical;
   for (uint32_t i = 0; i < count_; ++i) {
-    entries_.push_back(format::decode_index_entry(raw.data() + static_cast<size_t>(i) * format::kIndexEntrySize));
+    entries_.push_back(format::decode_index_entry(raw.data() + static_cast<size_t>(i) * format::kIndexEntrySize, base_count));
     offsets_.push_back(at);
     at += entries_.back().length;
   }

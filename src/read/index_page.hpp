@@ -13,7 +13,8 @@ class IndexPage {
  public:
   /// Takes the decoded page bytes. Throws kCorrupt if an entry is malformed or if the entries'
   /// lengths do not tile [first_logical, first_logical + sum).
-  IndexPage(std::vector<unsigned char> raw, const format::MasterEntry& master);
+  /// `base_count` bounds the entries' source ids.
+  IndexPage(std::vector<unsigned char> raw, const format::MasterEntry& master, uint32_t base_count);
 
   uint32_t entry_count() const { return count_; }
   /// Logical stream offset where entry `i` starts. REQUIRES: i <= entry_count().

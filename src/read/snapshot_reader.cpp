@@ -1,6 +1,10 @@
 #include "read/snapshot_reader.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <bit>
+#include <cstdlib>
 #include <cstring>
 
 #include "hash/checksum.hpp"
@@ -20,7 +24,8 @@ std::string num(uint64_t v) { return std::to_string(v); }
 
 }  // namespace
 
-SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const OpenOptions& options)
+SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const OpenOptions& options,
+                               bool resolve_bases)
     : file_(std::move(file)), pages_(options.page_cache_bytes), blocks_(options.block_cache_bytes), options_(options) {
   const size_t threads = options.threads == 0 ? util::hardware_threads() : options.threads;
   if (threads > 1) pool_ = std::make_unique<util::ThreadPool>(threads);
@@ -60,6 +65,14 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
     }
     dictionary_ = std::make_unique<codec::Dictionary>(std::move(dict), header_.level);
   }
+  if (header_.base_count != 0) {
+    std::vector<unsigned char> bbytes(header_.bases_length);
+    file_->read_at(header_.bases_offset, std::as_writable_bytes(std::span(bbytes)));
+    if (hash::checksum64(bbytes.data(), bbytes.size()) != header_.bases_checksum) {
+      throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: base table checksum mismatch");
+    }
+    bases_ = format::decode_bases(bbytes, header_.base_count);
+  }
   master_.reserve(header_.page_count);
   for (uint32_t i = 0; i < header_.page_count; ++i) {
     master_.push_back(format::decode_master_entry(mbytes.data() + static_cast<size_t>(i) * format::kMasterEntrySize));
@@ -79,6 +92,71 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
       expect = m.first_logical + 1;  // strictly increasing
       if (p + 1 < rec.first_page + rec.page_count) expect = std::max(expect, master_[p + 1].first_logical);
     }
+  }
+  if (resolve_bases) {
+    for (size_t b = 0; b < bases_.size(); ++b) {
+      base_readers_.push_back(open_base(b));
+      base_paths_.push_back(base_readers_.back()->file_->name());
+    }
+  }
+}
+
+namespace {
+
+std::string dir_of(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+bool file_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+}  // namespace
+
+std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
+  const auto& rec = bases_[index];
+  std::vector<std::string> dirs{dir_of(file_->name())};
+  for (const auto& d : options_.base_dirs) dirs.push_back(d);
+  if (const char* env = std::getenv("HEXZ_BASE_PATH")) {
+    std::string list = env;
+    size_t start = 0;
+    while (start <= list.size()) {
+      const size_t colon = list.find(':', start);
+      const std::string d = list.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+      if (!d.empty()) dirs.push_back(d);
+      if (colon == std::string::npos) break;
+      start = colon + 1;
+    }
+  }
+  const std::string want = hash::to_hex(rec.identity.data(), rec.identity.size());
+  std::string mismatch;
+  for (const auto& d : dirs) {
+    const std::string candidate = d + "/" + rec.name;
+    if (!file_exists(candidate)) continue;
+    OpenOptions base_options = options_;
+    base_options.threads = 1;
+    auto reader = std::make_unique<SnapshotReader>(io::open_local_file(candidate), base_options, false);
+    if (reader->header_.identity == rec.identity) return reader;
+    mismatch = candidate + " has identity " + hash::to_hex(reader->header_.identity.data(), 32).substr(0, 16) + "…";
+  }
+  if (!mismatch.empty()) {
+    throw Error(ErrorCode::kCorrupt, "base snapshot of '" + file_->name() + "' does not match: " + mismatch +
+                                         ", but it was packed against '" + rec.name + "' with identity " +
+                                         want.substr(0, 16) + "…");
+  }
+  std::string searched;
+  for (const auto& d : dirs) searched += (searched.empty() ? "" : ", ") + d;
+  throw Error(ErrorCode::kNotFound, "base snapshot '" + rec.name + "' of '" + file_->name() +
+                                        "' not found (searched " + searched +
+                                        "; use --base-dir or HEXZ_BASE_PATH)");
+}
+
+void SnapshotReader::for_each_entry(Stream stream,
+                                    const std::function<void(uint64_t, const format::IndexEntry&)>& fn) const {
+  const auto& rec = header_.streams[static_cast<int>(stream)];
+  for (uint32_t p = rec.first_page; p < rec.first_page + rec.page_count; ++p) {
+    const auto page = load_page(p);
+    for (uint32_t i = 0; i < page->entry_count(); ++i) fn(page->entry_offset(i), page->entry(i));
   }
 }
 
@@ -124,7 +202,7 @@ std::shared_ptr<const IndexPage> SnapshotReader::load_page(uint32_t page) const 
   }
   std::vector<unsigned char> raw(m.raw_length);
   thread_decompressor().decompress(m.codec, stored, std::as_writable_bytes(std::span(raw)));
-  auto decoded = std::make_shared<const IndexPage>(std::move(raw), m);
+  auto decoded = std::make_shared<const IndexPage>(std::move(raw), m, header_.base_count);
   // The page must end where the next page (or the stream) begins.
   const auto& rec = header_.streams[static_cast<int>(m.stream)];
   const uint64_t expected_end =
@@ -137,7 +215,18 @@ std::shared_ptr<const IndexPage> SnapshotReader::load_page(uint32_t page) const 
   return decoded;
 }
 
-std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_block(const format::BlockRef& ref) const {
+std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_block(uint8_t source,
+                                                                         const format::BlockRef& ref) const {
+  if (source != 0) {
+    if (source > base_readers_.size()) {
+      throw Error(ErrorCode::kInternal, "base snapshot " + num(source) + " of '" + file_->name() + "' is not open");
+    }
+    return base_readers_[source - 1]->fetch_local_block(ref);
+  }
+  return fetch_local_block(ref);
+}
+
+std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_local_block(const format::BlockRef& ref) const {
   if (ref.offset < format::kHeaderSize || ref.offset + ref.stored_length > header_.tail_offset) {
     throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: block location " + num(ref.offset) +
                                          " lies outside the data region");
@@ -159,46 +248,50 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_block(const f
   return block;
 }
 
-std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(const format::BlockRef& ref) const {
-  if (auto hit = blocks_.get(ref.offset)) return hit;
+std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(uint8_t source,
+                                                                        const format::BlockRef& ref) const {
+  const uint64_t key = (static_cast<uint64_t>(source) << 56) | ref.offset;
+  if (auto hit = blocks_.get(key)) return hit;
   std::promise<std::shared_ptr<const Block>> promise;
   {
     std::unique_lock lock(inflight_mu_);
-    if (auto it = inflight_.find(ref.offset); it != inflight_.end()) {
+    if (auto it = inflight_.find(key); it != inflight_.end()) {
       auto fut = it->second;
       lock.unlock();
       return fut.get();
     }
-    inflight_.emplace(ref.offset, promise.get_future().share());
+    inflight_.emplace(key, promise.get_future().share());
   }
   std::shared_ptr<const Block> block;
   try {
-    block = fetch_block(ref);
-    blocks_.put(ref.offset, block, block->size() + sizeof(Block));
+    block = fetch_block(source, ref);
+    blocks_.put(key, block, block->size() + sizeof(Block));
     promise.set_value(block);
   } catch (...) {
     promise.set_exception(std::current_exception());
     std::lock_guard lock(inflight_mu_);
-    inflight_.erase(ref.offset);
+    inflight_.erase(key);
     throw;
   }
   std::lock_guard lock(inflight_mu_);
-  inflight_.erase(ref.offset);
+  inflight_.erase(key);
   return block;
 }
 
 void SnapshotReader::for_each_block(Stream stream, uint64_t offset, uint64_t length,
-                                    const std::function<void(const format::BlockRef&)>& fn) const {
+                                    const std::function<void(uint8_t, const format::BlockRef&)>& fn) const {
   const uint64_t end = offset + length;
   uint64_t at = offset;
   uint64_t last = UINT64_MAX;
+  uint8_t last_source = 0;
   while (at < end) {
     const auto page = load_page(page_for(stream, at));
     for (uint32_t i = page->find(at); i < page->entry_count() && at < end; ++i) {
       const auto& e = page->entry(i);
-      if (e.kind == format::ChunkKind::kData && e.block.offset != last) {
+      if (e.kind == format::ChunkKind::kData && (e.block.offset != last || e.source != last_source)) {
         last = e.block.offset;
-        fn(e.block);
+        last_source = e.source;
+        fn(e.source, e.block);
       }
       at = page->entry_offset(i + 1);
     }
@@ -208,15 +301,16 @@ void SnapshotReader::for_each_block(Stream stream, uint64_t offset, uint64_t len
 void SnapshotReader::prefetch(Stream stream, uint64_t offset, uint64_t length, size_t skip_first) const {
   if (!pool_ || length == 0) return;
   size_t n = 0;
-  for_each_block(stream, offset, length, [&](const format::BlockRef& ref) {
-    if (n++ < skip_first || blocks_.get(ref.offset)) return;
+  for_each_block(stream, offset, length, [&](uint8_t source, const format::BlockRef& ref) {
+    const uint64_t key = (static_cast<uint64_t>(source) << 56) | ref.offset;
+    if (n++ < skip_first || blocks_.get(key)) return;
     {
       std::lock_guard lock(inflight_mu_);
-      if (inflight_.count(ref.offset) != 0) return;
+      if (inflight_.count(key) != 0) return;
     }
-    pool_->submit([this, ref](size_t) {
+    pool_->submit([this, source, ref](size_t) {
       try {
-        load_block(ref);
+        load_block(source, ref);
       } catch (const std::exception&) {
         // A prefetch failure surfaces when (and if) the block is really read.
       }
@@ -255,7 +349,7 @@ void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> o
       if (e.kind == format::ChunkKind::kZero) {
         std::memset(out.data() + done, 0, n);
       } else {
-        const auto block = load_block(e.block);
+        const auto block = load_block(e.source, e.block);
         std::memcpy(out.data() + done, block->data() + e.offset_in_block + within, n);
       }
       done += n;
@@ -297,6 +391,9 @@ SnapshotInfo SnapshotReader::info() const {
   i.codec = header_.codec;
   i.level = header_.level;
   i.chunk_size = header_.chunk_size;
+  i.cdc = header_.chunking == format::Chunking::kFastCdcV1;
+  i.min_chunk = header_.min_chunk;
+  i.max_chunk = header_.max_chunk;
   i.block_size = header_.block_size;
   i.file_size = header_.file_size;
   i.index_pages = master_.size();
@@ -314,6 +411,19 @@ SnapshotInfo SnapshotReader::info() const {
     o.dup_chunks = r.dup_chunks;
     o.blocks = r.blocks;
     o.stored_bytes = r.stored_bytes;
+  }
+  for (size_t b = 0; b < bases_.size(); ++b) {
+    BaseInfo bi;
+    bi.name = bases_[b].name;
+    bi.path = b < base_paths_.size() ? base_paths_[b] : "";
+    bi.identity_hex = hash::to_hex(bases_[b].identity.data(), bases_[b].identity.size());
+    i.bases.push_back(bi);
+  }
+  for (int s = 0; s < kStreamCount; ++s) {
+    for_each_entry(static_cast<Stream>(s), [&](uint64_t, const format::IndexEntry& e) {
+      i.chunk_histogram[std::bit_width(e.length) - 1]++;
+      if (e.source != 0) i.bases[e.source - 1].bytes_referenced[s] += e.length;
+    });
   }
   return i;
 }
@@ -344,7 +454,7 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
         std::vector<unsigned char> raw(m.raw_length);
         thread_decompressor().decompress(m.codec, stored, std::as_writable_bytes(std::span(raw)));
         identity.update(raw.data(), raw.size());
-        const IndexPage page(std::move(raw), m);
+        const IndexPage page(std::move(raw), m, header_.base_count);
         for (uint32_t i = 0; i < page.entry_count(); ++i) {
           const auto& e = page.entry(i);
           ++chunks;
@@ -353,9 +463,10 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
             ++zeros;
             continue;
           }
-          if (e.block.offset != last_block) {
-            block = fetch_block(e.block);
-            last_block = e.block.offset;
+          const uint64_t key = (static_cast<uint64_t>(e.source) << 56) | e.block.offset;
+          if (key != last_block) {
+            block = fetch_block(e.source, e.block);
+            last_block = key;
             ++report.blocks_checked;
           }
           const auto digest = hash::chunk_digest(block->data() + e.offset_in_block, e.length);
@@ -390,7 +501,7 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
 namespace hexz {
 
 std::unique_ptr<Snapshot> Snapshot::open(const std::string& path, const OpenOptions& options) {
-  return std::make_unique<read::SnapshotReader>(io::open_local_file(path), options);
+  return std::make_unique<read::SnapshotReader>(io::open_local_file(path), options, true);
 }
 
 }  // namespace hexz

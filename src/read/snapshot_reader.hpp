@@ -22,8 +22,18 @@ namespace hexz::read {
 /// blocks through byte-budgeted caches. Thread-safe.
 class SnapshotReader final : public Snapshot {
  public:
-  /// Validates the header and master index of `file`. Throws hexz::Error.
-  SnapshotReader(std::unique_ptr<io::ReadableFile> file, const OpenOptions& options);
+  /// Validates the header and master index of `file`. If `resolve_bases`, also finds and opens
+  /// every base snapshot (checking identities). Throws hexz::Error.
+  SnapshotReader(std::unique_ptr<io::ReadableFile> file, const OpenOptions& options, bool resolve_bases = true);
+
+  /// The parsed header.
+  const format::Header& header() const { return header_; }
+  /// The base table (empty for a standalone snapshot).
+  const std::vector<format::BaseRecord>& bases() const { return bases_; }
+  /// Calls fn(logical_offset, entry) for every index entry of `stream`, in order.
+  void for_each_entry(Stream stream, const std::function<void(uint64_t, const format::IndexEntry&)>& fn) const;
+  /// Reads, checks and decodes a block stored in this file (source 0) without caching.
+  std::shared_ptr<const std::vector<std::byte>> fetch_local_block(const format::BlockRef& ref) const;
 
   bool has_stream(Stream stream) const override;
   uint64_t size(Stream stream) const override;
@@ -39,22 +49,27 @@ class SnapshotReader final : public Snapshot {
   /// Index (into master_) of the page of `stream` containing `offset`.
   uint32_t page_for(Stream stream, uint64_t offset) const;
   std::shared_ptr<const IndexPage> load_page(uint32_t page) const;
-  /// Returns the decoded block, from the cache, from a fetch already in flight on another
-  /// thread, or by fetching it now.
-  std::shared_ptr<const Block> load_block(const format::BlockRef& ref) const;
+  /// Returns the decoded block of `source` (0 = this file), from the cache, from a fetch
+  /// already in flight on another thread, or by fetching it now.
+  std::shared_ptr<const Block> load_block(uint8_t source, const format::BlockRef& ref) const;
+  /// Finds and opens base `index` of the base table.
+  std::unique_ptr<SnapshotReader> open_base(size_t index) const;
   /// Starts decoding the data blocks of [offset, offset+length) on the pool (best effort).
   void prefetch(Stream stream, uint64_t offset, uint64_t length, size_t skip_first) const;
-  /// Calls fn(ref) for each distinct data block of [offset, offset+length), in order.
+  /// Calls fn(source, ref) for each distinct data block of [offset, offset+length), in order.
   void for_each_block(Stream stream, uint64_t offset, uint64_t length,
-                      const std::function<void(const format::BlockRef&)>& fn) const;
-  /// Reads, checks and decodes a block without touching the cache.
-  std::shared_ptr<const Block> fetch_block(const format::BlockRef& ref) const;
+                      const std::function<void(uint8_t, const format::BlockRef&)>& fn) const;
+  /// Reads, checks and decodes a block of `source` without touching the cache.
+  std::shared_ptr<const Block> fetch_block(uint8_t source, const format::BlockRef& ref) const;
   void check_range(Stream stream, uint64_t offset, uint64_t length) const;
 
   std::unique_ptr<io::ReadableFile> file_;
   format::Header header_;
   std::vector<format::MasterEntry> master_;
   std::unique_ptr<codec::Dictionary> dictionary_;  ///< Null unless kFeatureDictionary.
+  std::vector<format::BaseRecord> bases_;
+  std::vector<std::unique_ptr<SnapshotReader>> base_readers_;  ///< Opened bases, by source - 1.
+  std::vector<std::string> base_paths_;
   mutable ByteLruCache<uint32_t, IndexPage> pages_;
   mutable ByteLruCache<uint64_t, Block> blocks_;
   OpenOptions options_;

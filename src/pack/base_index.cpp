@@ -1,0 +1,64 @@
+#include "pack/base_index.hpp"
+
+#include <unordered_map>
+
+#include "hexz/error.hpp"
+#include "io/readable_file.hpp"
+
+namespace hexz::packing {
+
+BaseIndex::BaseIndex(const std::string& path, const std::vector<std::string>& base_dirs) {
+  OpenOptions options;
+  options.base_dirs = base_dirs;
+  options.threads = 1;
+  reader_ = std::make_unique<read::SnapshotReader>(io::open_local_file(path), options, false);
+  const auto& h = reader_->header();
+  if (reader_->bases().size() + 1 > format::kMaxBases) {
+    throw Error(ErrorCode::kInvalidArgument, "base '" + path + "' already depends on " +
+                                                 std::to_string(reader_->bases().size()) +
+                                                 " snapshots; flatten it first (hexz flatten)");
+  }
+  format::BaseRecord self;
+  self.identity = h.identity;
+  self.file_size = h.file_size;
+  const auto slash = path.find_last_of('/');
+  self.name = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (self.name.empty() || self.name.size() > 255) {
+    throw Error(ErrorCode::kInvalidArgument, "base file name '" + self.name + "' must be 1 to 255 bytes");
+  }
+  table_.push_back(self);
+  for (const auto& b : reader_->bases()) table_.push_back(b);
+}
+
+bool BaseIndex::same_chunking(const ChunkingParams& c) const {
+  const auto& h = reader_->header();
+  if (c.cdc) {
+    return h.chunking == format::Chunking::kFastCdcV1 && h.min_chunk == c.min && h.chunk_size == c.avg &&
+           h.max_chunk == c.max;
+  }
+  return h.chunking == format::Chunking::kFixed && h.chunk_size == c.chunk_size;
+}
+
+std::string BaseIndex::chunking_description() const {
+  const auto& h = reader_->header();
+  if (h.chunking == format::Chunking::kFixed) return "fixed " + std::to_string(h.chunk_size) + "-byte chunks";
+  return "CDC chunks (min " + std::to_string(h.min_chunk) + ", avg " + std::to_string(h.chunk_size) + ", max " +
+         std::to_string(h.max_chunk) + ")";
+}
+
+void BaseIndex::add_chunks(DedupTable& table, std::vector<BaseBlock>& blocks) const {
+  std::unordered_map<uint64_t, uint32_t> block_ids;  // (source << 56 | offset) -> index in blocks
+  for (int s = 0; s < kStreamCount; ++s) {
+    reader_->for_each_entry(static_cast<Stream>(s), [&](uint64_t, const format::IndexEntry& e) {
+      if (e.kind != format::ChunkKind::kData || table.find(e.digest) != nullptr) return;
+      // The base's own blocks become source 1; its sources k become k + 1 (one hop, always).
+      const auto source = static_cast<uint8_t>(e.source + 1);
+      const uint64_t key = (static_cast<uint64_t>(source) << 56) | e.block.offset;
+      auto [it, added] = block_ids.try_emplace(key, static_cast<uint32_t>(blocks.size()));
+      if (added) blocks.push_back({source, e.block});
+      table.insert(e.digest, {it->second | DedupTable::kBaseFlag, e.offset_in_block});
+    });
+  }
+}
+
+}  // namespace hexz::packing

@@ -1,0 +1,95 @@
+// Public entry points of the pack layer: hexz::pack() and hexz::flatten().
+#include <sys/stat.h>
+
+#include <memory>
+
+#include "hexz/error.hpp"
+#include "hexz/flatten.hpp"
+#include "hexz/pack.hpp"
+#include "io/input_file.hpp"
+#include "pack/base_index.hpp"
+#include "pack/options_check.hpp"
+#include "pack/packer.hpp"
+#include "pack/snapshot_source.hpp"
+
+namespace hexz {
+
+namespace {
+
+/// True if `path` names the same file as `input` (so packing would overwrite an input).
+bool same_file(const std::string& path, const io::InputFile& input) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return false;
+  return st.st_dev == input.device() && st.st_ino == input.inode();
+}
+
+void refuse_output_equal_to(const std::string& output, const std::string& path, const char* what) {
+  struct stat a {}, b {};
+  if (::stat(output.c_str(), &a) == 0 && ::stat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+    throw Error(ErrorCode::kInvalidArgument, "output '" + output + "' is the same file as the " + what + " '" + path + "'");
+  }
+}
+
+}  // namespace
+
+PackResult pack(const PackOptions& options, const ProgressFn& progress) {
+  packing::validate_options(options);
+  std::unique_ptr<io::InputFile> files[kStreamCount];
+  if (!options.disk_path.empty()) files[0] = std::make_unique<io::InputFile>(options.disk_path, "disk image");
+  if (!options.memory_path.empty()) files[1] = std::make_unique<io::InputFile>(options.memory_path, "memory image");
+  packing::PackJob job{options, {}, nullptr};
+  for (int s = 0; s < kStreamCount; ++s) {
+    if (!files[s]) continue;
+    if (same_file(options.output_path, *files[s])) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "output '" + options.output_path + "' is the same file as input '" + files[s]->path() + "'");
+    }
+    job.inputs.push_back({static_cast<Stream>(s), files[s].get()});
+  }
+  std::unique_ptr<packing::BaseIndex> base;
+  if (!options.base_path.empty()) {
+    refuse_output_equal_to(options.output_path, options.base_path, "base snapshot");
+    base = std::make_unique<packing::BaseIndex>(options.base_path, options.base_dirs);
+    job.base = base.get();
+  }
+  return packing::run_pack(job, progress);
+}
+
+PackResult flatten(const std::string& snapshot_path, const PackOptions& options, const OpenOptions& open_options,
+                   const ProgressFn& progress) {
+  PackOptions o = options;
+  o.base_path.clear();
+  packing::validate_options(o, false);
+  refuse_output_equal_to(o.output_path, snapshot_path, "snapshot being flattened");
+  const auto snapshot = Snapshot::open(snapshot_path, open_options);
+  std::vector<std::unique_ptr<packing::SnapshotSource>> sources;
+  packing::PackJob job{o, {}, nullptr};
+  for (int s = 0; s < kStreamCount; ++s) {
+    const auto stream = static_cast<Stream>(s);
+    if (!snapshot->has_stream(stream)) continue;
+    std::string name = snapshot_path;
+    name.append(":").append(stream_name(stream));
+    sources.push_back(std::make_unique<packing::SnapshotSource>(*snapshot, stream, std::move(name)));
+    job.inputs.push_back({stream, sources.back().get()});
+  }
+  return packing::run_pack(job, progress);
+}
+
+PackOptions options_like(const SnapshotInfo& info) {
+  PackOptions o;
+  o.codec = info.codec;
+  o.level = info.level;
+  o.block_size = info.block_size;
+  o.cdc = info.cdc;
+  if (info.cdc) {
+    o.min_chunk = info.min_chunk;
+    o.avg_chunk = info.chunk_size;
+    o.max_chunk = info.max_chunk;
+  } else {
+    o.chunk_size = info.chunk_size;
+  }
+  o.train_dictionary = info.dictionary_bytes != 0;
+  return o;
+}
+
+}  // namespace hexz
