@@ -32,6 +32,9 @@ void validate_options(const PackOptions& o, bool needs_input_paths) {
           std::to_string(o.chunk_size) + ")");
     }
   }
+  if (o.codec != Codec::kNone && o.codec != Codec::kLz4 && o.codec != Codec::kZstd) {
+    bad("unknown codec id " + std::to_string(static_cast<int>(o.codec)));
+  }
   if (o.level < -128 || o.level > 127) bad("compression level " + std::to_string(o.level) + " is out of range");
   if (o.train_dictionary && o.codec != Codec::kZstd) {
     bad("a trained dictionary needs zstd compression (--compression zstd)");

@@ -6,6 +6,7 @@
 #include <bit>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_set>
 
 #include "hash/checksum.hpp"
 #include "hash/digest.hpp"
@@ -434,6 +435,7 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
   for (const auto& r : header_.streams) total += r.logical_size;
   uint64_t done = 0;
   hash::Blake3 identity;
+  std::unordered_set<uint64_t> checked_blocks;
   try {
     for (int s = 0; s < kStreamCount; ++s) {
       const auto& rec = header_.streams[s];
@@ -465,9 +467,9 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
           }
           const uint64_t key = (static_cast<uint64_t>(e.source) << 56) | e.block.offset;
           if (key != last_block) {
-            block = fetch_block(e.source, e.block);
+            block = load_block(e.source, e.block);
             last_block = key;
-            ++report.blocks_checked;
+            if (checked_blocks.insert(key).second) ++report.blocks_checked;
           }
           const auto digest = hash::chunk_digest(block->data() + e.offset_in_block, e.length);
           if (!(digest == e.digest)) {
