@@ -19,6 +19,7 @@ enum class ErrorCode {
   kTruncated,        ///< The file is shorter than its header says.
   kOutOfRange,       ///< A read past the end of a stream, or a missing stream.
   kAborted,          ///< The caller aborted (e.g. a progress callback threw).
+  kWrongPassword,    ///< An encrypted snapshot needs a password, or the one given is wrong.
   kInternal,         ///< A bug in hexz.
 };
 

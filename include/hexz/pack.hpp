@@ -53,6 +53,10 @@ struct PackOptions {
   std::string base_path;
   /// Extra directories searched for the base's own bases (see OpenOptions::base_dirs).
   std::vector<std::string> base_dirs;
+  /// Encrypt with AES-256-GCM under keys derived from `password` (Argon2id, random salt).
+  /// Dedup still works (keyed BLAKE3 of the plaintext). Not combinable with base_path yet.
+  bool encrypt = false;
+  std::string password;  ///< Required (non-empty) when encrypt is set.
 };
 
 /// Called with (bytes_done, bytes_total) of logical input; bytes_done only grows and the last

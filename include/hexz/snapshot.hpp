@@ -26,6 +26,8 @@ struct OpenOptions {
   /// Directories searched, after the snapshot's own directory, for the base snapshots a thin
   /// snapshot depends on; the HEXZ_BASE_PATH environment variable (':'-separated) is searched last.
   std::vector<std::string> base_dirs;
+  /// Password of an encrypted snapshot (ignored for unencrypted ones).
+  std::string password;
 };
 
 /// A snapshot a thin snapshot depends on.
@@ -53,6 +55,8 @@ struct SnapshotInfo {
   uint64_t index_pages = 0;
   uint64_t index_bytes = 0;  ///< Stored bytes of all index pages plus the master index.
   uint64_t dictionary_bytes = 0;  ///< Size of the Zstd dictionary (0 if none).
+  bool encrypted = false;         ///< AES-256-GCM; the KDF parameters follow.
+  uint32_t kdf_iterations = 0, kdf_memory_kib = 0, kdf_parallelism = 0;
   std::string identity_hex;  ///< 64 hex digits: the snapshot's content identity.
   StreamStats streams[kStreamCount];
   /// Snapshots this one depends on (empty for a standalone snapshot).

@@ -84,7 +84,22 @@ void encode_header(const Header& h, std::span<unsigned char, kHeaderSize> out) {
   for (int i = 0; i < kStreamCount; ++i) {
     encode_stream(h.streams[i], p + kStreamTableOffset + kStreamRecordSize * static_cast<size_t>(i));
   }
+  if (h.encrypted()) {
+    const auto& e = h.encryption;
+    p[320] = e.kdf.algorithm;
+    store_le<uint32_t>(p + 324, e.kdf.iterations);
+    store_le<uint32_t>(p + 328, e.kdf.memory_kib);
+    store_le<uint32_t>(p + 332, e.kdf.parallelism);
+    std::memcpy(p + 336, e.salt.data(), e.salt.size());
+    std::memcpy(p + 352, e.id.data(), e.id.size());
+    std::memcpy(p + 368, e.key_check.data(), e.key_check.size());
+    std::memcpy(p + kHeaderMacOffset, e.header_mac.data(), e.header_mac.size());
+  }
   store_le<uint64_t>(p + kHeaderChecksumOffset, hash::checksum64(p, kHeaderChecksumOffset));
+}
+
+void reseal_header_checksum(std::span<unsigned char, kHeaderSize> bytes) {
+  store_le<uint64_t>(bytes.data() + kHeaderChecksumOffset, hash::checksum64(bytes.data(), kHeaderChecksumOffset));
 }
 
 Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::string& name) {
@@ -144,6 +159,17 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
   h.bases_length = load_le<uint32_t>(p + 176);
   h.base_count = load_le<uint32_t>(p + 180);
   h.bases_checksum = load_le<uint64_t>(p + 184);
+  if (h.encrypted()) {
+    auto& e = h.encryption;
+    e.kdf.algorithm = p[320];
+    e.kdf.iterations = load_le<uint32_t>(p + 324);
+    e.kdf.memory_kib = load_le<uint32_t>(p + 328);
+    e.kdf.parallelism = load_le<uint32_t>(p + 332);
+    std::memcpy(e.salt.data(), p + 336, e.salt.size());
+    std::memcpy(e.id.data(), p + 352, e.id.size());
+    std::memcpy(e.key_check.data(), p + 368, e.key_check.size());
+    std::memcpy(e.header_mac.data(), p + kHeaderMacOffset, e.header_mac.size());
+  }
   for (int i = 0; i < kStreamCount; ++i) {
     h.streams[i] = decode_stream(p + kStreamTableOffset + kStreamRecordSize * static_cast<size_t>(i));
   }
@@ -165,7 +191,8 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
   if (h.master_offset < h.tail_offset || h.master_offset + h.master_length > h.file_size) {
     bad("invalid master index location");
   }
-  if (h.master_length != static_cast<uint64_t>(h.page_count) * kMasterEntrySize) bad("invalid master index size");
+  const uint64_t tag = h.encrypted() ? crypto::kTagSize : 0;
+  if (h.master_length != static_cast<uint64_t>(h.page_count) * kMasterEntrySize + tag) bad("invalid master index size");
   if ((h.required_features & kFeatureDictionary) != 0) {
     if (h.dict_length == 0 || h.dict_offset < h.tail_offset || h.dict_offset + h.dict_length > h.file_size ||
         h.codec != Codec::kZstd) {
@@ -181,6 +208,9 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
     }
   } else if (h.base_count != 0 || h.bases_length != 0) {
     bad("base table present without its feature flag");
+  }
+  if (h.encrypted() && h.base_count != 0) {
+    throw Error(ErrorCode::kUnsupported, "'" + name + "' is an encrypted thin snapshot, which this hexz cannot read");
   }
   uint64_t pages = 0;
   for (const auto& s : h.streams) {
@@ -238,6 +268,15 @@ std::vector<BaseRecord> decode_bases(std::span<const unsigned char> in, uint32_t
   return out;
 }
 
+std::array<unsigned char, 17> page_aead_context(const MasterEntry& e) {
+  std::array<unsigned char, 17> c{};
+  c[0] = static_cast<unsigned char>(e.stream);
+  store_le<uint64_t>(c.data() + 1, e.first_logical);
+  store_le<uint32_t>(c.data() + 9, e.entry_count);
+  store_le<uint32_t>(c.data() + 13, e.raw_length);
+  return c;
+}
+
 void encode_master_entry(const MasterEntry& e, unsigned char* p) {
   std::memset(p, 0, kMasterEntrySize);
   store_le<uint64_t>(p + 0, e.offset);
@@ -283,7 +322,7 @@ void encode_index_entry(const IndexEntry& e, unsigned char* p) {
   std::memcpy(p + 36, e.digest.bytes.data(), e.digest.bytes.size());
 }
 
-IndexEntry decode_index_entry(const unsigned char* p, uint32_t base_count) {
+IndexEntry decode_index_entry(const unsigned char* p, uint32_t base_count, uint32_t stored_overhead) {
   IndexEntry e;
   e.block.offset = load_le<uint64_t>(p + 0);
   e.block.checksum = load_le<uint64_t>(p + 8);
@@ -303,7 +342,8 @@ IndexEntry decode_index_entry(const unsigned char* p, uint32_t base_count) {
     if (e.block.stored_length == 0 || e.block.raw_length == 0 ||
         static_cast<uint64_t>(e.offset_in_block) + e.length > e.block.raw_length ||
         e.block.raw_length > (16u << 20) ||
-        (e.block.codec == Codec::kNone && e.block.stored_length != e.block.raw_length)) {
+        e.block.stored_length <= stored_overhead ||
+        (e.block.codec == Codec::kNone && e.block.stored_length != e.block.raw_length + stored_overhead)) {
       throw Error(ErrorCode::kCorrupt, "index entry has an inconsistent block location");
     }
   }

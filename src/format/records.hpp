@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/snapshot_cipher.hpp"
 #include "hash/digest.hpp"
 #include "hexz/types.hpp"
 
@@ -32,11 +33,16 @@ inline constexpr uint32_t kMaxPageEntries = 4096;
 enum RequiredFeature : uint64_t {
   kFeatureCdc = 1ull << 0,         ///< Content-defined chunking (FastCDC v1).
   kFeatureDictionary = 1ull << 1,  ///< Zstd blocks use the trained dictionary in the tail.
-  kFeatureEncrypted = 1ull << 2,   ///< Reserved: blocks and index are encrypted.
+  kFeatureEncrypted = 1ull << 2,   ///< Blocks, index, dictionary encrypted; header authenticated.
   kFeatureBases = 1ull << 3,       ///< Entries may reference base snapshots (thin snapshot).
 };
 /// Required features this reader implements.
-inline constexpr uint64_t kKnownRequiredFeatures = kFeatureCdc | kFeatureDictionary | kFeatureBases;
+inline constexpr uint64_t kKnownRequiredFeatures = kFeatureCdc | kFeatureDictionary | kFeatureEncrypted | kFeatureBases;
+/// Encryption fields in the header: KDF parameters and salt [320, 352), snapshot id, key check
+/// tag, and the header MAC at kHeaderMacOffset over bytes [0, kHeaderMacOffset).
+inline constexpr size_t kKdfFieldsOffset = 320;
+inline constexpr size_t kKdfFieldsSize = 32;
+inline constexpr size_t kHeaderMacOffset = 384;
 
 /// Chunking modes (header byte 40).
 enum class Chunking : uint8_t { kFixed = 0, kFastCdcV1 = 1 };
@@ -85,11 +91,15 @@ struct Header {
   uint32_t bases_length = 0;
   uint32_t base_count = 0;
   uint64_t bases_checksum = 0;  ///< XXH3-64 of the base table bytes.
+  crypto::EncryptionHeader encryption;  ///< Meaningful only with kFeatureEncrypted.
+  bool encrypted() const { return (required_features & kFeatureEncrypted) != 0; }
   StreamRecord streams[kStreamCount];
 };
 
 /// Serialises `h` into exactly kHeaderSize bytes, including its checksum.
 void encode_header(const Header& h, std::span<unsigned char, kHeaderSize> out);
+/// Recomputes the checksum of an encoded header (after patching, e.g., the MAC field).
+void reseal_header_checksum(std::span<unsigned char, kHeaderSize> bytes);
 
 /// Parses and validates a header: magic (kNotASnapshot), version (kUnsupported), checksum
 /// (kCorrupt), required features (kUnsupported), internal consistency (kCorrupt).
@@ -126,6 +136,9 @@ struct MasterEntry {
 };
 
 void encode_master_entry(const MasterEntry& e, unsigned char* out);
+/// Associated data binding an encrypted index page to its master entry: u8 stream,
+/// u64 first_logical, u32 entry_count, u32 raw_length.
+std::array<unsigned char, 17> page_aead_context(const MasterEntry& e);
 /// Decodes one entry; throws kCorrupt on an invalid stream or codec id.
 MasterEntry decode_master_entry(const unsigned char* in);
 
@@ -154,7 +167,7 @@ struct IndexEntry {
 
 void encode_index_entry(const IndexEntry& e, unsigned char* out);
 /// Decodes one entry; throws kCorrupt on invalid kind/codec, a source above `base_count`, or
-/// inconsistent lengths.
-IndexEntry decode_index_entry(const unsigned char* in, uint32_t base_count);
+/// inconsistent lengths. `stored_overhead` is what encryption adds to a stored block (its tag).
+IndexEntry decode_index_entry(const unsigned char* in, uint32_t base_count, uint32_t stored_overhead = 0);
 
 }  // namespace hexz::format

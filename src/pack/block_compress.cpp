@@ -4,7 +4,8 @@
 
 namespace hexz::packing {
 
-StoredBlock compress_block(codec::Compressor& compressor, std::vector<std::byte> raw) {
+StoredBlock compress_block(codec::Compressor& compressor, std::vector<std::byte> raw,
+                           const crypto::SnapshotCipher* cipher, uint32_t seq) {
   StoredBlock b;
   b.raw_length = static_cast<uint32_t>(raw.size());
   std::vector<std::byte> packed(compressor.bound(raw.size()));
@@ -17,7 +18,12 @@ StoredBlock compress_block(codec::Compressor& compressor, std::vector<std::byte>
     b.bytes = std::move(packed);
     b.codec = compressor.codec();
   }
-  b.checksum = hash::checksum64(b.bytes.data(), b.bytes.size());
+  if (cipher != nullptr) {
+    b.bytes = cipher->seal_block(seq, b.raw_length, b.codec, b.bytes);
+    b.checksum = seq;
+  } else {
+    b.checksum = hash::checksum64(b.bytes.data(), b.bytes.size());
+  }
   return b;
 }
 

@@ -4,8 +4,8 @@
 
 namespace hexz::packing {
 
-IndexWriter::IndexWriter(Codec page_codec, PageSink sink)
-    : compressor_(page_codec, 0), sink_(std::move(sink)) {
+IndexWriter::IndexWriter(Codec page_codec, PageSink sink, const crypto::SnapshotCipher* cipher)
+    : compressor_(page_codec, 0), cipher_(cipher), sink_(std::move(sink)) {
   raw_.reserve(format::kMaxPageEntries * format::kIndexEntrySize);
 }
 
@@ -38,13 +38,18 @@ void IndexWriter::flush_page() {
   const size_t n = compressor_.compress(raw, packed_);
   format::MasterEntry m;
   m.codec = n == 0 ? Codec::kNone : compressor_.codec();
-  const std::span<const std::byte> stored = n == 0 ? raw : std::span<const std::byte>(packed_.data(), n);
-  m.offset = sink_(stored);
-  m.stored_length = static_cast<uint32_t>(stored.size());
+  std::span<const std::byte> stored = n == 0 ? raw : std::span<const std::byte>(packed_.data(), n);
   m.raw_length = static_cast<uint32_t>(raw.size());
   m.first_logical = page_first_logical_;
   m.entry_count = entries_;
   m.stream = stream_;
+  std::vector<std::byte> sealed;
+  if (cipher_ != nullptr) {
+    sealed = cipher_->seal_page(master_.size(), format::page_aead_context(m), stored);
+    stored = sealed;
+  }
+  m.offset = sink_(stored);
+  m.stored_length = static_cast<uint32_t>(stored.size());
   m.checksum = hash::checksum64(stored.data(), stored.size());
   master_.push_back(m);
   stored_bytes_ += stored.size();

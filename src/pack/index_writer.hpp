@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "codec/codec.hpp"
+#include "crypto/snapshot_cipher.hpp"
 #include "format/records.hpp"
 #include "hash/digest.hpp"
 
@@ -18,7 +19,8 @@ class IndexWriter {
   /// `write_page(bytes)` appends a stored page to the output and returns its file offset.
   using PageSink = std::function<uint64_t(std::span<const std::byte>)>;
 
-  IndexWriter(Codec page_codec, PageSink sink);
+  /// With `cipher`, every stored page is encrypted (FORMAT.md, "Encryption").
+  IndexWriter(Codec page_codec, PageSink sink, const crypto::SnapshotCipher* cipher = nullptr);
 
   /// Starts the pages of `stream`; entries added afterwards belong to it.
   void begin_stream(Stream stream);
@@ -38,6 +40,7 @@ class IndexWriter {
   void flush_page();
 
   codec::Compressor compressor_;
+  const crypto::SnapshotCipher* cipher_;
   PageSink sink_;
   Stream stream_ = Stream::kDisk;
   uint32_t stream_first_page_ = 0;

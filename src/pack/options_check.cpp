@@ -39,6 +39,10 @@ void validate_options(const PackOptions& o, bool needs_input_paths) {
   if (o.train_dictionary && o.codec != Codec::kZstd) {
     bad("a trained dictionary needs zstd compression (--compression zstd)");
   }
+  if (o.encrypt && o.password.empty()) bad("encryption needs a non-empty password");
+  if (o.encrypt && !o.base_path.empty()) {
+    bad("encrypted thin snapshots are not supported yet: pack without --base, or without encryption");
+  }
   if (o.threads > 1024) bad("thread count " + std::to_string(o.threads) + " is out of range (at most 1024)");
 }
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <future>
@@ -112,6 +113,10 @@ class Packer {
       }
       job_.base->add_chunks(dedup_, base_blocks_);
     }
+    if (options_.encrypt) {
+      encryption_ = crypto::SnapshotCipher::fresh_header();
+      cipher_ = std::make_unique<crypto::SnapshotCipher>(options_.password, encryption_);
+    }
     if (options_.train_dictionary) train_dictionary();
     for (size_t i = 0; i < threads_; ++i) {
       compressors_.push_back(std::make_unique<codec::Compressor>(options_.codec, options_.level, dictionary_.get()));
@@ -121,11 +126,14 @@ class Packer {
     io::AtomicOutputFile out(options_.output_path, options_.force);
     out_ = &out;
     out.append(std::vector<std::byte>(format::kHeaderSize));
-    IndexWriter index(Codec::kZstd, [&out](std::span<const std::byte> bytes) {
-      const uint64_t at = out.position();
-      out.append(bytes);
-      return at;
-    });
+    IndexWriter index(
+        Codec::kZstd,
+        [&out](std::span<const std::byte> bytes) {
+          const uint64_t at = out.position();
+          out.append(bytes);
+          return at;
+        },
+        cipher_.get());
     index_ = &index;
 
     format::Header header;
@@ -197,8 +205,10 @@ class Packer {
       header.required_features |= format::kFeatureDictionary;
       header.dict_offset = out_->position();
       header.dict_length = static_cast<uint32_t>(d.size());
-      header.dict_checksum = hash::checksum64(d.data(), d.size());
-      out_->append(d);
+      std::vector<std::byte> stored = cipher_ ? cipher_->seal_section(crypto::NonceDomain::kDictionary, d) : d;
+      header.dict_length = static_cast<uint32_t>(stored.size());
+      header.dict_checksum = hash::checksum64(stored.data(), stored.size());
+      out_->append(stored);
     }
     if (job_.base != nullptr) {
       const auto bytes = format::encode_bases(job_.base->table());
@@ -214,17 +224,32 @@ class Packer {
     for (size_t i = 0; i < entries.size(); ++i) {
       format::encode_master_entry(entries[i], master.data() + i * format::kMasterEntrySize);
     }
+    std::vector<std::byte> stored(reinterpret_cast<const std::byte*>(master.data()),
+                                  reinterpret_cast<const std::byte*>(master.data()) + master.size());
+    if (cipher_) stored = cipher_->seal_section(crypto::NonceDomain::kMasterIndex, stored);
     header.master_offset = out_->position();
-    header.master_length = master.size();
-    header.master_checksum = hash::checksum64(master.data(), master.size());
+    header.master_length = stored.size();
+    header.master_checksum = hash::checksum64(stored.data(), stored.size());
     header.page_count = static_cast<uint32_t>(entries.size());
-    out_->append(std::as_bytes(std::span(master)));
+    out_->append(stored);
     header.tail_length = out_->position() - header.tail_offset;
     header.file_size = out_->position();
     format::absorb_identity_trailer(index_->identity_hasher(), header.streams);
     header.identity = index_->identity_hasher().finish();
+    if (cipher_) {
+      header.required_features |= format::kFeatureEncrypted;
+      header.encryption = encryption_;
+    }
     std::array<unsigned char, format::kHeaderSize> bytes{};
     format::encode_header(header, bytes);
+    if (cipher_) {
+      // The key check covers the KDF fields; the MAC covers everything before it, key check included.
+      const auto check = cipher_->key_check(std::span(bytes).subspan(format::kKdfFieldsOffset, format::kKdfFieldsSize));
+      std::memcpy(bytes.data() + 368, check.data(), check.size());
+      const auto mac = cipher_->header_mac(std::span(bytes).first(format::kHeaderMacOffset));
+      std::memcpy(bytes.data() + format::kHeaderMacOffset, mac.data(), mac.size());
+      format::reseal_header_checksum(bytes);
+    }
     out_->write_at(0, std::as_bytes(std::span(bytes)));
   }
 
@@ -241,7 +266,8 @@ class Packer {
           exhausted = true;
           break;
         }
-        hashing.push_back(pool_->submit([s = std::move(*seg)](size_t) mutable { return hash_segment(std::move(s)); }));
+        hashing.push_back(pool_->submit(
+            [s = std::move(*seg), c = cipher_.get()](size_t) mutable { return hash_segment(std::move(s), c); }));
       }
       if (hashing.empty()) break;
       HashedSegment hs = hashing.front().get();
@@ -326,8 +352,8 @@ class Packer {
     std::vector<std::byte> raw;
     raw.reserve(options_.block_size);
     raw.swap(open_block_);
-    compressing_.push_back(pool_->submit([this, r = std::move(raw)](size_t worker) mutable {
-      return compress_block(*compressors_[worker], std::move(r));
+    compressing_.push_back(pool_->submit([this, r = std::move(raw), seq = next_block_seq_](size_t worker) mutable {
+      return compress_block(*compressors_[worker], std::move(r), cipher_.get(), seq);
     }));
     ++next_block_seq_;
     while (compressing_.size() > 2 * threads_) write_next_block();
@@ -357,6 +383,8 @@ class Packer {
   ChunkingParams chunking_;
   uint64_t segment_size_ = 0;
   std::unique_ptr<codec::Dictionary> dictionary_;
+  crypto::EncryptionHeader encryption_;
+  std::unique_ptr<crypto::SnapshotCipher> cipher_;  ///< Null unless encrypting.
   std::vector<std::unique_ptr<codec::Compressor>> compressors_;  ///< One per worker.
   DedupTable dedup_;
   std::vector<BaseBlock> base_blocks_;

@@ -4,7 +4,7 @@
 
 namespace hexz::packing {
 
-HashedSegment hash_segment(Segment segment) {
+HashedSegment hash_segment(Segment segment, const crypto::SnapshotCipher* cipher) {
   HashedSegment out;
   out.chunks.reserve(segment.chunk_lengths.size());
   uint64_t at = 0;
@@ -16,7 +16,7 @@ HashedSegment hash_segment(Segment segment) {
     } else {
       const std::byte* p = segment.data.data() + at;
       c.zero = chunk::is_all_zero(p, len);
-      if (!c.zero) c.digest = hash::chunk_digest(p, len);
+      if (!c.zero) c.digest = cipher != nullptr ? cipher->chunk_digest(p, len) : hash::chunk_digest(p, len);
     }
     out.chunks.push_back(c);
     at += len;

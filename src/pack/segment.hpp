@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "crypto/snapshot_cipher.hpp"
 #include "format/records.hpp"
 #include "hash/digest.hpp"
 #include "hexz/types.hpp"
@@ -33,8 +34,8 @@ struct HashedSegment {
   std::vector<ChunkInfo> chunks;
 };
 
-/// Zero-checks and hashes every chunk of `segment`.
-HashedSegment hash_segment(Segment segment);
+/// Zero-checks and hashes every chunk of `segment`: BLAKE3, or keyed BLAKE3 when `cipher` is set.
+HashedSegment hash_segment(Segment segment, const crypto::SnapshotCipher* cipher);
 
 /// A block ready to be written: stored bytes and where they decode to.
 struct StoredBlock {

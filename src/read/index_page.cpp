@@ -6,13 +6,14 @@
 
 namespace hexz::read {
 
-IndexPage::IndexPage(std::vector<unsigned char> raw, const format::MasterEntry& master, uint32_t base_count)
+IndexPage::IndexPage(std::vector<unsigned char> raw, const format::MasterEntry& master, uint32_t base_count,
+                     uint32_t stored_overhead)
     : count_(master.entry_count) {
   entries_.reserve(count_);
   offsets_.reserve(count_ + 1);
   uint64_t at = master.first_logical;
   for (uint32_t i = 0; i < count_; ++i) {
-    entries_.push_back(format::decode_index_entry(raw.data() + static_cast<size_t>(i) * format::kIndexEntrySize, base_count));
+    entries_.push_back(format::decode_index_entry(raw.data() + static_cast<size_t>(i) * format::kIndexEntrySize, base_count, stored_overhead));
     offsets_.push_back(at);
     at += entries_.back().length;
   }

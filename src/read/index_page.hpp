@@ -14,7 +14,8 @@ class IndexPage {
   /// Takes the decoded page bytes. Throws kCorrupt if an entry is malformed or if the entries'
   /// lengths do not tile [first_logical, first_logical + sum).
   /// `base_count` bounds the entries' source ids.
-  IndexPage(std::vector<unsigned char> raw, const format::MasterEntry& master, uint32_t base_count);
+  IndexPage(std::vector<unsigned char> raw, const format::MasterEntry& master, uint32_t base_count,
+            uint32_t stored_overhead);
 
   uint32_t entry_count() const { return count_; }
   /// Logical stream offset where entry `i` starts. REQUIRES: i <= entry_count().

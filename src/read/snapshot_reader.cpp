@@ -1,5 +1,6 @@
 #include "read/snapshot_reader.hpp"
 
+#include <openssl/crypto.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,17 +54,24 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
     throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: " + num(actual - header_.file_size) +
                                          " unexpected bytes after the end of the snapshot");
   }
-  std::vector<unsigned char> mbytes(header_.master_length);
-  file_->read_at(header_.master_offset, std::as_writable_bytes(std::span(mbytes)));
-  if (hash::checksum64(mbytes.data(), mbytes.size()) != header_.master_checksum) {
+  if (header_.encrypted()) unlock(hbytes);
+  std::vector<std::byte> mstored(header_.master_length);
+  file_->read_at(header_.master_offset, mstored);
+  if (hash::checksum64(mstored.data(), mstored.size()) != header_.master_checksum) {
     throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: master index checksum mismatch");
   }
+  const std::vector<std::byte> mplain = open_section(crypto::NonceDomain::kMasterIndex, std::move(mstored), "master index");
+  if (mplain.size() != static_cast<uint64_t>(header_.page_count) * format::kMasterEntrySize) {
+    throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: invalid master index size");
+  }
+  const auto* mbytes = reinterpret_cast<const unsigned char*>(mplain.data());
   if (header_.dict_length != 0) {
     std::vector<std::byte> dict(header_.dict_length);
     file_->read_at(header_.dict_offset, dict);
     if (hash::checksum64(dict.data(), dict.size()) != header_.dict_checksum) {
       throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: compression dictionary checksum mismatch");
     }
+    dict = open_section(crypto::NonceDomain::kDictionary, std::move(dict), "compression dictionary");
     dictionary_ = std::make_unique<codec::Dictionary>(std::move(dict), header_.level);
   }
   if (header_.base_count != 0) {
@@ -76,7 +84,7 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
   }
   master_.reserve(header_.page_count);
   for (uint32_t i = 0; i < header_.page_count; ++i) {
-    master_.push_back(format::decode_master_entry(mbytes.data() + static_cast<size_t>(i) * format::kMasterEntrySize));
+    master_.push_back(format::decode_master_entry(mbytes + static_cast<size_t>(i) * format::kMasterEntrySize));
   }
   // Each stream's pages must tile [0, logical_size) in order and lie in the data region.
   for (int s = 0; s < kStreamCount; ++s) {
@@ -85,7 +93,7 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
     for (uint32_t p = rec.first_page; p < rec.first_page + rec.page_count; ++p) {
       const auto& m = master_[p];
       if (static_cast<int>(m.stream) != s || m.first_logical != expect || m.offset < format::kHeaderSize ||
-          m.offset + m.stored_length > header_.tail_offset) {
+          m.offset > header_.tail_offset || m.stored_length > header_.tail_offset - m.offset) {
         throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: master index entry " + num(p) + " is inconsistent");
       }
       // Each entry covers at most max(chunk, 16 MiB) bytes; exact tiling is checked when the
@@ -161,6 +169,34 @@ void SnapshotReader::for_each_entry(Stream stream,
   }
 }
 
+void SnapshotReader::unlock(std::span<const unsigned char, format::kHeaderSize> header_bytes) {
+  const std::string& name = file_->name();
+  if (options_.password.empty()) {
+    throw Error(ErrorCode::kWrongPassword, "'" + name + "' is encrypted: a password is needed (prompt, "
+                                                        "HEXZ_PASSWORD or --password-file)");
+  }
+  cipher_ = std::make_unique<crypto::SnapshotCipher>(options_.password, header_.encryption);
+  const auto check =
+      cipher_->key_check(header_bytes.subspan(format::kKdfFieldsOffset, format::kKdfFieldsSize));
+  if (CRYPTO_memcmp(check.data(), header_.encryption.key_check.data(), check.size()) != 0) {
+    throw Error(ErrorCode::kWrongPassword, "wrong password or not this snapshot's key ('" + name + "')");
+  }
+  const auto mac = cipher_->header_mac(header_bytes.first(format::kHeaderMacOffset));
+  if (CRYPTO_memcmp(mac.data(), header_.encryption.header_mac.data(), mac.size()) != 0) {
+    throw Error(ErrorCode::kCorrupt, "'" + name + "' failed authentication: the header was modified");
+  }
+}
+
+std::vector<std::byte> SnapshotReader::open_section(crypto::NonceDomain domain, std::vector<std::byte> stored,
+                                                    const char* what) const {
+  if (!cipher_) return stored;
+  std::vector<std::byte> plain(stored.size() < crypto::kTagSize ? 0 : stored.size() - crypto::kTagSize);
+  if (!cipher_->open_section(domain, stored, plain)) {
+    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' failed authentication: the " + what + " was modified");
+  }
+  return plain;
+}
+
 bool SnapshotReader::has_stream(Stream stream) const {
   return header_.streams[static_cast<int>(stream)].present != 0;
 }
@@ -191,19 +227,35 @@ uint32_t SnapshotReader::page_for(Stream stream, uint64_t offset) const {
   return static_cast<uint32_t>((it - 1) - master_.begin());
 }
 
-std::shared_ptr<const IndexPage> SnapshotReader::load_page(uint32_t page) const {
-  if (auto hit = pages_.get(page)) return hit;
+std::vector<unsigned char> SnapshotReader::read_page_bytes(uint32_t page) const {
   const auto& m = master_[page];
   std::vector<std::byte> stored(m.stored_length);
   file_->read_at(m.offset, stored);
+  const std::string where = "index page " + num(page) + " (" + stream_name(m.stream) + " stream, at file offset " +
+                            num(m.offset) + ")";
   if (hash::checksum64(stored.data(), stored.size()) != m.checksum) {
-    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: index page " + num(page) + " (" +
-                                         stream_name(m.stream) + " stream, at file offset " + num(m.offset) +
-                                         ") failed its checksum");
+    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: " + where + " failed its checksum");
+  }
+  if (cipher_) {
+    std::vector<std::byte> plain(stored.size() < crypto::kTagSize ? 0 : stored.size() - crypto::kTagSize);
+    if (!cipher_->open_page(page, format::page_aead_context(m), stored, plain)) {
+      throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' failed authentication: " + where + " was modified");
+    }
+    stored = std::move(plain);
   }
   std::vector<unsigned char> raw(m.raw_length);
-  thread_decompressor().decompress(m.codec, stored, std::as_writable_bytes(std::span(raw)));
-  auto decoded = std::make_shared<const IndexPage>(std::move(raw), m, header_.base_count);
+  try {
+    thread_decompressor().decompress(m.codec, stored, std::as_writable_bytes(std::span(raw)));
+  } catch (const Error& e) {
+    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: " + where + ": " + e.what());
+  }
+  return raw;
+}
+
+std::shared_ptr<const IndexPage> SnapshotReader::load_page(uint32_t page) const {
+  if (auto hit = pages_.get(page)) return hit;
+  const auto& m = master_[page];
+  auto decoded = std::make_shared<const IndexPage>(read_page_bytes(page), m, header_.base_count, stored_overhead());
   // The page must end where the next page (or the stream) begins.
   const auto& rec = header_.streams[static_cast<int>(m.stream)];
   const uint64_t expected_end =
@@ -228,17 +280,32 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_block(uint8_t
 }
 
 std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_local_block(const format::BlockRef& ref) const {
-  if (ref.offset < format::kHeaderSize || ref.offset + ref.stored_length > header_.tail_offset) {
+  if (ref.offset < format::kHeaderSize || ref.offset > header_.tail_offset ||
+      ref.stored_length > header_.tail_offset - ref.offset) {
     throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: block location " + num(ref.offset) +
                                          " lies outside the data region");
   }
   std::vector<std::byte> stored(ref.stored_length);
   file_->read_at(ref.offset, stored);
-  if (hash::checksum64(stored.data(), stored.size()) != ref.checksum) {
+  if (cipher_) {
+    // Integrity comes from the GCM tag; the checksum field holds the block's sequence number.
+    std::vector<std::byte> plain(stored.size() - crypto::kTagSize);
+    if (!cipher_->open_block(ref.checksum, ref.raw_length, ref.codec, stored, plain)) {
+      throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' failed authentication: data block at file offset " +
+                                           num(ref.offset) + " was modified or moved");
+    }
+    stored = std::move(plain);
+  } else if (hash::checksum64(stored.data(), stored.size()) != ref.checksum) {
     throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: data block at file offset " +
                                          num(ref.offset) + " failed its checksum");
   }
-  if (ref.codec == Codec::kNone) return std::make_shared<const Block>(std::move(stored));
+  if (ref.codec == Codec::kNone) {
+    if (stored.size() != ref.raw_length) {
+      throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: raw block at file offset " +
+                                           num(ref.offset) + " has the wrong size");
+    }
+    return std::make_shared<const Block>(std::move(stored));
+  }
   auto block = std::make_shared<Block>(ref.raw_length);
   try {
     thread_decompressor().decompress(ref.codec, stored, *block, dictionary_.get());
@@ -351,6 +418,11 @@ void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> o
         std::memset(out.data() + done, 0, n);
       } else {
         const auto block = load_block(e.source, e.block);
+        // Entries sharing a block must agree on its size; a crafted file might not.
+        if (static_cast<uint64_t>(e.offset_in_block) + within + n > block->size()) {
+          throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: a chunk at " + stream_name(stream) +
+                                               " offset " + num(cur) + " lies outside its block");
+        }
         std::memcpy(out.data() + done, block->data() + e.offset_in_block + within, n);
       }
       done += n;
@@ -399,7 +471,11 @@ SnapshotInfo SnapshotReader::info() const {
   i.file_size = header_.file_size;
   i.index_pages = master_.size();
   i.index_bytes = header_.master_length;
-  i.dictionary_bytes = header_.dict_length;
+  i.dictionary_bytes = header_.dict_length - (cipher_ && header_.dict_length != 0 ? crypto::kTagSize : 0);
+  i.encrypted = header_.encrypted();
+  i.kdf_iterations = header_.encryption.kdf.iterations;
+  i.kdf_memory_kib = header_.encryption.kdf.memory_kib;
+  i.kdf_parallelism = header_.encryption.kdf.parallelism;
   for (const auto& m : master_) i.index_bytes += m.stored_length;
   i.identity_hex = hash::to_hex(header_.identity.data(), header_.identity.size());
   for (int s = 0; s < kStreamCount; ++s) {
@@ -447,16 +523,9 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
       std::shared_ptr<const Block> block;
       for (uint32_t p = rec.first_page; p < rec.first_page + rec.page_count; ++p) {
         const auto& m = master_[p];
-        std::vector<std::byte> stored(m.stored_length);
-        file_->read_at(m.offset, stored);
-        if (hash::checksum64(stored.data(), stored.size()) != m.checksum) {
-          throw Error(ErrorCode::kCorrupt, "index page " + num(p) + " (" + stream_name(stream) +
-                                               " stream, file offset " + num(m.offset) + ") failed its checksum");
-        }
-        std::vector<unsigned char> raw(m.raw_length);
-        thread_decompressor().decompress(m.codec, stored, std::as_writable_bytes(std::span(raw)));
+        std::vector<unsigned char> raw = read_page_bytes(p);
         identity.update(raw.data(), raw.size());
-        const IndexPage page(std::move(raw), m, header_.base_count);
+        const IndexPage page(std::move(raw), m, header_.base_count, stored_overhead());
         for (uint32_t i = 0; i < page.entry_count(); ++i) {
           const auto& e = page.entry(i);
           ++chunks;
@@ -471,7 +540,12 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
             last_block = key;
             if (checked_blocks.insert(key).second) ++report.blocks_checked;
           }
-          const auto digest = hash::chunk_digest(block->data() + e.offset_in_block, e.length);
+          if (static_cast<uint64_t>(e.offset_in_block) + e.length > block->size()) {
+            throw Error(ErrorCode::kCorrupt, "chunk at " + std::string(stream_name(stream)) + " offset " +
+                                                 num(page.entry_offset(i)) + " lies outside its block");
+          }
+          const auto* bytes = block->data() + e.offset_in_block;
+          const auto digest = cipher_ ? cipher_->chunk_digest(bytes, e.length) : hash::chunk_digest(bytes, e.length);
           if (!(digest == e.digest)) {
             throw Error(ErrorCode::kCorrupt, "chunk at " + std::string(stream_name(stream)) + " offset " +
                                                  num(page.entry_offset(i)) + " does not match its digest");
@@ -491,6 +565,7 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
       throw Error(ErrorCode::kCorrupt, "the snapshot identity does not match its index");
     }
   } catch (const Error& e) {
+    if (e.code() == ErrorCode::kAborted) throw;  // the caller's progress callback stopped us
     report.ok = false;
     report.first_error = e.what();
   }

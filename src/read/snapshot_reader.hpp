@@ -49,6 +49,15 @@ class SnapshotReader final : public Snapshot {
   /// Index (into master_) of the page of `stream` containing `offset`.
   uint32_t page_for(Stream stream, uint64_t offset) const;
   std::shared_ptr<const IndexPage> load_page(uint32_t page) const;
+  /// Reads, checks (XXH3, and the GCM tag when encrypted) and decodes index page `page`.
+  std::vector<unsigned char> read_page_bytes(uint32_t page) const;
+  /// Derives the keys from OpenOptions::password and checks the key and the header MAC.
+  void unlock(std::span<const unsigned char, format::kHeaderSize> header_bytes);
+  /// Decrypts a whole-section message (master index, dictionary) if encrypted.
+  std::vector<std::byte> open_section(crypto::NonceDomain domain, std::vector<std::byte> stored,
+                                      const char* what) const;
+  /// Bytes encryption adds to each stored block.
+  uint32_t stored_overhead() const { return cipher_ ? static_cast<uint32_t>(crypto::kTagSize) : 0; }
   /// Returns the decoded block of `source` (0 = this file), from the cache, from a fetch
   /// already in flight on another thread, or by fetching it now.
   std::shared_ptr<const Block> load_block(uint8_t source, const format::BlockRef& ref) const;
@@ -67,6 +76,7 @@ class SnapshotReader final : public Snapshot {
   format::Header header_;
   std::vector<format::MasterEntry> master_;
   std::unique_ptr<codec::Dictionary> dictionary_;  ///< Null unless kFeatureDictionary.
+  std::unique_ptr<crypto::SnapshotCipher> cipher_;  ///< Null unless encrypted.
   std::vector<format::BaseRecord> bases_;
   std::vector<std::unique_ptr<SnapshotReader>> base_readers_;  ///< Opened bases, by source - 1.
   std::vector<std::string> base_paths_;

@@ -14,6 +14,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::kTruncated: return "truncated";
     case ErrorCode::kOutOfRange: return "out_of_range";
     case ErrorCode::kAborted: return "aborted";
+    case ErrorCode::kWrongPassword: return "wrong_password";
     case ErrorCode::kInternal: return "internal";
   }
   return "unknown";

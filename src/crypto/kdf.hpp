@@ -1,0 +1,42 @@
+// Password-based key derivation (Argon2id, reference libargon2) and the subkeys of an encrypted snapshot.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+namespace hexz::crypto {
+
+using Key = std::array<unsigned char, 32>;
+/// Per-snapshot random salt.
+using Salt = std::array<unsigned char, 16>;
+
+/// KDF algorithm ids stored in the header.
+inline constexpr uint8_t kKdfArgon2id = 1;
+
+/// Argon2id cost parameters, recorded in the header so they can be raised later.
+struct KdfParams {
+  uint8_t algorithm = kKdfArgon2id;
+  uint32_t iterations = 2;        ///< t (OWASP minimum for m = 19 MiB: 2)
+  uint32_t memory_kib = 19 * 1024;  ///< m in KiB (OWASP: 19 MiB)
+  uint32_t parallelism = 1;       ///< p (lanes)
+};
+
+/// Argon2id(password, salt) -> 32-byte master key. Throws kUnsupported for unknown algorithms
+/// or parameters outside what this build accepts, kInternal if the KDF fails (e.g. memory).
+Key derive_master_key(const std::string& password, const Salt& salt, const KdfParams& params);
+
+/// Independent subkeys derived from the master key (BLAKE3 derive_key mode).
+struct SnapshotKeys {
+  Key data;      ///< AES-256-GCM key for data blocks.
+  Key metadata;  ///< AES-256-GCM key for index pages, master index, dictionary, header MAC.
+  Key dedup;     ///< Keyed-BLAKE3 key for chunk digests.
+};
+
+/// Derives the three subkeys from `master`.
+SnapshotKeys derive_subkeys(const Key& master);
+
+/// Fills `out` with cryptographically secure random bytes.
+void random_bytes(unsigned char* out, size_t size);
+
+}  // namespace hexz::crypto

@@ -1,0 +1,94 @@
+#include "crypto/snapshot_cipher.hpp"
+
+#include <blake3.h>
+
+#include <cstring>
+
+#include "util/endian.hpp"
+
+namespace hexz::crypto {
+
+SnapshotCipher::SnapshotCipher(const std::string& password, const EncryptionHeader& header)
+    : keys_(derive_subkeys(derive_master_key(password, header.salt, header.kdf))), id_(header.id) {}
+
+EncryptionHeader SnapshotCipher::fresh_header() {
+  EncryptionHeader h;
+  random_bytes(h.salt.data(), h.salt.size());
+  random_bytes(h.id.data(), h.id.size());
+  return h;
+}
+
+std::vector<unsigned char> SnapshotCipher::aad(const char tag[4], std::span<const unsigned char> extra) const {
+  std::vector<unsigned char> a(id_.size() + 4 + extra.size());
+  std::memcpy(a.data(), id_.data(), id_.size());
+  std::memcpy(a.data() + id_.size(), tag, 4);
+  if (!extra.empty()) std::memcpy(a.data() + id_.size() + 4, extra.data(), extra.size());
+  return a;
+}
+
+std::array<unsigned char, kTagSize> SnapshotCipher::key_check(std::span<const unsigned char> kdf_fields) const {
+  const auto nonce = make_nonce(NonceDomain::kKeyCheck, 0);
+  const auto sealed = gcm_seal(keys_.metadata, nonce, aad("KEY\0", kdf_fields), {});
+  std::array<unsigned char, kTagSize> tag;
+  std::memcpy(tag.data(), sealed.data(), kTagSize);
+  return tag;
+}
+
+std::array<unsigned char, kTagSize> SnapshotCipher::header_mac(std::span<const unsigned char> prefix) const {
+  const auto nonce = make_nonce(NonceDomain::kHeaderMac, 0);
+  const auto sealed = gcm_seal(keys_.metadata, nonce, aad("HDR\0", prefix), {});
+  std::array<unsigned char, kTagSize> tag;
+  std::memcpy(tag.data(), sealed.data(), kTagSize);
+  return tag;
+}
+
+namespace {
+std::array<unsigned char, 13> block_context(uint64_t seq, uint32_t raw_length, Codec codec) {
+  std::array<unsigned char, 13> c{};
+  util::store_le<uint64_t>(c.data(), seq);
+  util::store_le<uint32_t>(c.data() + 8, raw_length);
+  c[12] = static_cast<unsigned char>(codec);
+  return c;
+}
+}  // namespace
+
+std::vector<std::byte> SnapshotCipher::seal_block(uint64_t seq, uint32_t raw_length, Codec codec,
+                                                  std::span<const std::byte> in) const {
+  return gcm_seal(keys_.data, make_nonce(NonceDomain::kDataBlock, seq),
+                  aad("BLK\0", block_context(seq, raw_length, codec)), in);
+}
+
+bool SnapshotCipher::open_block(uint64_t seq, uint32_t raw_length, Codec codec, std::span<const std::byte> in,
+                                std::span<std::byte> out) const {
+  return gcm_open(keys_.data, make_nonce(NonceDomain::kDataBlock, seq),
+                  aad("BLK\0", block_context(seq, raw_length, codec)), in, out);
+}
+
+std::vector<std::byte> SnapshotCipher::seal_page(uint64_t page, std::span<const unsigned char> context,
+                                                 std::span<const std::byte> in) const {
+  return gcm_seal(keys_.metadata, make_nonce(NonceDomain::kIndexPage, page), aad("IDX\0", context), in);
+}
+
+bool SnapshotCipher::open_page(uint64_t page, std::span<const unsigned char> context, std::span<const std::byte> in,
+                               std::span<std::byte> out) const {
+  return gcm_open(keys_.metadata, make_nonce(NonceDomain::kIndexPage, page), aad("IDX\0", context), in, out);
+}
+
+std::vector<std::byte> SnapshotCipher::seal_section(NonceDomain domain, std::span<const std::byte> in) const {
+  return gcm_seal(keys_.metadata, make_nonce(domain, 0), aad("SEC\0", {}), in);
+}
+
+bool SnapshotCipher::open_section(NonceDomain domain, std::span<const std::byte> in, std::span<std::byte> out) const {
+  return gcm_open(keys_.metadata, make_nonce(domain, 0), aad("SEC\0", {}), in, out);
+}
+
+hash::ChunkDigest SnapshotCipher::chunk_digest(const void* data, size_t size) const {
+  blake3_hasher h;
+  blake3_hasher_init_keyed(&h, keys_.dedup.data());
+  blake3_hasher_update(&h, data, size);
+  hash::ChunkDigest d;
+  blake3_hasher_finalize(&h, d.bytes.data(), d.bytes.size());
+  return d;
+}
+
+}  // namespace hexz::crypto

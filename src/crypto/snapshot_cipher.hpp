@@ -1,0 +1,72 @@
+// Encryption of one snapshot's sections: what is sealed with which key, nonce and associated
+// data (FORMAT.md, "Encryption").
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "crypto/aead.hpp"
+#include "crypto/kdf.hpp"
+#include "hash/digest.hpp"
+#include "hexz/types.hpp"
+
+namespace hexz::crypto {
+
+/// Random per-snapshot id, bound into every piece of associated data.
+using SnapshotId = std::array<unsigned char, 16>;
+
+/// The encryption parameters stored in the header.
+struct EncryptionHeader {
+  KdfParams kdf;
+  Salt salt{};
+  SnapshotId id{};
+  std::array<unsigned char, kTagSize> key_check{};   ///< Proves the key is right.
+  std::array<unsigned char, kTagSize> header_mac{};  ///< Authenticates the header.
+};
+
+/// Keys and ids of one encrypted snapshot. Thread-safe (immutable).
+class SnapshotCipher {
+ public:
+  /// Derives keys from `password` and the header's KDF parameters and salt (slow: Argon2id).
+  SnapshotCipher(const std::string& password, const EncryptionHeader& header);
+
+  /// New parameters for a snapshot being written: fresh random salt and id.
+  static EncryptionHeader fresh_header();
+
+  /// Tag proving knowledge of the key for this snapshot (bound to the KDF params, salt, id).
+  std::array<unsigned char, kTagSize> key_check(std::span<const unsigned char> kdf_fields) const;
+  /// Tag over the header bytes that precede the MAC field.
+  std::array<unsigned char, kTagSize> header_mac(std::span<const unsigned char> header_prefix) const;
+
+  /// Encrypts a stored block (compressed or raw bytes) of sequence number `seq`.
+  std::vector<std::byte> seal_block(uint64_t seq, uint32_t raw_length, Codec codec, std::span<const std::byte> in) const;
+  /// Decrypts; false if authentication fails.
+  bool open_block(uint64_t seq, uint32_t raw_length, Codec codec, std::span<const std::byte> in,
+                  std::span<std::byte> out) const;
+
+  /// Index pages: `context` is the page's master entry fields (page number, stream, first
+  /// logical offset, entry count, raw length) serialised by the caller.
+  std::vector<std::byte> seal_page(uint64_t page, std::span<const unsigned char> context,
+                                   std::span<const std::byte> in) const;
+  bool open_page(uint64_t page, std::span<const unsigned char> context, std::span<const std::byte> in,
+                 std::span<std::byte> out) const;
+
+  /// Master index and dictionary: one message each.
+  std::vector<std::byte> seal_section(NonceDomain domain, std::span<const std::byte> in) const;
+  bool open_section(NonceDomain domain, std::span<const std::byte> in, std::span<std::byte> out) const;
+
+  /// Keyed BLAKE3 chunk digest (the dedup key under encryption).
+  hash::ChunkDigest chunk_digest(const void* data, size_t size) const;
+  const Key& dedup_key() const { return keys_.dedup; }
+
+ private:
+  std::vector<unsigned char> aad(const char tag[4], std::span<const unsigned char> extra) const;
+
+  SnapshotKeys keys_;
+  SnapshotId id_;
+};
+
+}  // namespace hexz::crypto

@@ -1,0 +1,106 @@
+#include "cli_util.hpp"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <utility>
+
+namespace hexz::cli {
+
+CLI::App* add_command(CLI::App& parent, const std::string& name, const std::string& description,
+                      CommandFn* selected, CommandFn fn) {
+  CLI::App* sub = parent.add_subcommand(name, description);
+  sub->callback([selected, fn = std::move(fn)] { *selected = fn; });
+  return sub;
+}
+
+CLI::Validator size_transform(uint64_t max) {
+  auto op = [max](std::string& text) -> std::string {
+    std::optional<uint64_t> value = parse_size(text);
+    if (!value) {
+      return "invalid size '" + text + "' (expected a byte count such as 4096, 64K, 16M or 1G)";
+    }
+    if (*value > max) {
+      return "size '" + text + "' is too large (at most " + std::to_string(max) + " bytes)";
+    }
+    text = std::to_string(*value);
+    return {};
+  };
+  return CLI::Validator(op, "", "size");
+}
+
+CLI::Validator stream_validator() {
+  auto op = [](std::string& text) -> std::string {
+    if (parse_stream(text)) return {};
+    return "unknown stream '" + text + "' (expected disk or memory)";
+  };
+  return CLI::Validator(op, "", "stream");
+}
+
+CLI::Validator codec_validator() {
+  auto op = [](std::string& text) -> std::string {
+    std::optional<Codec> codec = parse_codec(text);
+    if (codec && *codec != Codec::kNone) return {};
+    return "unknown compression '" + text + "' (expected lz4 or zstd)";
+  };
+  return CLI::Validator(op, "", "codec");
+}
+
+Stream to_stream(std::string_view name) {
+  std::optional<Stream> stream = parse_stream(name);
+  if (!stream) throw CLI::ValidationError("--stream", "unknown stream '" + std::string(name) + "'");
+  return *stream;
+}
+
+Codec to_codec(std::string_view name) {
+  std::optional<Codec> codec = parse_codec(name);
+  if (!codec) {
+    throw CLI::ValidationError("--compression", "unknown compression '" + std::string(name) + "'");
+  }
+  return *codec;
+}
+
+void print_error(std::string_view message) {
+  std::string line = "hexz: error: ";
+  for (char c : message) line += (c == '\n' || c == '\r') ? ' ' : c;
+  line += '\n';
+  std::fflush(stdout);
+  std::fputs(line.c_str(), stderr);
+  std::fflush(stderr);
+}
+
+std::string format_ratio(uint64_t numerator, uint64_t denominator) {
+  if (denominator == 0) return numerator == 0 ? "n/a" : "inf";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f",
+                static_cast<double>(numerator) / static_cast<double>(denominator));
+  return buf;
+}
+
+std::string format_seconds(double seconds) {
+  if (!(seconds >= 0)) seconds = 0;  // Also maps NaN to 0.
+  if (seconds > 1e9) seconds = 1e9;  // Keeps the integer conversions below defined.
+  char buf[48];
+  if (seconds < 1) {
+    std::snprintf(buf, sizeof buf, "%.2f s", seconds);
+  } else if (seconds < 60) {
+    std::snprintf(buf, sizeof buf, "%.1f s", seconds);
+  } else if (seconds < 3600) {
+    auto total = static_cast<uint64_t>(std::llround(seconds));
+    std::snprintf(buf, sizeof buf, "%llu min %02llu s", static_cast<unsigned long long>(total / 60),
+                  static_cast<unsigned long long>(total % 60));
+  } else {
+    auto minutes = static_cast<uint64_t>(std::llround(seconds / 60));
+    std::snprintf(buf, sizeof buf, "%llu h %02llu min",
+                  static_cast<unsigned long long>(minutes / 60),
+                  static_cast<unsigned long long>(minutes % 60));
+  }
+  return buf;
+}
+
+bool progress_wanted(bool quiet) {
+  return !quiet && isatty(STDERR_FILENO) == 1;
+}
+
+}  // namespace hexz::cli

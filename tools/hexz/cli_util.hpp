@@ -1,0 +1,64 @@
+// Helpers shared by the hexz subcommands: exit codes, option validators and error reporting.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+
+#include "hexz/types.hpp"
+
+namespace hexz::cli {
+
+/// Process exit status for success.
+inline constexpr int kExitOk = 0;
+/// Process exit status for a failed command (any hexz::Error or other runtime failure).
+inline constexpr int kExitError = 1;
+/// Process exit status for a command line that could not be parsed or validated.
+inline constexpr int kExitUsage = 2;
+
+/// The action a parsed subcommand runs; returns the process exit status. May throw; the caller
+/// (main) turns exceptions into a one-line error message.
+using CommandFn = std::function<int()>;
+
+/// Adds a subcommand to `parent` whose CLI11 callback stores `fn` in `*selected`, so main can run
+/// it outside of CLI11's parse (and its exception handling). Returns the new subcommand.
+CLI::App* add_command(CLI::App& parent, const std::string& name, const std::string& description,
+                      CommandFn* selected, CommandFn fn);
+
+/// A CLI11 transform that accepts sizes such as "4096", "64K", "16M" or "1GiB" (via
+/// hexz::parse_size), rejects values above `max`, and rewrites the option text to the plain
+/// decimal byte count so the option can be bound to an unsigned integer.
+CLI::Validator size_transform(uint64_t max = UINT64_MAX);
+
+/// A CLI11 validator accepting exactly the stream names hexz::parse_stream knows.
+CLI::Validator stream_validator();
+
+/// A CLI11 validator accepting the compression codec names the pack command offers.
+CLI::Validator codec_validator();
+
+/// Parses a stream name already checked by stream_validator(). Throws CLI::ValidationError
+/// (a usage error) if it is not a stream name after all.
+Stream to_stream(std::string_view name);
+
+/// Parses a codec name already checked by codec_validator(). Throws CLI::ValidationError
+/// (a usage error) if it is not a codec name after all.
+Codec to_codec(std::string_view name);
+
+/// Prints `hexz: error: <message>` as a single line on stderr (embedded line breaks become
+/// spaces).
+void print_error(std::string_view message);
+
+/// Formats `numerator / denominator` as a ratio with two decimals, "inf" when only the
+/// denominator is 0, and "n/a" when both are 0.
+std::string format_ratio(uint64_t numerator, uint64_t denominator);
+
+/// Formats a duration in seconds for humans: "0.42 s", "3.1 s", "2 min 05 s", "1 h 02 min".
+std::string format_seconds(double seconds);
+
+/// True when a progress bar should be drawn: stderr is a terminal and `quiet` is false.
+bool progress_wanted(bool quiet);
+
+}  // namespace hexz::cli

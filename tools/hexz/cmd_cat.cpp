@@ -1,0 +1,100 @@
+// The `cat` subcommand: copies a byte range of one stream to stdout.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "hexz/error.hpp"
+#include "hexz/snapshot.hpp"
+#include "posix_io.hpp"
+
+namespace hexz::cli {
+namespace {
+
+/// Bytes read from the snapshot and written to stdout per step.
+constexpr uint64_t kPieceSize = 4ull << 20;
+
+/// Command-line values of `cat`.
+struct CatArgs {
+  std::string snapshot;
+  std::string stream;  ///< Empty: disk if present, else memory.
+  uint64_t offset = 0;
+  std::optional<uint64_t> length;  ///< Unset: to the end of the stream.
+};
+
+/// The stream `cat` reads: the requested one (which must exist) or the default.
+Stream choose_stream(const Snapshot& snapshot, const std::string& requested) {
+  if (!requested.empty()) {
+    Stream stream = to_stream(requested);
+    if (!snapshot.has_stream(stream)) {
+      throw Error(ErrorCode::kOutOfRange,
+                  std::string("the snapshot has no ") + stream_name(stream) + " stream");
+    }
+    return stream;
+  }
+  if (snapshot.has_stream(Stream::kDisk)) return Stream::kDisk;
+  if (snapshot.has_stream(Stream::kMemory)) return Stream::kMemory;
+  throw Error(ErrorCode::kOutOfRange, "the snapshot has no streams");
+}
+
+/// Runs `cat` for `args`; returns the exit status.
+int run_cat(const CatArgs& args) {
+  std::unique_ptr<Snapshot> snapshot = Snapshot::open(args.snapshot);
+  Stream stream = choose_stream(*snapshot, args.stream);
+  const uint64_t size = snapshot->size(stream);
+  const std::string name = stream_name(stream);
+  if (args.offset > size) {
+    throw Error(ErrorCode::kOutOfRange, "offset " + std::to_string(args.offset) +
+                                            " is past the end of stream " + name + " (size " +
+                                            std::to_string(size) + ")");
+  }
+  uint64_t length = args.length.value_or(size - args.offset);
+  if (length > size - args.offset) {
+    throw Error(ErrorCode::kOutOfRange, "range " + std::to_string(args.offset) + "+" +
+                                            std::to_string(length) +
+                                            " extends past the end of stream " + name + " (size " +
+                                            std::to_string(size) + ")");
+  }
+
+  std::vector<std::byte> buffer(static_cast<size_t>(std::min(length, kPieceSize)));
+  for (uint64_t done = 0; done < length;) {
+    auto piece = static_cast<size_t>(std::min(length - done, kPieceSize));
+    std::span<std::byte> out(buffer.data(), piece);
+    snapshot->read(stream, args.offset + done, out);
+    int err = write_all(STDOUT_FILENO, out);
+    if (err == EPIPE) return kExitOk;  // The reader went away (e.g. `| head`); stop quietly.
+    if (err != 0)
+      throw Error(ErrorCode::kIo, errno_message("cannot write to standard output", err));
+    done += piece;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_cat_command(CLI::App& parent, CommandFn* selected) {
+  auto args = std::make_shared<CatArgs>();
+  CLI::App* sub = add_command(parent, "cat", "Write bytes of a stream to standard output", selected,
+                              [args] { return run_cat(*args); });
+  sub->add_option("SNAP", args->snapshot, "Snapshot file (.hxz)")->type_name("")->required();
+  sub->add_option("--stream", args->stream,
+                  "Stream to read (default: disk, or memory if there is no disk)")
+      ->type_name("disk|memory")
+      ->check(stream_validator());
+  sub->add_option("--offset", args->offset, "First byte to write")
+      ->type_name("SIZE")
+      ->transform(size_transform())
+      ->capture_default_str();
+  sub->add_option("--length", args->length, "Number of bytes to write (default: to the end)")
+      ->type_name("SIZE")
+      ->transform(size_transform());
+  sub->footer("SIZE accepts a byte count with an optional binary suffix K, M or G, e.g. 64K.");
+}
+
+}  // namespace hexz::cli

@@ -1,0 +1,23 @@
+// Registration of the hexz subcommands. Each add_*_command() adds one subcommand (with its
+// options and --help) to `parent`; when that subcommand is parsed, its action is stored in
+// `*selected` for main to run.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "cli_util.hpp"
+
+namespace hexz::cli {
+
+/// `pack`: builds a snapshot from --disk/--memory images.
+void add_pack_command(CLI::App& parent, CommandFn* selected);
+/// `info`: prints a snapshot's header facts and per-stream statistics (text or --json).
+void add_info_command(CLI::App& parent, CommandFn* selected);
+/// `cat`: copies a byte range of one stream to stdout.
+void add_cat_command(CLI::App& parent, CommandFn* selected);
+/// `extract`: writes whole streams back to (sparse) raw image files.
+void add_extract_command(CLI::App& parent, CommandFn* selected);
+/// `verify`: checks every checksum and digest in a snapshot.
+void add_verify_command(CLI::App& parent, CommandFn* selected);
+
+}  // namespace hexz::cli
