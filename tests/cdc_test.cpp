@@ -52,8 +52,8 @@ TEST(FastCdc, GearTableIsPinned) {
 
 TEST(FastCdc, CutPointsArePinned) {
   // Changing these means changing the on-disk chunking algorithm: bump kFastCdcVersion instead.
-  const std::vector<size_t> expected_prefix = {2329,   5379,   14664,  23323,  32279,  40131,  47481,
-                                               62352,  72249,  81745,  90519,  99690,  112304, 121313};
+  const std::vector<size_t> expected_prefix = {2329,  5379,  14664, 23323, 32279, 40131,  47481,
+                                               62352, 72249, 81745, 90519, 99690, 112304, 121313};
   const auto ends = cut_all(hexz::chunk::FastCdc(2048, 8192, 65536), golden_input());
   ASSERT_EQ(ends.size(), 117u);
   EXPECT_EQ(std::vector<size_t>(ends.begin(), ends.begin() + 14), expected_prefix);
@@ -63,13 +63,15 @@ TEST(FastCdc, CutPointsArePinned) {
 
 TEST(FastCdc, MatchesByteAtATimeDefinition) {
   const auto d = golden_input();
-  const uint32_t params[][3] = {{64, 256, 1024}, {2048, 8192, 65536}, {4096, 16384, 65536}, {16384, 65536, 131072}};
+  const uint32_t params[][3] = {
+      {64, 256, 1024}, {2048, 8192, 65536}, {4096, 16384, 65536}, {16384, 65536, 131072}};
   for (const auto& p : params) {
     hexz::chunk::FastCdc c(p[0], p[1], p[2]);
     size_t pos = 0;
     while (pos < d.size()) {
       const size_t got = c.cut(d.data() + pos, d.size() - pos);
-      ASSERT_EQ(got, reference_cut(d.data() + pos, d.size() - pos, p[0], p[1], p[2])) << "at " << pos;
+      ASSERT_EQ(got, reference_cut(d.data() + pos, d.size() - pos, p[0], p[1], p[2]))
+          << "at " << pos;
       ASSERT_GE(got, std::min<size_t>(p[0], d.size() - pos));
       ASSERT_LE(got, p[2]);
       pos += got;
@@ -88,8 +90,11 @@ class CdcPackTest : public HexzTest {};
 
 TEST_F(CdcPackTest, InvalidParametersAreRejected) {
   const std::string disk = input("d.img", text_bytes(100000, 1));
-  const uint32_t bad[][3] = {{8192, 8192, 65536}, {4096, 2048, 65536}, {2048, 65536, 65536},
-                             {2048, 8192, (16u << 20) + 1}, {32, 8192, 65536}};
+  const uint32_t bad[][3] = {{8192, 8192, 65536},
+                             {4096, 2048, 65536},
+                             {2048, 65536, 65536},
+                             {2048, 8192, (16u << 20) + 1},
+                             {32, 8192, 65536}};
   for (const auto& b : bad) {
     auto o = options(disk, "", output("x.hxz"));
     o.cdc = true;
@@ -122,24 +127,28 @@ TEST_F(CdcPackTest, RoundTripWithRandomReads) {
   for (const auto n : info.chunk_histogram) histogram_total += n;
   EXPECT_EQ(histogram_total, r.streams[0].chunks + r.streams[1].chunks);
   std::mt19937_64 rng(5);
-  for (const auto& [stream, src] : {std::pair{hexz::Stream::kDisk, &disk}, std::pair{hexz::Stream::kMemory, &mem}}) {
+  for (const auto& [stream, src] :
+       {std::pair{hexz::Stream::kDisk, &disk}, std::pair{hexz::Stream::kMemory, &mem}}) {
     Bytes all(src->size());
     snap->read(stream, 0, std::as_writable_bytes(std::span(all)));
     ASSERT_EQ(all, *src);
     for (int i = 0; i < 2000; ++i) {
       const uint64_t off = rng() % src->size();
-      const size_t len = static_cast<size_t>(rng() % std::min<uint64_t>(200000, src->size() - off + 1));
+      const size_t len =
+          static_cast<size_t>(rng() % std::min<uint64_t>(200000, src->size() - off + 1));
       Bytes got(len);
       snap->read(stream, off, std::as_writable_bytes(std::span(got)));
-      ASSERT_TRUE(std::equal(got.begin(), got.end(), src->begin() + static_cast<ptrdiff_t>(off))) << off << "+" << len;
+      ASSERT_TRUE(std::equal(got.begin(), got.end(), src->begin() + static_cast<ptrdiff_t>(off)))
+          << off << "+" << len;
     }
   }
   EXPECT_TRUE(snap->verify().ok);
 }
 
 /// Packs `original`, then `shifted` thin on it; returns dup_chunks / chunks of the shifted copy.
-double shifted_dedup_ratio(const hexz::PackOptions& base_options, const Bytes& original, const Bytes& shifted,
-                           const std::string& in_dir, const std::string& out_dir) {
+double shifted_dedup_ratio(const hexz::PackOptions& base_options, const Bytes& original,
+                           const Bytes& shifted, const std::string& in_dir,
+                           const std::string& out_dir) {
   write_file(in_dir + "/orig.img", original);
   write_file(in_dir + "/shift.img", shifted);
   auto o = base_options;
@@ -169,7 +178,8 @@ TEST_F(CdcPackTest, ShiftedCopyDedupsWithCdcButNotFixed) {
   cdc.cdc = true;
   const double with_cdc = shifted_dedup_ratio(cdc, original, shifted, in_dir(), out_dir());
   EXPECT_GE(with_cdc, 0.90);
-  const double with_fixed = shifted_dedup_ratio(hexz::PackOptions{}, original, shifted, in_dir(), out_dir());
+  const double with_fixed =
+      shifted_dedup_ratio(hexz::PackOptions{}, original, shifted, in_dir(), out_dir());
   EXPECT_LT(with_fixed, 0.01);
 }
 

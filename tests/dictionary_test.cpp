@@ -73,7 +73,8 @@ TEST_F(DictionaryTest, CorruptDictionaryIsDetectedAtOpen) {
   const uint64_t dict_offset = hexz::util::load_le<uint64_t>(file.data() + 144);
   file[dict_offset + 100] ^= 0x40;
   write_file(o.output_path, file);
-  EXPECT_TRUE(ThrowsHexz([&] { hexz::Snapshot::open(o.output_path); }, {hexz::ErrorCode::kCorrupt}));
+  EXPECT_TRUE(
+      ThrowsHexz([&] { hexz::Snapshot::open(o.output_path); }, {hexz::ErrorCode::kCorrupt}));
 }
 
 }  // namespace

@@ -8,7 +8,8 @@ namespace {
 
 class DiffTest : public HexzTest {
  protected:
-  std::unique_ptr<hexz::Snapshot> pack_disk(const std::string& name, const Bytes& disk, uint32_t chunk = 4096) {
+  std::unique_ptr<hexz::Snapshot> pack_disk(const std::string& name, const Bytes& disk,
+                                            uint32_t chunk = 4096) {
     auto o = options(input(name + ".img", disk), "", output(name + ".hxz"));
     o.chunk_size = chunk;
     hexz::pack(o);
@@ -30,14 +31,16 @@ TEST_F(DiffTest, IdenticalSnapshotsHaveNoDifferences) {
 TEST_F(DiffTest, KnownEditsGiveChunkRangesFromTheIndex) {
   const Bytes d = make_disk_image(1 << 20, 2);
   Bytes e = d;
-  e[3 * 4096 + 17] ^= 0xff;                      // chunk 3
-  for (size_t i = 10 * 4096; i < 12 * 4096 + 5; ++i) e[i] = static_cast<uint8_t>(i * 7 + 1);  // chunks 10..12
-  e[100 * 4096] ^= 1;                           // chunk 100
+  e[3 * 4096 + 17] ^= 0xff;  // chunk 3
+  for (size_t i = 10 * 4096; i < 12 * 4096 + 5; ++i)
+    e[i] = static_cast<uint8_t>(i * 7 + 1);  // chunks 10..12
+  e[100 * 4096] ^= 1;                        // chunk 100
   auto a = pack_disk("a", d);
   auto b = pack_disk("b", e);
   const auto r = hexz::diff(*a, *b);
   ASSERT_TRUE(r.from_index);
-  const std::vector<hexz::ByteRange> want = {{3 * 4096, 4096}, {10 * 4096, 3 * 4096}, {100 * 4096, 4096}};
+  const std::vector<hexz::ByteRange> want = {
+      {3 * 4096, 4096}, {10 * 4096, 3 * 4096}, {100 * 4096, 4096}};
   EXPECT_EQ(r.streams[0].ranges, want);
   EXPECT_EQ(r.streams[0].differing_bytes, 5u * 4096);
   EXPECT_GT(r.streams[0].stored_bytes_a, 0u);

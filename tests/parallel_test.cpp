@@ -33,7 +33,8 @@ TEST_F(ParallelTest, OutputIsIdenticalForAnyThreadCount) {
                            Variant{"zstd-dict", hexz::Codec::kZstd, false, true}}) {
     std::vector<Bytes> files;
     for (unsigned threads : {1u, 2u, 8u}) {
-      auto o = options(disk_path_, mem_path_, output(std::string(v.name) + std::to_string(threads) + ".hxz"));
+      auto o = options(disk_path_, mem_path_,
+                       output(std::string(v.name) + std::to_string(threads) + ".hxz"));
       o.codec = v.codec;
       o.cdc = v.cdc;
       o.train_dictionary = v.dict;
@@ -72,7 +73,8 @@ TEST_F(ParallelTest, LargeAndSequentialReadsWithReadahead) {
       for (size_t off = 0; off < src.size(); off += step) {
         const size_t n = std::min(step, src.size() - off);
         snap->read(stream, off, std::as_writable_bytes(std::span(buf.data(), n)));
-        if (!std::equal(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(n), src.begin() + static_cast<ptrdiff_t>(off))) {
+        if (!std::equal(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(n),
+                        src.begin() + static_cast<ptrdiff_t>(off))) {
           ++bad;
           return;
         }

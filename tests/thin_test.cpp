@@ -53,7 +53,8 @@ TEST_F(ThinTest, ThinSnapshotsReadBackAndStoreOnlyNewChunks) {
   // 30 edits touch at most 60 chunks: the thin file is a small fraction of the full one.
   EXPECT_LT(v2_.file_size * 5, v1_.file_size);
   EXPECT_GE(v2_.streams[0].dup_chunks + v2_.streams[1].dup_chunks,
-            v2_.streams[0].chunks + v2_.streams[1].chunks - v2_.streams[0].zero_chunks - v2_.streams[1].zero_chunks - 60);
+            v2_.streams[0].chunks + v2_.streams[1].chunks - v2_.streams[0].zero_chunks -
+                v2_.streams[1].zero_chunks - 60);
   const auto info = s2->info();
   ASSERT_EQ(info.bases.size(), 1u);
   EXPECT_EQ(info.bases[0].name, "v1.hxz");
@@ -72,7 +73,8 @@ TEST_F(ThinTest, ThreeDeepChainReadsWithOneHop) {
   std::mt19937_64 rng(9);
   for (int i = 0; i < 500; ++i) {
     const uint64_t off = rng() % v3_disk_.size();
-    const size_t len = static_cast<size_t>(std::min<uint64_t>(rng() % 100000, v3_disk_.size() - off));
+    const size_t len =
+        static_cast<size_t>(std::min<uint64_t>(rng() % 100000, v3_disk_.size() - off));
     Bytes got(len);
     s3->read(hexz::Stream::kDisk, off, std::as_writable_bytes(std::span(got)));
     ASSERT_TRUE(std::equal(got.begin(), got.end(), v3_disk_.begin() + static_cast<ptrdiff_t>(off)));
@@ -107,7 +109,8 @@ TEST_F(ThinTest, WrongBaseIsRejected) {
   auto o = options(input("other.img", make_disk_image(1 << 20, 99)), "", output("v1.hxz"));
   o.force = true;
   hexz::pack(o);
-  EXPECT_TRUE(ThrowsHexz([&] { hexz::Snapshot::open(output("v2.hxz")); }, {hexz::ErrorCode::kCorrupt}));
+  EXPECT_TRUE(
+      ThrowsHexz([&] { hexz::Snapshot::open(output("v2.hxz")); }, {hexz::ErrorCode::kCorrupt}));
 }
 
 TEST_F(ThinTest, FlattenMakesAStandaloneCopy) {

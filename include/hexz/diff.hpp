@@ -22,8 +22,8 @@ struct StreamDiff {
   /// Sorted, non-overlapping, non-adjacent ranges whose bytes differ (bytes past the end of the
   /// shorter stream count as different).
   std::vector<ByteRange> ranges;
-  uint64_t differing_bytes = 0;   ///< Sum of the range lengths.
-  uint64_t stored_bytes_a = 0;    ///< Bytes of data blocks A stores for this stream.
+  uint64_t differing_bytes = 0;  ///< Sum of the range lengths.
+  uint64_t stored_bytes_a = 0;   ///< Bytes of data blocks A stores for this stream.
   uint64_t stored_bytes_b = 0;
 };
 

@@ -12,8 +12,8 @@ namespace hexz {
 /// thin; its bases are found as `open_options` says) to options.output_path. The input paths
 /// and base_path of `options` are ignored; codec, level, chunking, block size, dictionary and
 /// threads apply as for pack(). Throws hexz::Error; on failure no output is left.
-PackResult flatten(const std::string& snapshot_path, const PackOptions& options, const OpenOptions& open_options = {},
-                   const ProgressFn& progress = {});
+PackResult flatten(const std::string& snapshot_path, const PackOptions& options,
+                   const OpenOptions& open_options = {}, const ProgressFn& progress = {});
 
 /// The pack options that reproduce `info`'s codec, level, chunking and block size.
 PackOptions options_like(const SnapshotInfo& info);

@@ -29,7 +29,8 @@ struct PackOptions {
   std::string memory_path;  ///< Raw memory image; empty = no memory stream.
   std::string output_path;  ///< Destination .hxz; written atomically.
   Codec codec = Codec::kLz4;
-  /// Compression level; 0 = the codec's default (LZ4: 1 = fast mode; >1 = LZ4-HC level; Zstd: 1..22).
+  /// Compression level; 0 = the codec's default (LZ4: 1 = fast mode; >1 = LZ4-HC level;
+  /// Zstd: 1..22).
   int level = 0;
   uint32_t chunk_size = kDefaultChunkSize;  ///< Fixed dedup/index unit, power of two, 512 B..1 MiB.
   /// Content-defined chunking (FastCDC) instead of fixed-size chunks. Requires
@@ -38,8 +39,9 @@ struct PackOptions {
   uint32_t min_chunk = kDefaultMinChunk;
   uint32_t avg_chunk = kDefaultAvgChunk;
   uint32_t max_chunk = kDefaultMaxChunk;
-  uint32_t block_size = kDefaultBlockSize;  ///< Compression unit target, 1 KiB..16 MiB, >= chunk_size.
-  bool force = false;                       ///< Replace an existing output file.
+  uint32_t block_size =
+      kDefaultBlockSize;  ///< Compression unit target, 1 KiB..16 MiB, >= chunk_size.
+  bool force = false;     ///< Replace an existing output file.
   /// Worker threads for hashing and compression; 0 = all hardware threads. The output is
   /// byte-identical for any value.
   unsigned threads = 0;
@@ -67,21 +69,21 @@ using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 /// Counters describing one stream of a finished pack (also stored in the header).
 struct StreamStats {
   bool present = false;
-  uint64_t logical_size = 0;   ///< Bytes in the stream.
-  uint64_t chunks = 0;         ///< Index entries.
-  uint64_t zero_chunks = 0;    ///< All-zero chunks (no data stored).
-  uint64_t dup_chunks = 0;     ///< Chunks whose content was already stored.
-  uint64_t blocks = 0;         ///< Compressed blocks written for this stream.
-  uint64_t stored_bytes = 0;   ///< Bytes of those blocks on disk.
+  uint64_t logical_size = 0;  ///< Bytes in the stream.
+  uint64_t chunks = 0;        ///< Index entries.
+  uint64_t zero_chunks = 0;   ///< All-zero chunks (no data stored).
+  uint64_t dup_chunks = 0;    ///< Chunks whose content was already stored.
+  uint64_t blocks = 0;        ///< Compressed blocks written for this stream.
+  uint64_t stored_bytes = 0;  ///< Bytes of those blocks on disk.
 };
 
 /// What pack() produced.
 struct PackResult {
   StreamStats streams[kStreamCount];
-  uint64_t file_size = 0;       ///< Size of the output file.
-  uint64_t dictionary_bytes = 0;  ///< Size of the stored dictionary (0 if none).
+  uint64_t file_size = 0;             ///< Size of the output file.
+  uint64_t dictionary_bytes = 0;      ///< Size of the stored dictionary (0 if none).
   std::vector<std::string> warnings;  ///< Non-fatal conditions worth telling the user.
-  double seconds = 0;           ///< Wall time of the pack.
+  double seconds = 0;                 ///< Wall time of the pack.
 };
 
 /// Packs the inputs into options.output_path. Throws hexz::Error on any failure, in which case

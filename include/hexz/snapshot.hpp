@@ -32,9 +32,9 @@ struct OpenOptions {
 
 /// A snapshot a thin snapshot depends on.
 struct BaseInfo {
-  std::string name;          ///< File name recorded at pack time.
-  std::string path;          ///< Where it was found (empty if not opened).
-  std::string identity_hex;  ///< Identity it must have.
+  std::string name;                              ///< File name recorded at pack time.
+  std::string path;                              ///< Where it was found (empty if not opened).
+  std::string identity_hex;                      ///< Identity it must have.
   uint64_t bytes_referenced[kStreamCount] = {};  ///< Logical bytes of each stream stored there.
 };
 
@@ -46,14 +46,14 @@ struct SnapshotInfo {
   uint64_t optional_features = 0;
   Codec codec = Codec::kNone;
   int level = 0;
-  bool cdc = false;          ///< Content-defined chunking (FastCDC v1).
+  bool cdc = false;         ///< Content-defined chunking (FastCDC v1).
   uint32_t chunk_size = 0;  ///< Fixed chunk size, or the CDC average.
   uint32_t min_chunk = 0;   ///< CDC only.
   uint32_t max_chunk = 0;   ///< CDC only.
   uint32_t block_size = 0;
   uint64_t file_size = 0;
   uint64_t index_pages = 0;
-  uint64_t index_bytes = 0;  ///< Stored bytes of all index pages plus the master index.
+  uint64_t index_bytes = 0;       ///< Stored bytes of all index pages plus the master index.
   uint64_t dictionary_bytes = 0;  ///< Size of the Zstd dictionary (0 if none).
   bool encrypted = false;         ///< AES-256-GCM; the KDF parameters follow.
   uint32_t kdf_iterations = 0, kdf_memory_kib = 0, kdf_parallelism = 0;
@@ -94,9 +94,8 @@ class Snapshot {
   virtual void read(Stream stream, uint64_t offset, std::span<std::byte> out) const = 0;
   /// Calls `fn(offset, length, is_zero)` for consecutive runs of the stream covering
   /// [offset, offset+length), merging adjacent runs of the same kind. Reads index only.
-  virtual void for_each_extent(
-      Stream stream, uint64_t offset, uint64_t length,
-      const std::function<void(uint64_t, uint64_t, bool)>& fn) const = 0;
+  virtual void for_each_extent(Stream stream, uint64_t offset, uint64_t length,
+                               const std::function<void(uint64_t, uint64_t, bool)>& fn) const = 0;
   /// Header facts and per-stream statistics.
   virtual SnapshotInfo info() const = 0;
   /// Reads and checks every section, block and chunk digest. Never throws for corruption;

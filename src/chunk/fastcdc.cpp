@@ -25,11 +25,15 @@ constexpr std::array<uint64_t, 256> make_gear() {
 constexpr std::array<uint64_t, 256> kGear = make_gear();
 
 /// A mask of the `bits` most significant bits.
-constexpr uint64_t high_mask(unsigned bits) { return bits == 0 ? 0 : ~0ull << (64 - bits); }
+constexpr uint64_t high_mask(unsigned bits) {
+  return bits == 0 ? 0 : ~0ull << (64 - bits);
+}
 
 }  // namespace
 
-const std::array<uint64_t, 256>& gear_table() { return kGear; }
+const std::array<uint64_t, 256>& gear_table() {
+  return kGear;
+}
 
 const char* validate_cdc_params(uint32_t min, uint32_t avg, uint32_t max) {
   if (min < 64) return "minimum chunk size must be at least 64 bytes";
@@ -54,7 +58,8 @@ inline size_t scan(const unsigned char* p, size_t i, size_t end, uint64_t& fp, u
   // Four bytes per step with one branch: the four hashes are computed from h independently,
   // so the loop-carried chain is one shift and one add per four bytes.
   for (; i + 4 <= end; i += 4) {
-    const uint64_t g0 = kGear[p[i]], g1 = kGear[p[i + 1]], g2 = kGear[p[i + 2]], g3 = kGear[p[i + 3]];
+    const uint64_t g0 = kGear[p[i]], g1 = kGear[p[i + 1]], g2 = kGear[p[i + 2]],
+                   g3 = kGear[p[i + 3]];
     const uint64_t f2 = (h << 2) + ((g0 << 1) + g1);  // carried: h -> f2 -> f4
     const uint64_t f4 = (f2 << 2) + ((g2 << 1) + g3);
     const uint64_t f1 = (h << 1) + g0;  // off the carried chain

@@ -15,15 +15,19 @@ namespace hexz::codec {
 
 int default_level(Codec codec) {
   switch (codec) {
-    case Codec::kLz4: return 1;
-    case Codec::kZstd: return 3;
-    case Codec::kNone: return 0;
+    case Codec::kLz4:
+      return 1;
+    case Codec::kZstd:
+      return 3;
+    case Codec::kNone:
+      return 0;
   }
   return 0;
 }
 
 Dictionary::Dictionary(std::vector<std::byte> bytes, int level) : bytes_(std::move(bytes)) {
-  cdict_ = ZSTD_createCDict(bytes_.data(), bytes_.size(), level == 0 ? default_level(Codec::kZstd) : level);
+  cdict_ = ZSTD_createCDict(bytes_.data(), bytes_.size(),
+                            level == 0 ? default_level(Codec::kZstd) : level);
   ddict_ = ZSTD_createDDict(bytes_.data(), bytes_.size());
   if (cdict_ == nullptr || ddict_ == nullptr) {
     ZSTD_freeCDict(static_cast<ZSTD_CDict*>(cdict_));
@@ -44,22 +48,25 @@ struct Compressor::State {
 };
 
 Compressor::Compressor(Codec codec, int level, const Dictionary* dictionary)
-    : codec_(codec), level_(level == 0 ? default_level(codec) : level), state_(std::make_unique<State>()) {
+    : codec_(codec),
+      level_(level == 0 ? default_level(codec) : level),
+      state_(std::make_unique<State>()) {
   switch (codec_) {
-    case Codec::kNone: break;
+    case Codec::kNone:
+      break;
     case Codec::kLz4:
       if (level_ < 1 || level_ > LZ4HC_CLEVEL_MAX) {
-        throw Error(ErrorCode::kInvalidArgument, "lz4 level must be 1 (fast) to " +
-                                                     std::to_string(LZ4HC_CLEVEL_MAX) + " (HC)");
+        throw Error(ErrorCode::kInvalidArgument,
+                    "lz4 level must be 1 (fast) to " + std::to_string(LZ4HC_CLEVEL_MAX) + " (HC)");
       }
       state_->lz4_state.resize(level_ == 1 ? static_cast<size_t>(LZ4_sizeofState())
                                            : static_cast<size_t>(LZ4_sizeofStateHC()));
       break;
     case Codec::kZstd:
       if (level_ < ZSTD_minCLevel() || level_ > ZSTD_maxCLevel()) {
-        throw Error(ErrorCode::kInvalidArgument,
-                    "zstd level must be between " + std::to_string(ZSTD_minCLevel()) + " and " +
-                        std::to_string(ZSTD_maxCLevel()));
+        throw Error(ErrorCode::kInvalidArgument, "zstd level must be between " +
+                                                     std::to_string(ZSTD_minCLevel()) + " and " +
+                                                     std::to_string(ZSTD_maxCLevel()));
       }
       state_->zstd = ZSTD_createCCtx();
       if (state_->zstd == nullptr) throw Error(ErrorCode::kInternal, "out of memory (zstd)");
@@ -78,9 +85,12 @@ Compressor::~Compressor() = default;
 
 size_t Compressor::bound(size_t raw_size) const {
   switch (codec_) {
-    case Codec::kLz4: return static_cast<size_t>(LZ4_compressBound(static_cast<int>(raw_size)));
-    case Codec::kZstd: return ZSTD_compressBound(raw_size);
-    case Codec::kNone: return raw_size;
+    case Codec::kLz4:
+      return static_cast<size_t>(LZ4_compressBound(static_cast<int>(raw_size)));
+    case Codec::kZstd:
+      return ZSTD_compressBound(raw_size);
+    case Codec::kNone:
+      return raw_size;
   }
   return raw_size;
 }
@@ -92,15 +102,17 @@ size_t Compressor::compress(std::span<const std::byte> in, std::span<std::byte> 
   const size_t limit = in.size() == 0 ? 0 : std::min(out.size(), in.size() - 1);
   size_t n = 0;
   switch (codec_) {
-    case Codec::kNone: return 0;
+    case Codec::kNone:
+      return 0;
     case Codec::kLz4: {
       int r;
       if (level_ == 1) {
-        r = LZ4_compress_fast_extState(state_->lz4_state.data(), src, dst, static_cast<int>(in.size()),
-                                       static_cast<int>(limit), 1);
+        r = LZ4_compress_fast_extState(state_->lz4_state.data(), src, dst,
+                                       static_cast<int>(in.size()), static_cast<int>(limit), 1);
       } else {
-        r = LZ4_compress_HC_extStateHC(state_->lz4_state.data(), src, dst, static_cast<int>(in.size()),
-                                       static_cast<int>(limit), level_);
+        r = LZ4_compress_HC_extStateHC(state_->lz4_state.data(), src, dst,
+                                       static_cast<int>(in.size()), static_cast<int>(limit),
+                                       level_);
       }
       n = r > 0 ? static_cast<size_t>(r) : 0;
       break;
@@ -132,7 +144,8 @@ void Decompressor::decompress(Codec codec, std::span<const std::byte> in, std::s
       std::memcpy(dst, src, in.size());
       return;
     case Codec::kLz4: {
-      const int r = LZ4_decompress_safe(src, dst, static_cast<int>(in.size()), static_cast<int>(out.size()));
+      const int r =
+          LZ4_decompress_safe(src, dst, static_cast<int>(in.size()), static_cast<int>(out.size()));
       if (r < 0 || static_cast<size_t>(r) != out.size()) {
         throw Error(ErrorCode::kCorrupt, "lz4 block does not decode to its recorded size");
       }
@@ -154,7 +167,8 @@ void Decompressor::decompress(Codec codec, std::span<const std::byte> in, std::s
       return;
     }
   }
-  throw Error(ErrorCode::kCorrupt, "unknown block codec id " + std::to_string(static_cast<int>(codec)));
+  throw Error(ErrorCode::kCorrupt,
+              "unknown block codec id " + std::to_string(static_cast<int>(codec)));
 }
 
 }  // namespace hexz::codec

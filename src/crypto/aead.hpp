@@ -15,12 +15,12 @@ inline constexpr size_t kNonceSize = 12;
 
 /// Nonce domains: one key never sees the same (domain, counter) twice (FORMAT.md, "Encryption").
 enum class NonceDomain : uint32_t {
-  kDataBlock = 0,     ///< data key; counter = block sequence number
-  kIndexPage = 1,     ///< metadata key; counter = page number
-  kMasterIndex = 2,   ///< metadata key; counter 0
-  kDictionary = 3,    ///< metadata key; counter 0
-  kHeaderMac = 4,     ///< metadata key; counter 0
-  kKeyCheck = 5,      ///< metadata key; counter 0
+  kDataBlock = 0,    ///< data key; counter = block sequence number
+  kIndexPage = 1,    ///< metadata key; counter = page number
+  kMasterIndex = 2,  ///< metadata key; counter 0
+  kDictionary = 3,   ///< metadata key; counter 0
+  kHeaderMac = 4,    ///< metadata key; counter 0
+  kKeyCheck = 5,     ///< metadata key; counter 0
 };
 
 /// The 12-byte nonce: u32 domain, u64 counter, little-endian.
@@ -28,10 +28,12 @@ std::array<unsigned char, kNonceSize> make_nonce(NonceDomain domain, uint64_t co
 
 /// Raw AES-256-GCM. seal() returns ciphertext || 16-byte tag.
 std::vector<std::byte> gcm_seal(const Key& key, std::span<const unsigned char, kNonceSize> nonce,
-                                std::span<const unsigned char> aad, std::span<const std::byte> plaintext);
+                                std::span<const unsigned char> aad,
+                                std::span<const std::byte> plaintext);
 /// Verifies and decrypts ciphertext || tag. Returns false (and leaves `out` unspecified) if
 /// authentication fails. REQUIRES: out.size() == in.size() - kTagSize.
-bool gcm_open(const Key& key, std::span<const unsigned char, kNonceSize> nonce, std::span<const unsigned char> aad,
-              std::span<const std::byte> in, std::span<std::byte> out);
+bool gcm_open(const Key& key, std::span<const unsigned char, kNonceSize> nonce,
+              std::span<const unsigned char> aad, std::span<const std::byte> in,
+              std::span<std::byte> out);
 
 }  // namespace hexz::crypto

@@ -1,4 +1,5 @@
-// Password-based key derivation (Argon2id, reference libargon2) and the subkeys of an encrypted snapshot.
+// Password-based key derivation (Argon2id, reference libargon2) and the subkeys of an encrypted
+// snapshot.
 #pragma once
 
 #include <array>
@@ -17,9 +18,9 @@ inline constexpr uint8_t kKdfArgon2id = 1;
 /// Argon2id cost parameters, recorded in the header so they can be raised later.
 struct KdfParams {
   uint8_t algorithm = kKdfArgon2id;
-  uint32_t iterations = 2;        ///< t (OWASP minimum for m = 19 MiB: 2)
+  uint32_t iterations = 2;          ///< t (OWASP minimum for m = 19 MiB: 2)
   uint32_t memory_kib = 19 * 1024;  ///< m in KiB (OWASP: 19 MiB)
-  uint32_t parallelism = 1;       ///< p (lanes)
+  uint32_t parallelism = 1;         ///< p (lanes)
 };
 
 /// Argon2id(password, salt) -> 32-byte master key. Throws kUnsupported for unknown algorithms

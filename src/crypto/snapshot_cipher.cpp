@@ -18,7 +18,8 @@ EncryptionHeader SnapshotCipher::fresh_header() {
   return h;
 }
 
-std::vector<unsigned char> SnapshotCipher::aad(const char tag[4], std::span<const unsigned char> extra) const {
+std::vector<unsigned char> SnapshotCipher::aad(const char tag[4],
+                                               std::span<const unsigned char> extra) const {
   std::vector<unsigned char> a(id_.size() + 4 + extra.size());
   std::memcpy(a.data(), id_.data(), id_.size());
   std::memcpy(a.data() + id_.size(), tag, 4);
@@ -26,7 +27,8 @@ std::vector<unsigned char> SnapshotCipher::aad(const char tag[4], std::span<cons
   return a;
 }
 
-std::array<unsigned char, kTagSize> SnapshotCipher::key_check(std::span<const unsigned char> kdf_fields) const {
+std::array<unsigned char, kTagSize> SnapshotCipher::key_check(
+    std::span<const unsigned char> kdf_fields) const {
   const auto nonce = make_nonce(NonceDomain::kKeyCheck, 0);
   const auto sealed = gcm_seal(keys_.metadata, nonce, aad("KEY\0", kdf_fields), {});
   std::array<unsigned char, kTagSize> tag;
@@ -34,7 +36,8 @@ std::array<unsigned char, kTagSize> SnapshotCipher::key_check(std::span<const un
   return tag;
 }
 
-std::array<unsigned char, kTagSize> SnapshotCipher::header_mac(std::span<const unsigned char> prefix) const {
+std::array<unsigned char, kTagSize> SnapshotCipher::header_mac(
+    std::span<const unsigned char> prefix) const {
   const auto nonce = make_nonce(NonceDomain::kHeaderMac, 0);
   const auto sealed = gcm_seal(keys_.metadata, nonce, aad("HDR\0", prefix), {});
   std::array<unsigned char, kTagSize> tag;
@@ -58,27 +61,32 @@ std::vector<std::byte> SnapshotCipher::seal_block(uint64_t seq, uint32_t raw_len
                   aad("BLK\0", block_context(seq, raw_length, codec)), in);
 }
 
-bool SnapshotCipher::open_block(uint64_t seq, uint32_t raw_length, Codec codec, std::span<const std::byte> in,
-                                std::span<std::byte> out) const {
+bool SnapshotCipher::open_block(uint64_t seq, uint32_t raw_length, Codec codec,
+                                std::span<const std::byte> in, std::span<std::byte> out) const {
   return gcm_open(keys_.data, make_nonce(NonceDomain::kDataBlock, seq),
                   aad("BLK\0", block_context(seq, raw_length, codec)), in, out);
 }
 
-std::vector<std::byte> SnapshotCipher::seal_page(uint64_t page, std::span<const unsigned char> context,
+std::vector<std::byte> SnapshotCipher::seal_page(uint64_t page,
+                                                 std::span<const unsigned char> context,
                                                  std::span<const std::byte> in) const {
-  return gcm_seal(keys_.metadata, make_nonce(NonceDomain::kIndexPage, page), aad("IDX\0", context), in);
+  return gcm_seal(keys_.metadata, make_nonce(NonceDomain::kIndexPage, page), aad("IDX\0", context),
+                  in);
 }
 
-bool SnapshotCipher::open_page(uint64_t page, std::span<const unsigned char> context, std::span<const std::byte> in,
-                               std::span<std::byte> out) const {
-  return gcm_open(keys_.metadata, make_nonce(NonceDomain::kIndexPage, page), aad("IDX\0", context), in, out);
+bool SnapshotCipher::open_page(uint64_t page, std::span<const unsigned char> context,
+                               std::span<const std::byte> in, std::span<std::byte> out) const {
+  return gcm_open(keys_.metadata, make_nonce(NonceDomain::kIndexPage, page), aad("IDX\0", context),
+                  in, out);
 }
 
-std::vector<std::byte> SnapshotCipher::seal_section(NonceDomain domain, std::span<const std::byte> in) const {
+std::vector<std::byte> SnapshotCipher::seal_section(NonceDomain domain,
+                                                    std::span<const std::byte> in) const {
   return gcm_seal(keys_.metadata, make_nonce(domain, 0), aad("SEC\0", {}), in);
 }
 
-bool SnapshotCipher::open_section(NonceDomain domain, std::span<const std::byte> in, std::span<std::byte> out) const {
+bool SnapshotCipher::open_section(NonceDomain domain, std::span<const std::byte> in,
+                                  std::span<std::byte> out) const {
   return gcm_open(keys_.metadata, make_nonce(domain, 0), aad("SEC\0", {}), in, out);
 }
 

@@ -39,10 +39,12 @@ class SnapshotCipher {
   /// Tag proving knowledge of the key for this snapshot (bound to the KDF params, salt, id).
   std::array<unsigned char, kTagSize> key_check(std::span<const unsigned char> kdf_fields) const;
   /// Tag over the header bytes that precede the MAC field.
-  std::array<unsigned char, kTagSize> header_mac(std::span<const unsigned char> header_prefix) const;
+  std::array<unsigned char, kTagSize> header_mac(
+      std::span<const unsigned char> header_prefix) const;
 
   /// Encrypts a stored block (compressed or raw bytes) of sequence number `seq`.
-  std::vector<std::byte> seal_block(uint64_t seq, uint32_t raw_length, Codec codec, std::span<const std::byte> in) const;
+  std::vector<std::byte> seal_block(uint64_t seq, uint32_t raw_length, Codec codec,
+                                    std::span<const std::byte> in) const;
   /// Decrypts; false if authentication fails.
   bool open_block(uint64_t seq, uint32_t raw_length, Codec codec, std::span<const std::byte> in,
                   std::span<std::byte> out) const;
@@ -51,12 +53,13 @@ class SnapshotCipher {
   /// logical offset, entry count, raw length) serialised by the caller.
   std::vector<std::byte> seal_page(uint64_t page, std::span<const unsigned char> context,
                                    std::span<const std::byte> in) const;
-  bool open_page(uint64_t page, std::span<const unsigned char> context, std::span<const std::byte> in,
-                 std::span<std::byte> out) const;
+  bool open_page(uint64_t page, std::span<const unsigned char> context,
+                 std::span<const std::byte> in, std::span<std::byte> out) const;
 
   /// Master index and dictionary: one message each.
   std::vector<std::byte> seal_section(NonceDomain domain, std::span<const std::byte> in) const;
-  bool open_section(NonceDomain domain, std::span<const std::byte> in, std::span<std::byte> out) const;
+  bool open_section(NonceDomain domain, std::span<const std::byte> in,
+                    std::span<std::byte> out) const;
 
   /// Keyed BLAKE3 chunk digest (the dedup key under encryption).
   hash::ChunkDigest chunk_digest(const void* data, size_t size) const;

@@ -13,7 +13,9 @@ using util::store_le;
 
 namespace {
 
-bool valid_codec(uint8_t id) { return id <= static_cast<uint8_t>(Codec::kZstd); }
+bool valid_codec(uint8_t id) {
+  return id <= static_cast<uint8_t>(Codec::kZstd);
+}
 
 std::string hex64(uint64_t v) {
   char buf[24];
@@ -82,7 +84,8 @@ void encode_header(const Header& h, std::span<unsigned char, kHeaderSize> out) {
   store_le<uint32_t>(p + 180, h.base_count);
   store_le<uint64_t>(p + 184, h.bases_checksum);
   for (int i = 0; i < kStreamCount; ++i) {
-    encode_stream(h.streams[i], p + kStreamTableOffset + kStreamRecordSize * static_cast<size_t>(i));
+    encode_stream(h.streams[i],
+                  p + kStreamTableOffset + kStreamRecordSize * static_cast<size_t>(i));
   }
   if (h.encrypted()) {
     const auto& e = h.encryption;
@@ -99,7 +102,8 @@ void encode_header(const Header& h, std::span<unsigned char, kHeaderSize> out) {
 }
 
 void reseal_header_checksum(std::span<unsigned char, kHeaderSize> bytes) {
-  store_le<uint64_t>(bytes.data() + kHeaderChecksumOffset, hash::checksum64(bytes.data(), kHeaderChecksumOffset));
+  store_le<uint64_t>(bytes.data() + kHeaderChecksumOffset,
+                     hash::checksum64(bytes.data(), kHeaderChecksumOffset));
 }
 
 Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::string& name) {
@@ -118,7 +122,8 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
                     std::to_string(h.version_minor) + "; this hexz reads format " +
                     std::to_string(kVersionMajor) + ".x");
   }
-  if (!sum_ok) throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: header checksum mismatch");
+  if (!sum_ok)
+    throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: header checksum mismatch");
   if (load_le<uint32_t>(p + 12) != kHeaderSize) {
     throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: unexpected header size");
   }
@@ -126,8 +131,9 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
   h.optional_features = load_le<uint64_t>(p + 24);
   const uint64_t unknown = h.required_features & ~kKnownRequiredFeatures;
   if (unknown != 0) {
-    throw Error(ErrorCode::kUnsupported, "'" + name + "' needs features this hexz does not support (required feature bits " +
-                                             hex64(unknown) + "); upgrade hexz");
+    throw Error(ErrorCode::kUnsupported,
+                "'" + name + "' needs features this hexz does not support (required feature bits " +
+                    hex64(unknown) + "); upgrade hexz");
   }
   h.file_size = load_le<uint64_t>(p + 32);
   if (p[40] > static_cast<uint8_t>(Chunking::kFastCdcV1)) {
@@ -171,7 +177,8 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
     std::memcpy(e.header_mac.data(), p + kHeaderMacOffset, e.header_mac.size());
   }
   for (int i = 0; i < kStreamCount; ++i) {
-    h.streams[i] = decode_stream(p + kStreamTableOffset + kStreamRecordSize * static_cast<size_t>(i));
+    h.streams[i] =
+        decode_stream(p + kStreamTableOffset + kStreamRecordSize * static_cast<size_t>(i));
   }
   // Structural consistency (the checksum passed, so failures here mean a bad writer).
   const auto bad = [&](const char* what) {
@@ -187,15 +194,17 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
     }
     if ((h.required_features & kFeatureCdc) == 0) bad("CDC chunking without its feature flag");
   }
-  if (h.tail_offset < kHeaderSize || h.tail_offset + h.tail_length != h.file_size) bad("invalid tail location");
+  if (h.tail_offset < kHeaderSize || h.tail_offset + h.tail_length != h.file_size)
+    bad("invalid tail location");
   if (h.master_offset < h.tail_offset || h.master_offset + h.master_length > h.file_size) {
     bad("invalid master index location");
   }
   const uint64_t tag = h.encrypted() ? crypto::kTagSize : 0;
-  if (h.master_length != static_cast<uint64_t>(h.page_count) * kMasterEntrySize + tag) bad("invalid master index size");
+  if (h.master_length != static_cast<uint64_t>(h.page_count) * kMasterEntrySize + tag)
+    bad("invalid master index size");
   if ((h.required_features & kFeatureDictionary) != 0) {
-    if (h.dict_length == 0 || h.dict_offset < h.tail_offset || h.dict_offset + h.dict_length > h.file_size ||
-        h.codec != Codec::kZstd) {
+    if (h.dict_length == 0 || h.dict_offset < h.tail_offset ||
+        h.dict_offset + h.dict_length > h.file_size || h.codec != Codec::kZstd) {
       bad("invalid dictionary location");
     }
   } else if (h.dict_length != 0 || h.dict_offset != 0) {
@@ -210,13 +219,15 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
     bad("base table present without its feature flag");
   }
   if (h.encrypted() && h.base_count != 0) {
-    throw Error(ErrorCode::kUnsupported, "'" + name + "' is an encrypted thin snapshot, which this hexz cannot read");
+    throw Error(ErrorCode::kUnsupported,
+                "'" + name + "' is an encrypted thin snapshot, which this hexz cannot read");
   }
   uint64_t pages = 0;
   for (const auto& s : h.streams) {
     if (s.present > 1) bad("invalid stream flag");
     if (!s.present && (s.logical_size != 0 || s.page_count != 0)) bad("absent stream has data");
-    if (static_cast<uint64_t>(s.first_page) + s.page_count > h.page_count) bad("stream pages out of range");
+    if (static_cast<uint64_t>(s.first_page) + s.page_count > h.page_count)
+      bad("stream pages out of range");
     if (s.zero_chunks + s.dup_chunks > s.chunks) bad("inconsistent stream counters");
     pages += s.page_count;
   }
@@ -256,7 +267,8 @@ std::vector<BaseRecord> decode_bases(std::span<const unsigned char> in, uint32_t
     std::memcpy(b.identity.data(), in.data() + at, 32);
     b.file_size = load_le<uint64_t>(in.data() + at + 32);
     const uint16_t len = load_le<uint16_t>(in.data() + at + 40);
-    if (len == 0 || len > 255 || in.size() - at - 42 < len) throw Error(ErrorCode::kCorrupt, "base table has a bad name");
+    if (len == 0 || len > 255 || in.size() - at - 42 < len)
+      throw Error(ErrorCode::kCorrupt, "base table has a bad name");
     b.name.assign(reinterpret_cast<const char*>(in.data() + at + 42), len);
     if (b.name.find('/') != std::string::npos || b.name == "." || b.name == "..") {
       throw Error(ErrorCode::kCorrupt, "base table names a path, not a file name");
@@ -296,7 +308,8 @@ MasterEntry decode_master_entry(const unsigned char* p) {
   e.raw_length = load_le<uint32_t>(p + 12);
   e.first_logical = load_le<uint64_t>(p + 16);
   e.entry_count = load_le<uint32_t>(p + 24);
-  if (p[28] >= kStreamCount) throw Error(ErrorCode::kCorrupt, "master index names an unknown stream");
+  if (p[28] >= kStreamCount)
+    throw Error(ErrorCode::kCorrupt, "master index names an unknown stream");
   e.stream = static_cast<Stream>(p[28]);
   if (!valid_codec(p[29])) throw Error(ErrorCode::kCorrupt, "master index names an unknown codec");
   e.codec = static_cast<Codec>(p[29]);
@@ -322,7 +335,8 @@ void encode_index_entry(const IndexEntry& e, unsigned char* p) {
   std::memcpy(p + 36, e.digest.bytes.data(), e.digest.bytes.size());
 }
 
-IndexEntry decode_index_entry(const unsigned char* p, uint32_t base_count, uint32_t stored_overhead) {
+IndexEntry decode_index_entry(const unsigned char* p, uint32_t base_count,
+                              uint32_t stored_overhead) {
   IndexEntry e;
   e.block.offset = load_le<uint64_t>(p + 0);
   e.block.checksum = load_le<uint64_t>(p + 8);
@@ -330,10 +344,12 @@ IndexEntry decode_index_entry(const unsigned char* p, uint32_t base_count, uint3
   e.block.raw_length = load_le<uint32_t>(p + 20);
   e.offset_in_block = load_le<uint32_t>(p + 24);
   e.length = load_le<uint32_t>(p + 28);
-  if (p[32] > static_cast<uint8_t>(ChunkKind::kData)) throw Error(ErrorCode::kCorrupt, "index entry has an unknown kind");
+  if (p[32] > static_cast<uint8_t>(ChunkKind::kData))
+    throw Error(ErrorCode::kCorrupt, "index entry has an unknown kind");
   e.kind = static_cast<ChunkKind>(p[32]);
   e.source = p[33];
-  if (e.source > base_count) throw Error(ErrorCode::kCorrupt, "index entry references an undeclared base snapshot");
+  if (e.source > base_count)
+    throw Error(ErrorCode::kCorrupt, "index entry references an undeclared base snapshot");
   if (!valid_codec(p[34])) throw Error(ErrorCode::kCorrupt, "index entry names an unknown codec");
   e.block.codec = static_cast<Codec>(p[34]);
   std::memcpy(e.digest.bytes.data(), p + 36, e.digest.bytes.size());
@@ -341,9 +357,9 @@ IndexEntry decode_index_entry(const unsigned char* p, uint32_t base_count, uint3
   if (e.kind == ChunkKind::kData) {
     if (e.block.stored_length == 0 || e.block.raw_length == 0 ||
         static_cast<uint64_t>(e.offset_in_block) + e.length > e.block.raw_length ||
-        e.block.raw_length > (16u << 20) ||
-        e.block.stored_length <= stored_overhead ||
-        (e.block.codec == Codec::kNone && e.block.stored_length != e.block.raw_length + stored_overhead)) {
+        e.block.raw_length > (16u << 20) || e.block.stored_length <= stored_overhead ||
+        (e.block.codec == Codec::kNone &&
+         e.block.stored_length != e.block.raw_length + stored_overhead)) {
       throw Error(ErrorCode::kCorrupt, "index entry has an inconsistent block location");
     }
   }

@@ -16,7 +16,8 @@
 namespace hexz::format {
 
 /// File magic: 0x89 'H' 'X' 'Z' '\r' '\n' 0x1A '\n' (binary-safe, detects text-mode damage).
-inline constexpr std::array<unsigned char, 8> kMagic = {0x89, 'H', 'X', 'Z', '\r', '\n', 0x1A, '\n'};
+inline constexpr std::array<unsigned char, 8> kMagic = {0x89, 'H',  'X',  'Z',
+                                                        '\r', '\n', 0x1A, '\n'};
 inline constexpr uint16_t kVersionMajor = 1;
 inline constexpr uint16_t kVersionMinor = 0;
 inline constexpr size_t kHeaderSize = 512;
@@ -37,7 +38,8 @@ enum RequiredFeature : uint64_t {
   kFeatureBases = 1ull << 3,       ///< Entries may reference base snapshots (thin snapshot).
 };
 /// Required features this reader implements.
-inline constexpr uint64_t kKnownRequiredFeatures = kFeatureCdc | kFeatureDictionary | kFeatureEncrypted | kFeatureBases;
+inline constexpr uint64_t kKnownRequiredFeatures =
+    kFeatureCdc | kFeatureDictionary | kFeatureEncrypted | kFeatureBases;
 /// Encryption fields in the header: KDF parameters and salt [320, 352), snapshot id, key check
 /// tag, and the header MAC at kHeaderMacOffset over bytes [0, kHeaderMacOffset).
 inline constexpr size_t kKdfFieldsOffset = 320;
@@ -78,19 +80,19 @@ struct Header {
   uint32_t max_chunk = 0;
   uint32_t block_size = 0;
   std::array<unsigned char, 32> identity{};  ///< BLAKE3-256 content identity (FORMAT.md §identity).
-  uint64_t tail_offset = 0;     ///< Start of the metadata tail (ends at file_size).
+  uint64_t tail_offset = 0;                  ///< Start of the metadata tail (ends at file_size).
   uint64_t tail_length = 0;
-  uint64_t master_offset = 0;   ///< Master index location.
+  uint64_t master_offset = 0;  ///< Master index location.
   uint64_t master_length = 0;
-  uint64_t master_checksum = 0; ///< XXH3-64 of the master index bytes.
-  uint32_t page_count = 0;      ///< Master index entries.
-  uint64_t dict_offset = 0;     ///< Zstd dictionary location (kFeatureDictionary), in the tail.
+  uint64_t master_checksum = 0;  ///< XXH3-64 of the master index bytes.
+  uint32_t page_count = 0;       ///< Master index entries.
+  uint64_t dict_offset = 0;      ///< Zstd dictionary location (kFeatureDictionary), in the tail.
   uint32_t dict_length = 0;
-  uint64_t dict_checksum = 0;   ///< XXH3-64 of the dictionary bytes.
-  uint64_t bases_offset = 0;    ///< Base table location (kFeatureBases), in the tail.
+  uint64_t dict_checksum = 0;  ///< XXH3-64 of the dictionary bytes.
+  uint64_t bases_offset = 0;   ///< Base table location (kFeatureBases), in the tail.
   uint32_t bases_length = 0;
   uint32_t base_count = 0;
-  uint64_t bases_checksum = 0;  ///< XXH3-64 of the base table bytes.
+  uint64_t bases_checksum = 0;          ///< XXH3-64 of the base table bytes.
   crypto::EncryptionHeader encryption;  ///< Meaningful only with kFeatureEncrypted.
   bool encrypted() const { return (required_features & kFeatureEncrypted) != 0; }
   StreamRecord streams[kStreamCount];
@@ -147,8 +149,8 @@ enum class ChunkKind : uint8_t { kZero = 0, kData = 1 };
 
 /// Where a stored block lives and how to decode it.
 struct BlockRef {
-  uint64_t offset = 0;         ///< File offset of the stored block.
-  uint64_t checksum = 0;       ///< XXH3-64 of the stored bytes.
+  uint64_t offset = 0;    ///< File offset of the stored block.
+  uint64_t checksum = 0;  ///< XXH3-64 of the stored bytes.
   uint32_t stored_length = 0;
   uint32_t raw_length = 0;
   Codec codec = Codec::kNone;  ///< kNone = stored raw.
@@ -157,17 +159,18 @@ struct BlockRef {
 
 /// One index entry: a chunk of a stream.
 struct IndexEntry {
-  BlockRef block;               ///< Unused (zero) for zero chunks.
-  uint32_t offset_in_block = 0; ///< Where the chunk's bytes start in the decoded block.
-  uint32_t length = 0;          ///< Logical length of the chunk.
+  BlockRef block;                ///< Unused (zero) for zero chunks.
+  uint32_t offset_in_block = 0;  ///< Where the chunk's bytes start in the decoded block.
+  uint32_t length = 0;           ///< Logical length of the chunk.
   ChunkKind kind = ChunkKind::kZero;
-  uint8_t source = 0;           ///< 0 = this file; k = base table record k-1.
-  hash::ChunkDigest digest;     ///< Truncated BLAKE3 of the chunk's bytes; zero for zero chunks.
+  uint8_t source = 0;        ///< 0 = this file; k = base table record k-1.
+  hash::ChunkDigest digest;  ///< Truncated BLAKE3 of the chunk's bytes; zero for zero chunks.
 };
 
 void encode_index_entry(const IndexEntry& e, unsigned char* out);
 /// Decodes one entry; throws kCorrupt on invalid kind/codec, a source above `base_count`, or
 /// inconsistent lengths. `stored_overhead` is what encryption adds to a stored block (its tag).
-IndexEntry decode_index_entry(const unsigned char* in, uint32_t base_count, uint32_t stored_overhead = 0);
+IndexEntry decode_index_entry(const unsigned char* in, uint32_t base_count,
+                              uint32_t stored_overhead = 0);
 
 }  // namespace hexz::format

@@ -17,7 +17,9 @@ struct Blake3::State {
   blake3_hasher hasher;
 };
 
-Blake3::Blake3() : state_(std::make_unique<State>()) { blake3_hasher_init(&state_->hasher); }
+Blake3::Blake3() : state_(std::make_unique<State>()) {
+  blake3_hasher_init(&state_->hasher);
+}
 Blake3::~Blake3() = default;
 
 void Blake3::update(const void* data, size_t size) {

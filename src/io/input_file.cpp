@@ -15,7 +15,9 @@
 namespace hexz::io {
 
 namespace {
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
 }  // namespace
 
 InputFile::InputFile(const std::string& path, const std::string& role) : path_(path), role_(role) {
@@ -35,7 +37,8 @@ InputFile::InputFile(const std::string& path, const std::string& role) : path_(p
   ino_ = st.st_ino;
   if (S_ISDIR(st.st_mode)) {
     ::close(fd_);
-    throw Error(ErrorCode::kInvalidArgument, role + " '" + path + "' is a directory, not an image file");
+    throw Error(ErrorCode::kInvalidArgument,
+                role + " '" + path + "' is a directory, not an image file");
   }
   if (S_ISREG(st.st_mode)) {
     size_ = static_cast<uint64_t>(st.st_size);
@@ -44,13 +47,15 @@ InputFile::InputFile(const std::string& path, const std::string& role) : path_(p
     if (::ioctl(fd_, BLKGETSIZE64, &bytes) != 0) {
       const int err = errno;
       ::close(fd_);
-      throw Error(ErrorCode::kIo, "cannot get the size of " + role + " '" + path + "': " + errno_text(err));
+      throw Error(ErrorCode::kIo,
+                  "cannot get the size of " + role + " '" + path + "': " + errno_text(err));
     }
     size_ = bytes;
     holes_supported_ = false;
   } else {
     ::close(fd_);
-    throw Error(ErrorCode::kInvalidArgument, role + " '" + path + "' is not a regular file or block device");
+    throw Error(ErrorCode::kInvalidArgument,
+                role + " '" + path + "' is not a regular file or block device");
   }
   // Probe readability now so an unreadable input fails before any output is created.
   if (size_ > 0) {
@@ -74,7 +79,7 @@ Extent InputFile::next_data(uint64_t offset) const {
   off_t data = ::lseek(fd_, static_cast<off_t>(offset), SEEK_DATA);
   if (data < 0) {
     if (errno == ENXIO) return {size_, 0};  // only a hole remains
-    return {offset, size_ - offset};         // no SEEK_DATA support: treat as data
+    return {offset, size_ - offset};        // no SEEK_DATA support: treat as data
   }
   const uint64_t start = std::min<uint64_t>(static_cast<uint64_t>(data), size_);
   off_t hole = ::lseek(fd_, data, SEEK_HOLE);
@@ -86,10 +91,12 @@ Extent InputFile::next_data(uint64_t offset) const {
 void InputFile::read_at(uint64_t offset, std::span<std::byte> out) const {
   size_t done = 0;
   while (done < out.size()) {
-    const ssize_t r = ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    const ssize_t r =
+        ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (r < 0) {
       if (errno == EINTR) continue;
-      throw Error(ErrorCode::kIo, "cannot read " + role_ + " '" + path_ + "': " + errno_text(errno));
+      throw Error(ErrorCode::kIo,
+                  "cannot read " + role_ + " '" + path_ + "': " + errno_text(errno));
     }
     if (r == 0) {
       throw Error(ErrorCode::kTruncated, role_ + " '" + path_ + "' shrank while being packed");

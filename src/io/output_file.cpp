@@ -67,7 +67,8 @@ AtomicOutputFile::~AtomicOutputFile() {
 void AtomicOutputFile::write_all(uint64_t offset, std::span<const std::byte> data) {
   size_t done = 0;
   while (done < data.size()) {
-    const ssize_t w = ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    const ssize_t w =
+        ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
     if (w < 0) {
       if (errno == EINTR) continue;
       throw_io("cannot write '" + temp_path_ + "'", errno);

@@ -15,7 +15,8 @@ namespace {
 
 class LocalFile final : public ReadableFile {
  public:
-  LocalFile(std::string path, int fd, uint64_t size) : path_(std::move(path)), fd_(fd), size_(size) {}
+  LocalFile(std::string path, int fd, uint64_t size)
+      : path_(std::move(path)), fd_(fd), size_(size) {}
   ~LocalFile() override { ::close(fd_); }
 
   uint64_t size() const override { return size_; }
@@ -23,16 +24,19 @@ class LocalFile final : public ReadableFile {
 
   void read_at(uint64_t offset, std::span<std::byte> out) const override {
     if (offset > size_ || out.size() > size_ - offset) {
-      throw Error(ErrorCode::kTruncated, "'" + path_ + "' is truncated: a section ends past the end of the file");
+      throw Error(ErrorCode::kTruncated,
+                  "'" + path_ + "' is truncated: a section ends past the end of the file");
     }
     size_t done = 0;
     while (done < out.size()) {
-      const ssize_t r = ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+      const ssize_t r =
+          ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
       if (r < 0) {
         if (errno == EINTR) continue;
         throw Error(ErrorCode::kIo, "cannot read '" + path_ + "': " + std::strerror(errno));
       }
-      if (r == 0) throw Error(ErrorCode::kTruncated, "'" + path_ + "' is truncated (it shrank while open)");
+      if (r == 0)
+        throw Error(ErrorCode::kTruncated, "'" + path_ + "' is truncated (it shrank while open)");
       done += static_cast<size_t>(r);
     }
   }

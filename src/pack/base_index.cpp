@@ -24,7 +24,8 @@ BaseIndex::BaseIndex(const std::string& path, const std::vector<std::string>& ba
   const auto slash = path.find_last_of('/');
   self.name = slash == std::string::npos ? path : path.substr(slash + 1);
   if (self.name.empty() || self.name.size() > 255) {
-    throw Error(ErrorCode::kInvalidArgument, "base file name '" + self.name + "' must be 1 to 255 bytes");
+    throw Error(ErrorCode::kInvalidArgument,
+                "base file name '" + self.name + "' must be 1 to 255 bytes");
   }
   table_.push_back(self);
   for (const auto& b : reader_->bases()) table_.push_back(b);
@@ -33,17 +34,18 @@ BaseIndex::BaseIndex(const std::string& path, const std::vector<std::string>& ba
 bool BaseIndex::same_chunking(const ChunkingParams& c) const {
   const auto& h = reader_->header();
   if (c.cdc) {
-    return h.chunking == format::Chunking::kFastCdcV1 && h.min_chunk == c.min && h.chunk_size == c.avg &&
-           h.max_chunk == c.max;
+    return h.chunking == format::Chunking::kFastCdcV1 && h.min_chunk == c.min &&
+           h.chunk_size == c.avg && h.max_chunk == c.max;
   }
   return h.chunking == format::Chunking::kFixed && h.chunk_size == c.chunk_size;
 }
 
 std::string BaseIndex::chunking_description() const {
   const auto& h = reader_->header();
-  if (h.chunking == format::Chunking::kFixed) return "fixed " + std::to_string(h.chunk_size) + "-byte chunks";
-  return "CDC chunks (min " + std::to_string(h.min_chunk) + ", avg " + std::to_string(h.chunk_size) + ", max " +
-         std::to_string(h.max_chunk) + ")";
+  if (h.chunking == format::Chunking::kFixed)
+    return "fixed " + std::to_string(h.chunk_size) + "-byte chunks";
+  return "CDC chunks (min " + std::to_string(h.min_chunk) + ", avg " +
+         std::to_string(h.chunk_size) + ", max " + std::to_string(h.max_chunk) + ")";
 }
 
 void BaseIndex::add_chunks(DedupTable& table, std::vector<BaseBlock>& blocks) const {

@@ -7,8 +7,8 @@
 
 namespace hexz::packing {
 
-Samples sample_chunks(const std::vector<const io::InputSource*>& inputs, uint32_t chunk_size, size_t target,
-                      double max_entropy) {
+Samples sample_chunks(const std::vector<const io::InputSource*>& inputs, uint32_t chunk_size,
+                      size_t target, double max_entropy) {
   Samples out;
   uint64_t total_chunks = 0;
   for (const auto* in : inputs) total_chunks += (in->size() + chunk_size - 1) / chunk_size;

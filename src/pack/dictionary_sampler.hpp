@@ -18,7 +18,7 @@ struct Samples {
 /// Reads about `target` chunks of `chunk_size` bytes spread evenly over all `inputs` taken as
 /// one sequence (stratified sampling), skipping holes, all-zero chunks and chunks whose byte
 /// entropy exceeds `max_entropy` bits/byte. Deterministic.
-Samples sample_chunks(const std::vector<const io::InputSource*>& inputs, uint32_t chunk_size, size_t target,
-                      double max_entropy);
+Samples sample_chunks(const std::vector<const io::InputSource*>& inputs, uint32_t chunk_size,
+                      size_t target, double max_entropy);
 
 }  // namespace hexz::packing

@@ -33,7 +33,8 @@ std::pair<uint32_t, uint32_t> IndexWriter::end_stream() {
 
 void IndexWriter::flush_page() {
   identity_.update(raw_.data(), raw_.size());
-  const std::span<const std::byte> raw(reinterpret_cast<const std::byte*>(raw_.data()), raw_.size());
+  const std::span<const std::byte> raw(reinterpret_cast<const std::byte*>(raw_.data()),
+                                       raw_.size());
   packed_.resize(compressor_.bound(raw.size()));
   const size_t n = compressor_.compress(raw, packed_);
   format::MasterEntry m;

@@ -14,36 +14,41 @@ void validate_options(const PackOptions& o, bool needs_input_paths) {
   }
   if (o.output_path.empty()) bad("no output path given");
   if (o.block_size < kMinBlockSize || o.block_size > kMaxBlockSize) {
-    bad("block size " + std::to_string(o.block_size) + " is out of range: it must be 1 KiB to 16 MiB");
+    bad("block size " + std::to_string(o.block_size) +
+        " is out of range: it must be 1 KiB to 16 MiB");
   }
   if (o.cdc) {
     const std::string err = chunk::validate_cdc_params(o.min_chunk, o.avg_chunk, o.max_chunk);
     if (!err.empty()) {
-      bad("invalid CDC chunk sizes (min " + std::to_string(o.min_chunk) + ", avg " + std::to_string(o.avg_chunk) +
-          ", max " + std::to_string(o.max_chunk) + "): " + err);
+      bad("invalid CDC chunk sizes (min " + std::to_string(o.min_chunk) + ", avg " +
+          std::to_string(o.avg_chunk) + ", max " + std::to_string(o.max_chunk) + "): " + err);
     }
   } else {
-    if (o.chunk_size < kMinChunkSize || o.chunk_size > kMaxChunkSize || (o.chunk_size & (o.chunk_size - 1)) != 0) {
+    if (o.chunk_size < kMinChunkSize || o.chunk_size > kMaxChunkSize ||
+        (o.chunk_size & (o.chunk_size - 1)) != 0) {
       bad("chunk size " + std::to_string(o.chunk_size) +
           " is invalid: it must be a power of two from 512 bytes to 1 MiB");
     }
     if (o.block_size < o.chunk_size) {
-      bad("block size (" + std::to_string(o.block_size) + ") must not be smaller than the chunk size (" +
-          std::to_string(o.chunk_size) + ")");
+      bad("block size (" + std::to_string(o.block_size) +
+          ") must not be smaller than the chunk size (" + std::to_string(o.chunk_size) + ")");
     }
   }
   if (o.codec != Codec::kNone && o.codec != Codec::kLz4 && o.codec != Codec::kZstd) {
     bad("unknown codec id " + std::to_string(static_cast<int>(o.codec)));
   }
-  if (o.level < -128 || o.level > 127) bad("compression level " + std::to_string(o.level) + " is out of range");
+  if (o.level < -128 || o.level > 127)
+    bad("compression level " + std::to_string(o.level) + " is out of range");
   if (o.train_dictionary && o.codec != Codec::kZstd) {
     bad("a trained dictionary needs zstd compression (--compression zstd)");
   }
   if (o.encrypt && o.password.empty()) bad("encryption needs a non-empty password");
   if (o.encrypt && !o.base_path.empty()) {
-    bad("encrypted thin snapshots are not supported yet: pack without --base, or without encryption");
+    bad("encrypted thin snapshots are not supported yet: pack without --base, or without "
+        "encryption");
   }
-  if (o.threads > 1024) bad("thread count " + std::to_string(o.threads) + " is out of range (at most 1024)");
+  if (o.threads > 1024)
+    bad("thread count " + std::to_string(o.threads) + " is out of range (at most 1024)");
 }
 
 ChunkingParams chunking_of(const PackOptions& o) {

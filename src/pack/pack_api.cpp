@@ -24,9 +24,12 @@ bool same_file(const std::string& path, const io::InputFile& input) {
 }
 
 void refuse_output_equal_to(const std::string& output, const std::string& path, const char* what) {
-  struct stat a {}, b {};
-  if (::stat(output.c_str(), &a) == 0 && ::stat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
-    throw Error(ErrorCode::kInvalidArgument, "output '" + output + "' is the same file as the " + what + " '" + path + "'");
+  struct stat a {
+  }, b{};
+  if (::stat(output.c_str(), &a) == 0 && ::stat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+      a.st_ino == b.st_ino) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "output '" + output + "' is the same file as the " + what + " '" + path + "'");
   }
 }
 
@@ -35,14 +38,17 @@ void refuse_output_equal_to(const std::string& output, const std::string& path, 
 PackResult pack(const PackOptions& options, const ProgressFn& progress) {
   packing::validate_options(options);
   std::unique_ptr<io::InputFile> files[kStreamCount];
-  if (!options.disk_path.empty()) files[0] = std::make_unique<io::InputFile>(options.disk_path, "disk image");
-  if (!options.memory_path.empty()) files[1] = std::make_unique<io::InputFile>(options.memory_path, "memory image");
+  if (!options.disk_path.empty())
+    files[0] = std::make_unique<io::InputFile>(options.disk_path, "disk image");
+  if (!options.memory_path.empty())
+    files[1] = std::make_unique<io::InputFile>(options.memory_path, "memory image");
   packing::PackJob job{options, {}, nullptr};
   for (int s = 0; s < kStreamCount; ++s) {
     if (!files[s]) continue;
     if (same_file(options.output_path, *files[s])) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "output '" + options.output_path + "' is the same file as input '" + files[s]->path() + "'");
+      throw Error(ErrorCode::kInvalidArgument, "output '" + options.output_path +
+                                                   "' is the same file as input '" +
+                                                   files[s]->path() + "'");
     }
     job.inputs.push_back({static_cast<Stream>(s), files[s].get()});
   }
@@ -55,8 +61,8 @@ PackResult pack(const PackOptions& options, const ProgressFn& progress) {
   return packing::run_pack(job, progress);
 }
 
-PackResult flatten(const std::string& snapshot_path, const PackOptions& options, const OpenOptions& open_options,
-                   const ProgressFn& progress) {
+PackResult flatten(const std::string& snapshot_path, const PackOptions& options,
+                   const OpenOptions& open_options, const ProgressFn& progress) {
   PackOptions o = options;
   o.base_path.clear();
   packing::validate_options(o, false);
@@ -69,7 +75,8 @@ PackResult flatten(const std::string& snapshot_path, const PackOptions& options,
     if (!snapshot->has_stream(stream)) continue;
     std::string name = snapshot_path;
     name.append(":").append(stream_name(stream));
-    sources.push_back(std::make_unique<packing::SnapshotSource>(*snapshot, stream, std::move(name)));
+    sources.push_back(
+        std::make_unique<packing::SnapshotSource>(*snapshot, stream, std::move(name)));
     job.inputs.push_back({stream, sources.back().get()});
   }
   return packing::run_pack(job, progress);

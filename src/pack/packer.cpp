@@ -24,21 +24,21 @@
 #include <vector>
 
 #include "codec/codec.hpp"
+#include "codec/dictionary_trainer.hpp"
 #include "format/records.hpp"
 #include "hash/checksum.hpp"
 #include "hexz/error.hpp"
 #include "hexz/pack.hpp"
 #include "io/input_file.hpp"
 #include "io/output_file.hpp"
+#include "pack/base_index.hpp"
 #include "pack/block_compress.hpp"
-#include "codec/dictionary_trainer.hpp"
 #include "pack/dedup_table.hpp"
 #include "pack/dictionary_sampler.hpp"
 #include "pack/index_writer.hpp"
-#include "pack/segment.hpp"
-#include "pack/base_index.hpp"
 #include "pack/options_check.hpp"
 #include "pack/packer.hpp"
+#include "pack/segment.hpp"
 #include "pack/segment_reader.hpp"
 #include "util/thread_pool.hpp"
 
@@ -56,8 +56,8 @@ struct PendingEntry {
 /// joins it, so an exception on the consuming side never leaves it running.
 class SegmentProducer {
  public:
-  SegmentProducer(const io::InputSource& input, Stream stream, const ChunkingParams& chunking, uint64_t segment_size,
-                  size_t depth)
+  SegmentProducer(const io::InputSource& input, Stream stream, const ChunkingParams& chunking,
+                  uint64_t segment_size, size_t depth)
       : reader_(input, stream, chunking, segment_size), queue_(depth) {
     thread_ = std::thread([this] {
       try {
@@ -108,8 +108,9 @@ class Packer {
     for (const auto& in : job_.inputs) total_ += in.source->size();
     if (job_.base != nullptr) {
       if (!job_.base->same_chunking(chunking_)) {
-        result_.warnings.push_back("the base uses " + job_.base->chunking_description() +
-                                   " but this pack uses different chunking: few chunks will dedup against it");
+        result_.warnings.push_back(
+            "the base uses " + job_.base->chunking_description() +
+            " but this pack uses different chunking: few chunks will dedup against it");
       }
       job_.base->add_chunks(dedup_, base_blocks_);
     }
@@ -119,7 +120,8 @@ class Packer {
     }
     if (options_.train_dictionary) train_dictionary();
     for (size_t i = 0; i < threads_; ++i) {
-      compressors_.push_back(std::make_unique<codec::Compressor>(options_.codec, options_.level, dictionary_.get()));
+      compressors_.push_back(
+          std::make_unique<codec::Compressor>(options_.codec, options_.level, dictionary_.get()));
     }
     pool_ = std::make_unique<util::ThreadPool>(threads_);
 
@@ -138,7 +140,8 @@ class Packer {
 
     format::Header header;
     header.codec = options_.codec;
-    header.level = static_cast<int8_t>(options_.level == 0 ? codec::default_level(options_.codec) : options_.level);
+    header.level = static_cast<int8_t>(options_.level == 0 ? codec::default_level(options_.codec)
+                                                           : options_.level);
     header.index_codec = Codec::kZstd;
     header.block_size = options_.block_size;
     if (chunking_.cdc) {
@@ -175,7 +178,8 @@ class Packer {
     out.commit();
 
     result_.file_size = header.file_size;
-    result_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result_.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result_;
   }
 
@@ -188,10 +192,12 @@ class Packer {
     constexpr double kMaxSampleEntropy = 6.0;
     const uint32_t sample_size = chunking_.cdc ? chunking_.avg : chunking_.chunk_size;
     const Samples samples = sample_chunks(list, sample_size, kSampleChunks, kMaxSampleEntropy);
-    auto dict = codec::train_dictionary(samples.bytes, samples.sizes, codec::kMaxDictionarySize, options_.level);
+    auto dict = codec::train_dictionary(samples.bytes, samples.sizes, codec::kMaxDictionarySize,
+                                        options_.level);
     if (dict.empty()) {
-      result_.warnings.push_back("no dictionary trained: the input has too little compressible, non-zero data (" +
-                                 std::to_string(samples.sizes.size()) + " usable sample chunks); packing without one");
+      result_.warnings.push_back(
+          "no dictionary trained: the input has too little compressible, non-zero data (" +
+          std::to_string(samples.sizes.size()) + " usable sample chunks); packing without one");
       return;
     }
     dictionary_ = std::make_unique<codec::Dictionary>(std::move(dict), options_.level);
@@ -205,7 +211,8 @@ class Packer {
       header.required_features |= format::kFeatureDictionary;
       header.dict_offset = out_->position();
       header.dict_length = static_cast<uint32_t>(d.size());
-      std::vector<std::byte> stored = cipher_ ? cipher_->seal_section(crypto::NonceDomain::kDictionary, d) : d;
+      std::vector<std::byte> stored =
+          cipher_ ? cipher_->seal_section(crypto::NonceDomain::kDictionary, d) : d;
       header.dict_length = static_cast<uint32_t>(stored.size());
       header.dict_checksum = hash::checksum64(stored.data(), stored.size());
       out_->append(stored);
@@ -224,8 +231,9 @@ class Packer {
     for (size_t i = 0; i < entries.size(); ++i) {
       format::encode_master_entry(entries[i], master.data() + i * format::kMasterEntrySize);
     }
-    std::vector<std::byte> stored(reinterpret_cast<const std::byte*>(master.data()),
-                                  reinterpret_cast<const std::byte*>(master.data()) + master.size());
+    std::vector<std::byte> stored(
+        reinterpret_cast<const std::byte*>(master.data()),
+        reinterpret_cast<const std::byte*>(master.data()) + master.size());
     if (cipher_) stored = cipher_->seal_section(crypto::NonceDomain::kMasterIndex, stored);
     header.master_offset = out_->position();
     header.master_length = stored.size();
@@ -243,8 +251,10 @@ class Packer {
     std::array<unsigned char, format::kHeaderSize> bytes{};
     format::encode_header(header, bytes);
     if (cipher_) {
-      // The key check covers the KDF fields; the MAC covers everything before it, key check included.
-      const auto check = cipher_->key_check(std::span(bytes).subspan(format::kKdfFieldsOffset, format::kKdfFieldsSize));
+      // The key check covers the KDF fields; the MAC covers everything before it, key check
+      // included.
+      const auto check = cipher_->key_check(
+          std::span(bytes).subspan(format::kKdfFieldsOffset, format::kKdfFieldsSize));
       std::memcpy(bytes.data() + 368, check.data(), check.size());
       const auto mac = cipher_->header_mac(std::span(bytes).first(format::kHeaderMacOffset));
       std::memcpy(bytes.data() + format::kHeaderMacOffset, mac.data(), mac.size());
@@ -266,8 +276,9 @@ class Packer {
           exhausted = true;
           break;
         }
-        hashing.push_back(pool_->submit(
-            [s = std::move(*seg), c = cipher_.get()](size_t) mutable { return hash_segment(std::move(s), c); }));
+        hashing.push_back(pool_->submit([s = std::move(*seg), c = cipher_.get()](size_t) mutable {
+          return hash_segment(std::move(s), c);
+        }));
       }
       if (hashing.empty()) break;
       HashedSegment hs = hashing.front().get();
@@ -311,7 +322,8 @@ class Packer {
           }
         } else {
           // A block is closed before a chunk would push it past block_size.
-          if (!open_block_.empty() && open_block_.size() + c.length > options_.block_size) seal_block();
+          if (!open_block_.empty() && open_block_.size() + c.length > options_.block_size)
+            seal_block();
           e.offset_in_block = static_cast<uint32_t>(open_block_.size());
           dedup_.insert(c.digest, {next_block_seq_, e.offset_in_block});
           const std::byte* p = hs.segment.data.data() + at;
@@ -352,9 +364,10 @@ class Packer {
     std::vector<std::byte> raw;
     raw.reserve(options_.block_size);
     raw.swap(open_block_);
-    compressing_.push_back(pool_->submit([this, r = std::move(raw), seq = next_block_seq_](size_t worker) mutable {
-      return compress_block(*compressors_[worker], std::move(r), cipher_.get(), seq);
-    }));
+    compressing_.push_back(
+        pool_->submit([this, r = std::move(raw), seq = next_block_seq_](size_t worker) mutable {
+          return compress_block(*compressors_[worker], std::move(r), cipher_.get(), seq);
+        }));
     ++next_block_seq_;
     while (compressing_.size() > 2 * threads_) write_next_block();
   }
@@ -384,7 +397,7 @@ class Packer {
   uint64_t segment_size_ = 0;
   std::unique_ptr<codec::Dictionary> dictionary_;
   crypto::EncryptionHeader encryption_;
-  std::unique_ptr<crypto::SnapshotCipher> cipher_;  ///< Null unless encrypting.
+  std::unique_ptr<crypto::SnapshotCipher> cipher_;               ///< Null unless encrypting.
   std::vector<std::unique_ptr<codec::Compressor>> compressors_;  ///< One per worker.
   DedupTable dedup_;
   std::vector<BaseBlock> base_blocks_;

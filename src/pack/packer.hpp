@@ -15,8 +15,8 @@ struct PackJob {
     Stream stream;
     const io::InputSource* source;
   };
-  const PackOptions& options;  ///< Validated; input paths are not used.
-  std::vector<Input> inputs;   ///< In stream order (disk before memory).
+  const PackOptions& options;       ///< Validated; input paths are not used.
+  std::vector<Input> inputs;        ///< In stream order (disk before memory).
   const BaseIndex* base = nullptr;  ///< Thin pack base, or null.
 };
 

@@ -16,7 +16,8 @@ HashedSegment hash_segment(Segment segment, const crypto::SnapshotCipher* cipher
     } else {
       const std::byte* p = segment.data.data() + at;
       c.zero = chunk::is_all_zero(p, len);
-      if (!c.zero) c.digest = cipher != nullptr ? cipher->chunk_digest(p, len) : hash::chunk_digest(p, len);
+      if (!c.zero)
+        c.digest = cipher != nullptr ? cipher->chunk_digest(p, len) : hash::chunk_digest(p, len);
     }
     out.chunks.push_back(c);
     at += len;

@@ -41,8 +41,8 @@ HashedSegment hash_segment(Segment segment, const crypto::SnapshotCipher* cipher
 struct StoredBlock {
   std::vector<std::byte> bytes;  ///< What goes into the file.
   uint32_t raw_length = 0;
-  Codec codec = Codec::kNone;    ///< kNone if stored raw.
-  uint64_t checksum = 0;         ///< XXH3-64 of `bytes`.
+  Codec codec = Codec::kNone;  ///< kNone if stored raw.
+  uint64_t checksum = 0;       ///< XXH3-64 of `bytes`.
 };
 
 }  // namespace hexz::packing

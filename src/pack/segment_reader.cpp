@@ -4,18 +4,21 @@
 
 namespace hexz::packing {
 
-SegmentReader::SegmentReader(const io::InputSource& input, Stream stream, const ChunkingParams& chunking,
-                             uint64_t segment_size)
+SegmentReader::SegmentReader(const io::InputSource& input, Stream stream,
+                             const ChunkingParams& chunking, uint64_t segment_size)
     : input_(input), stream_(stream), chunking_(chunking), segment_size_(segment_size) {
   if (chunking_.cdc) cdc_.emplace(chunking_.min, chunking_.avg, chunking_.max);
   data_ = input_.next_data(0);
 }
 
-std::optional<Segment> SegmentReader::next() { return cdc_ ? next_cdc() : next_fixed(); }
+std::optional<Segment> SegmentReader::next() {
+  return cdc_ ? next_cdc() : next_fixed();
+}
 
 bool SegmentReader::read_range(uint64_t offset, std::span<std::byte> out) {
   const uint64_t end = offset + out.size();
-  while (data_.length != 0 && data_.offset + data_.length <= offset) data_ = input_.next_data(data_.offset + data_.length);
+  while (data_.length != 0 && data_.offset + data_.length <= offset)
+    data_ = input_.next_data(data_.offset + data_.length);
   if (data_.length == 0 || data_.offset >= end) {
     std::fill(out.begin(), out.end(), std::byte{0});
     return true;
@@ -28,8 +31,8 @@ bool SegmentReader::read_range(uint64_t offset, std::span<std::byte> out) {
     }
     const uint64_t ds = std::max(data_.offset, cursor);
     const uint64_t de = std::min(data_.offset + data_.length, end);
-    std::fill(out.begin() + static_cast<ptrdiff_t>(cursor - offset), out.begin() + static_cast<ptrdiff_t>(ds - offset),
-              std::byte{0});
+    std::fill(out.begin() + static_cast<ptrdiff_t>(cursor - offset),
+              out.begin() + static_cast<ptrdiff_t>(ds - offset), std::byte{0});
     input_.read_at(ds, out.subspan(ds - offset, de - ds));
     cursor = de;
     if (de == data_.offset + data_.length) data_ = input_.next_data(de);
@@ -46,10 +49,12 @@ std::optional<Segment> SegmentReader::next_fixed() {
   seg.length = std::min(segment_size_, size - pos_);
   const uint64_t end = pos_ + seg.length;
   for (uint64_t c = pos_; c < end; c += chunking_.chunk_size) {
-    seg.chunk_lengths.push_back(static_cast<uint32_t>(std::min<uint64_t>(chunking_.chunk_size, end - c)));
+    seg.chunk_lengths.push_back(
+        static_cast<uint32_t>(std::min<uint64_t>(chunking_.chunk_size, end - c)));
   }
   // Peek: is the whole segment a hole? Then carry no data at all.
-  while (data_.length != 0 && data_.offset + data_.length <= pos_) data_ = input_.next_data(data_.offset + data_.length);
+  while (data_.length != 0 && data_.offset + data_.length <= pos_)
+    data_ = input_.next_data(data_.offset + data_.length);
   seg.hole = data_.length == 0 || data_.offset >= end;
   if (!seg.hole) {
     seg.data.resize(seg.length);

@@ -14,7 +14,7 @@ namespace hexz::packing {
 /// How a stream is cut into chunks.
 struct ChunkingParams {
   bool cdc = false;
-  uint32_t chunk_size = 4096;  ///< Fixed chunking.
+  uint32_t chunk_size = 4096;          ///< Fixed chunking.
   uint32_t min = 0, avg = 0, max = 0;  ///< FastCDC.
 };
 
@@ -25,7 +25,8 @@ struct ChunkingParams {
 class SegmentReader {
  public:
   /// `segment_size` must be a multiple of the fixed chunk size.
-  SegmentReader(const io::InputSource& input, Stream stream, const ChunkingParams& chunking, uint64_t segment_size);
+  SegmentReader(const io::InputSource& input, Stream stream, const ChunkingParams& chunking,
+                uint64_t segment_size);
 
   /// The next segment, or nullopt at the end of the input.
   std::optional<Segment> next();
@@ -42,8 +43,8 @@ class SegmentReader {
   ChunkingParams chunking_;
   std::optional<chunk::FastCdc> cdc_;
   uint64_t segment_size_;
-  uint64_t pos_ = 0;          ///< Next input byte not yet read.
-  io::Extent data_;           ///< Current or next data extent at/after pos_.
+  uint64_t pos_ = 0;              ///< Next input byte not yet read.
+  io::Extent data_;               ///< Current or next data extent at/after pos_.
   std::vector<std::byte> carry_;  ///< CDC: bytes read but not yet cut.
 };
 

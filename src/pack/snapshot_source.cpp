@@ -16,8 +16,9 @@ io::Extent SnapshotSource::next_data(uint64_t offset) const {
   const uint64_t size = this->size();
   if (offset >= size) return {size, 0};
   // First run that ends after offset.
-  const auto it = std::upper_bound(data_.begin(), data_.end(), offset,
-                                   [](uint64_t off, const io::Extent& e) { return off < e.offset + e.length; });
+  const auto it =
+      std::upper_bound(data_.begin(), data_.end(), offset,
+                       [](uint64_t off, const io::Extent& e) { return off < e.offset + e.length; });
   if (it == data_.end()) return {size, 0};
   const uint64_t start = std::max(offset, it->offset);
   return {start, it->offset + it->length - start};

@@ -19,7 +19,9 @@ class SnapshotSource final : public io::InputSource {
   uint64_t size() const override { return snapshot_.size(stream_); }
   const std::string& path() const override { return name_; }
   io::Extent next_data(uint64_t offset) const override;
-  void read_at(uint64_t offset, std::span<std::byte> out) const override { snapshot_.read(stream_, offset, out); }
+  void read_at(uint64_t offset, std::span<std::byte> out) const override {
+    snapshot_.read(stream_, offset, out);
+  }
 
  private:
   const Snapshot& snapshot_;

@@ -68,7 +68,8 @@ void diff_by_index(const std::vector<Chunk>& a, const std::vector<Chunk>& b, Str
   }
 }
 
-void diff_by_data(const Snapshot& a, const Snapshot& b, Stream stream, uint64_t common, StreamDiff& out) {
+void diff_by_data(const Snapshot& a, const Snapshot& b, Stream stream, uint64_t common,
+                  StreamDiff& out) {
   constexpr size_t kWindow = 1 << 20;
   std::vector<std::byte> x(kWindow), y(kWindow);
   for (uint64_t off = 0; off < common; off += kWindow) {
@@ -94,7 +95,8 @@ void diff_by_data(const Snapshot& a, const Snapshot& b, Stream stream, uint64_t 
 DiffResult diff(const Snapshot& a, const Snapshot& b) {
   const auto* ra = dynamic_cast<const read::SnapshotReader*>(&a);
   const auto* rb = dynamic_cast<const read::SnapshotReader*>(&b);
-  if (ra == nullptr || rb == nullptr) throw Error(ErrorCode::kInternal, "diff needs snapshots opened by hexz");
+  if (ra == nullptr || rb == nullptr)
+    throw Error(ErrorCode::kInternal, "diff needs snapshots opened by hexz");
   DiffResult result;
   result.from_index = same_chunking(ra->header(), rb->header());
   const SnapshotInfo ia = a.info(), ib = b.info();

@@ -6,14 +6,16 @@
 
 namespace hexz::read {
 
-IndexPage::IndexPage(std::vector<unsigned char> raw, const format::MasterEntry& master, uint32_t base_count,
-                     uint32_t stored_overhead)
+IndexPage::IndexPage(std::vector<unsigned char> raw, const format::MasterEntry& master,
+                     uint32_t base_count, uint32_t stored_overhead)
     : count_(master.entry_count) {
   entries_.reserve(count_);
   offsets_.reserve(count_ + 1);
   uint64_t at = master.first_logical;
   for (uint32_t i = 0; i < count_; ++i) {
-    entries_.push_back(format::decode_index_entry(raw.data() + static_cast<size_t>(i) * format::kIndexEntrySize, base_count, stored_overhead));
+    entries_.push_back(
+        format::decode_index_entry(raw.data() + static_cast<size_t>(i) * format::kIndexEntrySize,
+                                   base_count, stored_overhead));
     offsets_.push_back(at);
     at += entries_.back().length;
   }
@@ -27,7 +29,8 @@ uint32_t IndexPage::find(uint64_t offset) const {
 }
 
 uint64_t IndexPage::cost() const {
-  return sizeof(*this) + entries_.capacity() * sizeof(format::IndexEntry) + offsets_.capacity() * sizeof(uint64_t);
+  return sizeof(*this) + entries_.capacity() * sizeof(format::IndexEntry) +
+         offsets_.capacity() * sizeof(uint64_t);
 }
 
 }  // namespace hexz::read

@@ -22,13 +22,18 @@ codec::Decompressor& thread_decompressor() {
   return d;
 }
 
-std::string num(uint64_t v) { return std::to_string(v); }
+std::string num(uint64_t v) {
+  return std::to_string(v);
+}
 
 }  // namespace
 
 SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const OpenOptions& options,
                                bool resolve_bases)
-    : file_(std::move(file)), pages_(options.page_cache_bytes), blocks_(options.block_cache_bytes), options_(options) {
+    : file_(std::move(file)),
+      pages_(options.page_cache_bytes),
+      blocks_(options.block_cache_bytes),
+      options_(options) {
   const size_t threads = options.threads == 0 ? util::hardware_threads() : options.threads;
   if (threads > 1) pool_ = std::make_unique<util::ThreadPool>(threads);
   const std::string& name = file_->name();
@@ -47,11 +52,12 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
   }
   header_ = format::decode_header(hbytes, name);
   if (actual < header_.file_size) {
-    throw Error(ErrorCode::kTruncated, "'" + name + "' is truncated: expected " + num(header_.file_size) +
-                                           " bytes, found " + num(actual));
+    throw Error(ErrorCode::kTruncated, "'" + name + "' is truncated: expected " +
+                                           num(header_.file_size) + " bytes, found " + num(actual));
   }
   if (actual > header_.file_size) {
-    throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: " + num(actual - header_.file_size) +
+    throw Error(ErrorCode::kCorrupt, "'" + name +
+                                         "' is corrupt: " + num(actual - header_.file_size) +
                                          " unexpected bytes after the end of the snapshot");
   }
   if (header_.encrypted()) unlock(hbytes);
@@ -60,7 +66,8 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
   if (hash::checksum64(mstored.data(), mstored.size()) != header_.master_checksum) {
     throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: master index checksum mismatch");
   }
-  const std::vector<std::byte> mplain = open_section(crypto::NonceDomain::kMasterIndex, std::move(mstored), "master index");
+  const std::vector<std::byte> mplain =
+      open_section(crypto::NonceDomain::kMasterIndex, std::move(mstored), "master index");
   if (mplain.size() != static_cast<uint64_t>(header_.page_count) * format::kMasterEntrySize) {
     throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: invalid master index size");
   }
@@ -69,9 +76,11 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
     std::vector<std::byte> dict(header_.dict_length);
     file_->read_at(header_.dict_offset, dict);
     if (hash::checksum64(dict.data(), dict.size()) != header_.dict_checksum) {
-      throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: compression dictionary checksum mismatch");
+      throw Error(ErrorCode::kCorrupt,
+                  "'" + name + "' is corrupt: compression dictionary checksum mismatch");
     }
-    dict = open_section(crypto::NonceDomain::kDictionary, std::move(dict), "compression dictionary");
+    dict =
+        open_section(crypto::NonceDomain::kDictionary, std::move(dict), "compression dictionary");
     dictionary_ = std::make_unique<codec::Dictionary>(std::move(dict), header_.level);
   }
   if (header_.base_count != 0) {
@@ -84,7 +93,8 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
   }
   master_.reserve(header_.page_count);
   for (uint32_t i = 0; i < header_.page_count; ++i) {
-    master_.push_back(format::decode_master_entry(mbytes + static_cast<size_t>(i) * format::kMasterEntrySize));
+    master_.push_back(
+        format::decode_master_entry(mbytes + static_cast<size_t>(i) * format::kMasterEntrySize));
   }
   // Each stream's pages must tile [0, logical_size) in order and lie in the data region.
   for (int s = 0; s < kStreamCount; ++s) {
@@ -92,14 +102,17 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
     uint64_t expect = 0;
     for (uint32_t p = rec.first_page; p < rec.first_page + rec.page_count; ++p) {
       const auto& m = master_[p];
-      if (static_cast<int>(m.stream) != s || m.first_logical != expect || m.offset < format::kHeaderSize ||
-          m.offset > header_.tail_offset || m.stored_length > header_.tail_offset - m.offset) {
-        throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: master index entry " + num(p) + " is inconsistent");
+      if (static_cast<int>(m.stream) != s || m.first_logical != expect ||
+          m.offset < format::kHeaderSize || m.offset > header_.tail_offset ||
+          m.stored_length > header_.tail_offset - m.offset) {
+        throw Error(ErrorCode::kCorrupt,
+                    "'" + name + "' is corrupt: master index entry " + num(p) + " is inconsistent");
       }
       // Each entry covers at most max(chunk, 16 MiB) bytes; exact tiling is checked when the
       // next page starts where this one ends (verified at page load).
       expect = m.first_logical + 1;  // strictly increasing
-      if (p + 1 < rec.first_page + rec.page_count) expect = std::max(expect, master_[p + 1].first_logical);
+      if (p + 1 < rec.first_page + rec.page_count)
+        expect = std::max(expect, master_[p + 1].first_logical);
     }
   }
   if (resolve_bases) {
@@ -118,7 +131,9 @@ std::string dir_of(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-bool file_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+bool file_exists(const std::string& path) {
+  return ::access(path.c_str(), F_OK) == 0;
+}
 
 }  // namespace
 
@@ -131,7 +146,8 @@ std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
     size_t start = 0;
     while (start <= list.size()) {
       const size_t colon = list.find(':', start);
-      const std::string d = list.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+      const std::string d =
+          list.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
       if (!d.empty()) dirs.push_back(d);
       if (colon == std::string::npos) break;
       start = colon + 1;
@@ -144,14 +160,16 @@ std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
     if (!file_exists(candidate)) continue;
     OpenOptions base_options = options_;
     base_options.threads = 1;
-    auto reader = std::make_unique<SnapshotReader>(io::open_local_file(candidate), base_options, false);
+    auto reader =
+        std::make_unique<SnapshotReader>(io::open_local_file(candidate), base_options, false);
     if (reader->header_.identity == rec.identity) return reader;
-    mismatch = candidate + " has identity " + hash::to_hex(reader->header_.identity.data(), 32).substr(0, 16) + "…";
+    mismatch = candidate + " has identity " +
+               hash::to_hex(reader->header_.identity.data(), 32).substr(0, 16) + "…";
   }
   if (!mismatch.empty()) {
-    throw Error(ErrorCode::kCorrupt, "base snapshot of '" + file_->name() + "' does not match: " + mismatch +
-                                         ", but it was packed against '" + rec.name + "' with identity " +
-                                         want.substr(0, 16) + "…");
+    throw Error(ErrorCode::kCorrupt, "base snapshot of '" + file_->name() + "' does not match: " +
+                                         mismatch + ", but it was packed against '" + rec.name +
+                                         "' with identity " + want.substr(0, 16) + "…");
   }
   std::string searched;
   for (const auto& d : dirs) searched += (searched.empty() ? "" : ", ") + d;
@@ -160,8 +178,8 @@ std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
                                         "; use --base-dir or HEXZ_BASE_PATH)");
 }
 
-void SnapshotReader::for_each_entry(Stream stream,
-                                    const std::function<void(uint64_t, const format::IndexEntry&)>& fn) const {
+void SnapshotReader::for_each_entry(
+    Stream stream, const std::function<void(uint64_t, const format::IndexEntry&)>& fn) const {
   const auto& rec = header_.streams[static_cast<int>(stream)];
   for (uint32_t p = rec.first_page; p < rec.first_page + rec.page_count; ++p) {
     const auto page = load_page(p);
@@ -172,27 +190,33 @@ void SnapshotReader::for_each_entry(Stream stream,
 void SnapshotReader::unlock(std::span<const unsigned char, format::kHeaderSize> header_bytes) {
   const std::string& name = file_->name();
   if (options_.password.empty()) {
-    throw Error(ErrorCode::kWrongPassword, "'" + name + "' is encrypted: a password is needed (prompt, "
-                                                        "HEXZ_PASSWORD or --password-file)");
+    throw Error(ErrorCode::kWrongPassword, "'" + name +
+                                               "' is encrypted: a password is needed (prompt, "
+                                               "HEXZ_PASSWORD or --password-file)");
   }
   cipher_ = std::make_unique<crypto::SnapshotCipher>(options_.password, header_.encryption);
   const auto check =
       cipher_->key_check(header_bytes.subspan(format::kKdfFieldsOffset, format::kKdfFieldsSize));
   if (CRYPTO_memcmp(check.data(), header_.encryption.key_check.data(), check.size()) != 0) {
-    throw Error(ErrorCode::kWrongPassword, "wrong password or not this snapshot's key ('" + name + "')");
+    throw Error(ErrorCode::kWrongPassword,
+                "wrong password or not this snapshot's key ('" + name + "')");
   }
   const auto mac = cipher_->header_mac(header_bytes.first(format::kHeaderMacOffset));
   if (CRYPTO_memcmp(mac.data(), header_.encryption.header_mac.data(), mac.size()) != 0) {
-    throw Error(ErrorCode::kCorrupt, "'" + name + "' failed authentication: the header was modified");
+    throw Error(ErrorCode::kCorrupt,
+                "'" + name + "' failed authentication: the header was modified");
   }
 }
 
-std::vector<std::byte> SnapshotReader::open_section(crypto::NonceDomain domain, std::vector<std::byte> stored,
+std::vector<std::byte> SnapshotReader::open_section(crypto::NonceDomain domain,
+                                                    std::vector<std::byte> stored,
                                                     const char* what) const {
   if (!cipher_) return stored;
-  std::vector<std::byte> plain(stored.size() < crypto::kTagSize ? 0 : stored.size() - crypto::kTagSize);
+  std::vector<std::byte> plain(stored.size() < crypto::kTagSize ? 0
+                                                                : stored.size() - crypto::kTagSize);
   if (!cipher_->open_section(domain, stored, plain)) {
-    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' failed authentication: the " + what + " was modified");
+    throw Error(ErrorCode::kCorrupt,
+                "'" + file_->name() + "' failed authentication: the " + what + " was modified");
   }
   return plain;
 }
@@ -207,13 +231,15 @@ uint64_t SnapshotReader::size(Stream stream) const {
 
 void SnapshotReader::check_range(Stream stream, uint64_t offset, uint64_t length) const {
   if (!has_stream(stream)) {
-    throw Error(ErrorCode::kOutOfRange, "snapshot '" + file_->name() + "' has no " + stream_name(stream) + " stream");
+    throw Error(ErrorCode::kOutOfRange,
+                "snapshot '" + file_->name() + "' has no " + stream_name(stream) + " stream");
   }
   const uint64_t size = this->size(stream);
   if (offset > size || length > size - offset) {
-    throw Error(ErrorCode::kOutOfRange, "read of " + num(length) + " bytes at offset " + num(offset) +
-                                            " is past the end of the " + stream_name(stream) +
-                                            " stream (size " + num(size) + ")");
+    throw Error(ErrorCode::kOutOfRange, "read of " + num(length) + " bytes at offset " +
+                                            num(offset) + " is past the end of the " +
+                                            stream_name(stream) + " stream (size " + num(size) +
+                                            ")");
   }
 }
 
@@ -221,8 +247,9 @@ uint32_t SnapshotReader::page_for(Stream stream, uint64_t offset) const {
   const auto& rec = header_.streams[static_cast<int>(stream)];
   const auto first = master_.begin() + rec.first_page;
   const auto last = first + rec.page_count;
-  auto it = std::upper_bound(first, last, offset,
-                             [](uint64_t off, const format::MasterEntry& m) { return off < m.first_logical; });
+  auto it = std::upper_bound(first, last, offset, [](uint64_t off, const format::MasterEntry& m) {
+    return off < m.first_logical;
+  });
   if (it == first) throw Error(ErrorCode::kCorrupt, "index does not cover offset " + num(offset));
   return static_cast<uint32_t>((it - 1) - master_.begin());
 }
@@ -231,15 +258,18 @@ std::vector<unsigned char> SnapshotReader::read_page_bytes(uint32_t page) const 
   const auto& m = master_[page];
   std::vector<std::byte> stored(m.stored_length);
   file_->read_at(m.offset, stored);
-  const std::string where = "index page " + num(page) + " (" + stream_name(m.stream) + " stream, at file offset " +
-                            num(m.offset) + ")";
+  const std::string where = "index page " + num(page) + " (" + stream_name(m.stream) +
+                            " stream, at file offset " + num(m.offset) + ")";
   if (hash::checksum64(stored.data(), stored.size()) != m.checksum) {
-    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: " + where + " failed its checksum");
+    throw Error(ErrorCode::kCorrupt,
+                "'" + file_->name() + "' is corrupt: " + where + " failed its checksum");
   }
   if (cipher_) {
-    std::vector<std::byte> plain(stored.size() < crypto::kTagSize ? 0 : stored.size() - crypto::kTagSize);
+    std::vector<std::byte> plain(
+        stored.size() < crypto::kTagSize ? 0 : stored.size() - crypto::kTagSize);
     if (!cipher_->open_page(page, format::page_aead_context(m), stored, plain)) {
-      throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' failed authentication: " + where + " was modified");
+      throw Error(ErrorCode::kCorrupt,
+                  "'" + file_->name() + "' failed authentication: " + where + " was modified");
     }
     stored = std::move(plain);
   }
@@ -247,7 +277,8 @@ std::vector<unsigned char> SnapshotReader::read_page_bytes(uint32_t page) const 
   try {
     thread_decompressor().decompress(m.codec, stored, std::as_writable_bytes(std::span(raw)));
   } catch (const Error& e) {
-    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: " + where + ": " + e.what());
+    throw Error(ErrorCode::kCorrupt,
+                "'" + file_->name() + "' is corrupt: " + where + ": " + e.what());
   }
   return raw;
 }
@@ -255,35 +286,40 @@ std::vector<unsigned char> SnapshotReader::read_page_bytes(uint32_t page) const 
 std::shared_ptr<const IndexPage> SnapshotReader::load_page(uint32_t page) const {
   if (auto hit = pages_.get(page)) return hit;
   const auto& m = master_[page];
-  auto decoded = std::make_shared<const IndexPage>(read_page_bytes(page), m, header_.base_count, stored_overhead());
+  auto decoded = std::make_shared<const IndexPage>(read_page_bytes(page), m, header_.base_count,
+                                                   stored_overhead());
   // The page must end where the next page (or the stream) begins.
   const auto& rec = header_.streams[static_cast<int>(m.stream)];
-  const uint64_t expected_end =
-      page + 1 < rec.first_page + rec.page_count ? master_[page + 1].first_logical : rec.logical_size;
+  const uint64_t expected_end = page + 1 < rec.first_page + rec.page_count
+                                    ? master_[page + 1].first_logical
+                                    : rec.logical_size;
   if (decoded->end_offset() != expected_end) {
     throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: index page " + num(page) +
-                                         " does not cover its range of the " + stream_name(m.stream) + " stream");
+                                         " does not cover its range of the " +
+                                         stream_name(m.stream) + " stream");
   }
   pages_.put(page, decoded, decoded->cost());
   return decoded;
 }
 
-std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_block(uint8_t source,
-                                                                         const format::BlockRef& ref) const {
+std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_block(
+    uint8_t source, const format::BlockRef& ref) const {
   if (source != 0) {
     if (source > base_readers_.size()) {
-      throw Error(ErrorCode::kInternal, "base snapshot " + num(source) + " of '" + file_->name() + "' is not open");
+      throw Error(ErrorCode::kInternal,
+                  "base snapshot " + num(source) + " of '" + file_->name() + "' is not open");
     }
     return base_readers_[source - 1]->fetch_local_block(ref);
   }
   return fetch_local_block(ref);
 }
 
-std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_local_block(const format::BlockRef& ref) const {
+std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_local_block(
+    const format::BlockRef& ref) const {
   if (ref.offset < format::kHeaderSize || ref.offset > header_.tail_offset ||
       ref.stored_length > header_.tail_offset - ref.offset) {
-    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: block location " + num(ref.offset) +
-                                         " lies outside the data region");
+    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: block location " +
+                                         num(ref.offset) + " lies outside the data region");
   }
   std::vector<std::byte> stored(ref.stored_length);
   file_->read_at(ref.offset, stored);
@@ -291,17 +327,20 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_local_block(c
     // Integrity comes from the GCM tag; the checksum field holds the block's sequence number.
     std::vector<std::byte> plain(stored.size() - crypto::kTagSize);
     if (!cipher_->open_block(ref.checksum, ref.raw_length, ref.codec, stored, plain)) {
-      throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' failed authentication: data block at file offset " +
+      throw Error(ErrorCode::kCorrupt, "'" + file_->name() +
+                                           "' failed authentication: data block at file offset " +
                                            num(ref.offset) + " was modified or moved");
     }
     stored = std::move(plain);
   } else if (hash::checksum64(stored.data(), stored.size()) != ref.checksum) {
-    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: data block at file offset " +
+    throw Error(ErrorCode::kCorrupt, "'" + file_->name() +
+                                         "' is corrupt: data block at file offset " +
                                          num(ref.offset) + " failed its checksum");
   }
   if (ref.codec == Codec::kNone) {
     if (stored.size() != ref.raw_length) {
-      throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: raw block at file offset " +
+      throw Error(ErrorCode::kCorrupt, "'" + file_->name() +
+                                           "' is corrupt: raw block at file offset " +
                                            num(ref.offset) + " has the wrong size");
     }
     return std::make_shared<const Block>(std::move(stored));
@@ -310,14 +349,15 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_local_block(c
   try {
     thread_decompressor().decompress(ref.codec, stored, *block, dictionary_.get());
   } catch (const Error& e) {
-    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: data block at file offset " +
+    throw Error(ErrorCode::kCorrupt, "'" + file_->name() +
+                                         "' is corrupt: data block at file offset " +
                                          num(ref.offset) + ": " + e.what());
   }
   return block;
 }
 
-std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(uint8_t source,
-                                                                        const format::BlockRef& ref) const {
+std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(
+    uint8_t source, const format::BlockRef& ref) const {
   const uint64_t key = (static_cast<uint64_t>(source) << 56) | ref.offset;
   if (auto hit = blocks_.get(key)) return hit;
   std::promise<std::shared_ptr<const Block>> promise;
@@ -346,8 +386,9 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(uint8_t 
   return block;
 }
 
-void SnapshotReader::for_each_block(Stream stream, uint64_t offset, uint64_t length,
-                                    const std::function<void(uint8_t, const format::BlockRef&)>& fn) const {
+void SnapshotReader::for_each_block(
+    Stream stream, uint64_t offset, uint64_t length,
+    const std::function<void(uint8_t, const format::BlockRef&)>& fn) const {
   const uint64_t end = offset + length;
   uint64_t at = offset;
   uint64_t last = UINT64_MAX;
@@ -356,7 +397,8 @@ void SnapshotReader::for_each_block(Stream stream, uint64_t offset, uint64_t len
     const auto page = load_page(page_for(stream, at));
     for (uint32_t i = page->find(at); i < page->entry_count() && at < end; ++i) {
       const auto& e = page->entry(i);
-      if (e.kind == format::ChunkKind::kData && (e.block.offset != last || e.source != last_source)) {
+      if (e.kind == format::ChunkKind::kData &&
+          (e.block.offset != last || e.source != last_source)) {
         last = e.block.offset;
         last_source = e.source;
         fn(e.source, e.block);
@@ -366,7 +408,8 @@ void SnapshotReader::for_each_block(Stream stream, uint64_t offset, uint64_t len
   }
 }
 
-void SnapshotReader::prefetch(Stream stream, uint64_t offset, uint64_t length, size_t skip_first) const {
+void SnapshotReader::prefetch(Stream stream, uint64_t offset, uint64_t length,
+                              size_t skip_first) const {
   if (!pool_ || length == 0) return;
   size_t n = 0;
   for_each_block(stream, offset, length, [&](uint8_t source, const format::BlockRef& ref) {
@@ -395,7 +438,8 @@ void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> o
     // Multi-block reads: decode all but the first block on the pool while we do the first.
     if (out.size() > header_.block_size) prefetch(stream, offset, out.size(), 1);
     // Sequential reader: keep readahead_bytes decoded ahead of it.
-    if (options_.readahead_bytes != 0 && offset == last_end_[s].load(std::memory_order_relaxed) && offset != 0) {
+    if (options_.readahead_bytes != 0 && offset == last_end_[s].load(std::memory_order_relaxed) &&
+        offset != 0) {
       const uint64_t mark = std::max(readahead_mark_[s].load(std::memory_order_relaxed), end);
       const uint64_t want = std::min(size(stream), end + options_.readahead_bytes);
       if (mark < want && want - mark >= options_.readahead_bytes / 2) {
@@ -413,15 +457,17 @@ void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> o
       const auto& e = page->entry(i);
       const uint64_t cur = offset + done;
       const uint64_t within = cur - page->entry_offset(i);
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(e.length - within, out.size() - done));
+      const size_t n =
+          static_cast<size_t>(std::min<uint64_t>(e.length - within, out.size() - done));
       if (e.kind == format::ChunkKind::kZero) {
         std::memset(out.data() + done, 0, n);
       } else {
         const auto block = load_block(e.source, e.block);
         // Entries sharing a block must agree on its size; a crafted file might not.
         if (static_cast<uint64_t>(e.offset_in_block) + within + n > block->size()) {
-          throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: a chunk at " + stream_name(stream) +
-                                               " offset " + num(cur) + " lies outside its block");
+          throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: a chunk at " +
+                                               stream_name(stream) + " offset " + num(cur) +
+                                               " lies outside its block");
         }
         std::memcpy(out.data() + done, block->data() + e.offset_in_block + within, n);
       }
@@ -430,8 +476,9 @@ void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> o
   }
 }
 
-void SnapshotReader::for_each_extent(Stream stream, uint64_t offset, uint64_t length,
-                                     const std::function<void(uint64_t, uint64_t, bool)>& fn) const {
+void SnapshotReader::for_each_extent(
+    Stream stream, uint64_t offset, uint64_t length,
+    const std::function<void(uint64_t, uint64_t, bool)>& fn) const {
   check_range(stream, offset, length);
   const uint64_t end = offset + length;
   uint64_t run_start = offset;
@@ -471,7 +518,8 @@ SnapshotInfo SnapshotReader::info() const {
   i.file_size = header_.file_size;
   i.index_pages = master_.size();
   i.index_bytes = header_.master_length;
-  i.dictionary_bytes = header_.dict_length - (cipher_ && header_.dict_length != 0 ? crypto::kTagSize : 0);
+  i.dictionary_bytes =
+      header_.dict_length - (cipher_ && header_.dict_length != 0 ? crypto::kTagSize : 0);
   i.encrypted = header_.encrypted();
   i.kdf_iterations = header_.encryption.kdf.iterations;
   i.kdf_memory_kib = header_.encryption.kdf.memory_kib;
@@ -541,14 +589,17 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
             if (checked_blocks.insert(key).second) ++report.blocks_checked;
           }
           if (static_cast<uint64_t>(e.offset_in_block) + e.length > block->size()) {
-            throw Error(ErrorCode::kCorrupt, "chunk at " + std::string(stream_name(stream)) + " offset " +
-                                                 num(page.entry_offset(i)) + " lies outside its block");
+            throw Error(ErrorCode::kCorrupt, "chunk at " + std::string(stream_name(stream)) +
+                                                 " offset " + num(page.entry_offset(i)) +
+                                                 " lies outside its block");
           }
           const auto* bytes = block->data() + e.offset_in_block;
-          const auto digest = cipher_ ? cipher_->chunk_digest(bytes, e.length) : hash::chunk_digest(bytes, e.length);
+          const auto digest = cipher_ ? cipher_->chunk_digest(bytes, e.length)
+                                      : hash::chunk_digest(bytes, e.length);
           if (!(digest == e.digest)) {
-            throw Error(ErrorCode::kCorrupt, "chunk at " + std::string(stream_name(stream)) + " offset " +
-                                                 num(page.entry_offset(i)) + " does not match its digest");
+            throw Error(ErrorCode::kCorrupt, "chunk at " + std::string(stream_name(stream)) +
+                                                 " offset " + num(page.entry_offset(i)) +
+                                                 " does not match its digest");
           }
           ++report.chunks_checked;
         }

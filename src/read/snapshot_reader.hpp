@@ -24,16 +24,19 @@ class SnapshotReader final : public Snapshot {
  public:
   /// Validates the header and master index of `file`. If `resolve_bases`, also finds and opens
   /// every base snapshot (checking identities). Throws hexz::Error.
-  SnapshotReader(std::unique_ptr<io::ReadableFile> file, const OpenOptions& options, bool resolve_bases = true);
+  SnapshotReader(std::unique_ptr<io::ReadableFile> file, const OpenOptions& options,
+                 bool resolve_bases = true);
 
   /// The parsed header.
   const format::Header& header() const { return header_; }
   /// The base table (empty for a standalone snapshot).
   const std::vector<format::BaseRecord>& bases() const { return bases_; }
   /// Calls fn(logical_offset, entry) for every index entry of `stream`, in order.
-  void for_each_entry(Stream stream, const std::function<void(uint64_t, const format::IndexEntry&)>& fn) const;
+  void for_each_entry(Stream stream,
+                      const std::function<void(uint64_t, const format::IndexEntry&)>& fn) const;
   /// Reads, checks and decodes a block stored in this file (source 0) without caching.
-  std::shared_ptr<const std::vector<std::byte>> fetch_local_block(const format::BlockRef& ref) const;
+  std::shared_ptr<const std::vector<std::byte>> fetch_local_block(
+      const format::BlockRef& ref) const;
 
   bool has_stream(Stream stream) const override;
   uint64_t size(Stream stream) const override;
@@ -75,7 +78,7 @@ class SnapshotReader final : public Snapshot {
   std::unique_ptr<io::ReadableFile> file_;
   format::Header header_;
   std::vector<format::MasterEntry> master_;
-  std::unique_ptr<codec::Dictionary> dictionary_;  ///< Null unless kFeatureDictionary.
+  std::unique_ptr<codec::Dictionary> dictionary_;   ///< Null unless kFeatureDictionary.
   std::unique_ptr<crypto::SnapshotCipher> cipher_;  ///< Null unless encrypted.
   std::vector<format::BaseRecord> bases_;
   std::vector<std::unique_ptr<SnapshotReader>> base_readers_;  ///< Opened bases, by source - 1.

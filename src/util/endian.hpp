@@ -9,7 +9,8 @@ namespace hexz::util {
 /// Stores `v` at `p` in little-endian byte order.
 template <typename T>
 inline void store_le(unsigned char* p, T v) {
-  for (size_t i = 0; i < sizeof(T); ++i) p[i] = static_cast<unsigned char>(static_cast<uint64_t>(v) >> (8 * i));
+  for (size_t i = 0; i < sizeof(T); ++i)
+    p[i] = static_cast<unsigned char>(static_cast<uint64_t>(v) >> (8 * i));
 }
 
 /// Loads a little-endian T from `p`.

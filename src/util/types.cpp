@@ -6,7 +6,9 @@
 
 namespace hexz {
 
-const char* stream_name(Stream s) { return s == Stream::kDisk ? "disk" : "memory"; }
+const char* stream_name(Stream s) {
+  return s == Stream::kDisk ? "disk" : "memory";
+}
 
 std::optional<Stream> parse_stream(std::string_view name) {
   if (name == "disk") return Stream::kDisk;
@@ -16,9 +18,12 @@ std::optional<Stream> parse_stream(std::string_view name) {
 
 const char* codec_name(Codec c) {
   switch (c) {
-    case Codec::kNone: return "none";
-    case Codec::kLz4: return "lz4";
-    case Codec::kZstd: return "zstd";
+    case Codec::kNone:
+      return "none";
+    case Codec::kLz4:
+      return "lz4";
+    case Codec::kZstd:
+      return "zstd";
   }
   return "unknown";
 }
@@ -44,12 +49,23 @@ std::optional<uint64_t> parse_size(std::string_view text) {
   unsigned shift = 0;
   if (!suffix.empty()) {
     switch (std::toupper(static_cast<unsigned char>(suffix[0]))) {
-      case 'B': shift = 0; break;
-      case 'K': shift = 10; break;
-      case 'M': shift = 20; break;
-      case 'G': shift = 30; break;
-      case 'T': shift = 40; break;
-      default: return std::nullopt;
+      case 'B':
+        shift = 0;
+        break;
+      case 'K':
+        shift = 10;
+        break;
+      case 'M':
+        shift = 20;
+        break;
+      case 'G':
+        shift = 30;
+        break;
+      case 'T':
+        shift = 40;
+        break;
+      default:
+        return std::nullopt;
     }
     std::string_view rest = suffix.substr(1);
     if (shift != 0 && (rest == "" || rest == "B" || rest == "b" || rest == "iB" || rest == "ib")) {
