@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Builds everything and runs every check: formatting, the test suite in a
+# RelWithDebInfo build (build/), and the test suite again under AddressSanitizer +
+# UndefinedBehaviorSanitizer (build-asan/). Exits non-zero if anything fails.
+#
+# Usage: bash scripts/test.sh
+# Works from a clean clone, without stdin (CI=true). Environment:
+#   HEXZ_SKIP_DEPS=1      do not run scripts/install-deps.sh
+#   HEXZ_SKIP_ASAN=1      skip the sanitizer build (quicker local runs)
+#   HEXZ_CTEST_TIMEOUT    per-test timeout in seconds (default 1200)
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+timeout_s="${HEXZ_CTEST_TIMEOUT:-1200}"
+failed=()
+start_all="$(date +%s)"
+
+phase() { printf '\n==> [%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+fail() {
+  echo "test.sh: FAILED: $*" >&2
+  failed+=("$*")
+}
+
+phase "Dependencies"
+bash scripts/install-deps.sh </dev/null
+
+phase "Format check (clang-format --dry-run --Werror)"
+mapfile -d '' sources < <(find include src tools tests bench -type f \
+  \( -name '*.hpp' -o -name '*.cpp' -o -name '*.h' -o -name '*.cc' -o -name '*.ipp' \) \
+  -print0 2>/dev/null | sort -z)
+if ((${#sources[@]} == 0)); then
+  echo "no C++ sources found"
+elif clang-format --dry-run --Werror "${sources[@]}" >/dev/null 2>&1; then
+  echo "${#sources[@]} files formatted correctly"
+else
+  # Name every misformatted file, and show the first differences (not thousands of lines).
+  bad=()
+  for f in "${sources[@]}"; do
+    if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then
+      bad+=("$f")
+    fi
+  done
+  echo "${#bad[@]} of ${#sources[@]} files are not clang-formatted:"
+  printf '  %s\n' "${bad[@]}"
+  for f in "${bad[@]:0:3}"; do
+    clang-format "$f" | diff -u --label "$f" --label "$f (clang-formatted)" "$f" - |
+      head -n 30 || true
+  done
+  fail "format check: ${#bad[@]} file(s); fix with: clang-format -i ${bad[*]}"
+fi
+
+# build_and_test NAME DIR CMAKE_ARGS...: configure, build and ctest one tree.
+build_and_test() {
+  local name="$1" dir="$2"
+  shift 2
+  phase "Configure $name ($dir/)"
+  if ! cmake -S . -B "$dir" -G Ninja "$@"; then
+    fail "$name: configure"
+    return
+  fi
+  phase "Build $name"
+  if ! cmake --build "$dir"; then
+    fail "$name: build"
+    return
+  fi
+  phase "Test $name (ctest)"
+  if ! ctest --test-dir "$dir" --output-on-failure -j2 --no-tests=error \
+    --timeout "$timeout_s"; then
+    fail "$name: tests"
+  fi
+}
+
+build_and_test "RelWithDebInfo" build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DHEXZ_BUILD_TESTS=ON
+
+if [[ "${HEXZ_SKIP_ASAN:-0}" == "1" ]]; then
+  phase "Sanitizers: skipped (HEXZ_SKIP_ASAN=1)"
+else
+  export ASAN_OPTIONS="detect_leaks=1"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  build_and_test "ASan+UBSan Debug" build-asan -DCMAKE_BUILD_TYPE=Debug \
+    -DHEXZ_SANITIZE=ON -DHEXZ_BUILD_TESTS=ON -DHEXZ_BUILD_BENCH=OFF
+fi
+
+phase "Summary ($(($(date +%s) - start_all))s)"
+if ((${#failed[@]} > 0)); then
+  for f in "${failed[@]}"; do
+    echo "  FAILED: $f"
+  done
+  exit 1
+fi
+echo "  all phases passed"
