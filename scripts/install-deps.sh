@@ -17,7 +17,10 @@ packages=(
   # toolchain and build
   build-essential cmake ninja-build pkg-config git
   # libraries hexz links against (BLAKE3 C sources come from librust-blake3-dev)
-  liblz4-dev libzstd-dev libxxhash-dev libssl-dev librust-blake3-dev libcli11-dev
+  liblz4-dev libzstd-dev libxxhash-dev libssl-dev librust-blake3-dev libcli11-dev libargon2-dev
+  # Python package (pybind11 from Debian; PyPI is not used)
+  python3-dev python3-pybind11 pybind11-dev python3-setuptools python3-wheel python3-pip
+  python3-venv python3-pytest python3-numpy
   # tests, benchmarks, formatting
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
   # sample generation (mke2fs -d, debugfs) and helper scripts

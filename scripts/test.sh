@@ -75,6 +75,11 @@ build_and_test() {
 build_and_test "RelWithDebInfo" build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DHEXZ_BUILD_TESTS=ON
 
+phase "Python package (pip install . + pytest)"
+if ! bash python/build-and-test.sh; then
+  fail "python: build or tests"
+fi
+
 if [[ "${HEXZ_SKIP_ASAN:-0}" == "1" ]]; then
   phase "Sanitizers: skipped (HEXZ_SKIP_ASAN=1)"
 else

@@ -1,0 +1,456 @@
+// hexz._hexz: the pybind11 engine behind the `hexz` Python package.
+//
+// The public Python API (argument checking, the file-object streams, the error classes, the
+// docstrings users read) lives in python/hexz/__init__.py; this module only wraps libhexz.
+// Rules kept throughout:
+//  - The GIL is released around every call into libhexz that can take time (open, pack,
+//    read, info, verify, extents), so other Python threads keep running.
+//  - Python objects are touched only with the GIL held.
+//  - hexz::Error becomes an instance of the matching class from hexz._errors, built from the
+//    error's code name and its message, so Python shows exactly what the CLI prints.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "hexz/hexz.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// Sets the Python error for a hexz::Error: hexz._errors._make_error(code_name, message).
+void set_python_error(const hexz::Error& error) {
+  try {
+    // Messages quote file names, which need not be UTF-8: decode leniently.
+    const std::string what = error.what();
+    PyObject* text =
+        PyUnicode_DecodeUTF8(what.data(), static_cast<Py_ssize_t>(what.size()), "replace");
+    if (text == nullptr) throw py::error_already_set();
+    py::object message = py::reinterpret_steal<py::object>(text);
+    py::object make = py::module_::import("hexz._errors").attr("_make_error");
+    py::object exc = make(hexz::error_code_name(error.code()), message);
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
+  } catch (py::error_already_set& e) {
+    e.restore();  // Could not even build the exception: report why.
+  }
+}
+
+[[noreturn]] void invalid_argument(const std::string& message) {
+  throw hexz::Error(hexz::ErrorCode::kInvalidArgument, message);
+}
+
+/// "disk"/"memory" to a Stream, with the CLI's message for anything else.
+hexz::Stream to_stream(const std::string& name) {
+  std::optional<hexz::Stream> stream = hexz::parse_stream(name);
+  if (!stream) invalid_argument("unknown stream '" + name + "' (expected disk or memory)");
+  return *stream;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress: the bridge between libhexz's ProgressFn and a Python callable.
+
+/// Called by libhexz on the thread that runs pack()/verify() (which is the Python caller's
+/// thread, with the GIL released). At most every kInterval, and always for the first and the
+/// final report, it takes the GIL, runs pending signal handlers (so Ctrl+C interrupts a long
+/// pack) and calls the Python callback. If either raises, the Python exception is kept and a
+/// hexz::Error(kAborted) is thrown into libhexz, which abandons its work cleanly; the caller
+/// then re-raises the kept exception (see rethrow_python_error()).
+class ProgressBridge {
+ public:
+  static constexpr std::chrono::milliseconds kInterval{50};
+
+  explicit ProgressBridge(py::object callback) : callback_(std::move(callback)) {}
+
+  // Lives on the caller's stack and dies there with the GIL held (it owns Python references).
+  ProgressBridge(const ProgressBridge&) = delete;
+  ProgressBridge& operator=(const ProgressBridge&) = delete;
+
+  /// The function to hand to libhexz; valid while the bridge lives.
+  hexz::ProgressFn fn() {
+    return [this](uint64_t done, uint64_t total) { report(done, total); };
+  }
+
+  /// Re-raises the Python exception that aborted the operation, if any. Call with the GIL.
+  void rethrow_python_error() const {
+    if (python_error_) std::rethrow_exception(python_error_);
+  }
+
+ private:
+  void report(uint64_t done, uint64_t total) {
+    // libhexz reports from one thread today; the lock keeps the bridge correct if it ever doesn't.
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (python_error_) throw hexz::Error(hexz::ErrorCode::kAborted, "aborted");
+    const auto now = std::chrono::steady_clock::now();
+    const bool final = done >= total;
+    if (delivered_ && done == last_done_ && total == last_total_) return;
+    if (delivered_ && !final && now - last_time_ < kInterval) return;
+    delivered_ = true;
+    last_done_ = done;
+    last_total_ = total;
+    last_time_ = now;
+
+    py::gil_scoped_acquire gil;
+    try {
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+      if (!callback_.is_none()) callback_(done, total);
+    } catch (py::error_already_set&) {
+      python_error_ = std::current_exception();
+    }
+    if (python_error_) {
+      throw hexz::Error(hexz::ErrorCode::kAborted, "aborted by the progress callback");
+    }
+  }
+
+  std::mutex mutex_;
+  py::object callback_;
+  std::exception_ptr python_error_;
+  bool delivered_ = false;
+  uint64_t last_done_ = 0;
+  uint64_t last_total_ = 0;
+  std::chrono::steady_clock::time_point last_time_{};
+};
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+template <typename T>
+T get(const py::dict& d, const char* key) {
+  return d[key].cast<T>();
+}
+
+/// Builds PackOptions from the dict hexz.pack() prepared (types already checked there).
+hexz::PackOptions pack_options(const py::dict& d) {
+  hexz::PackOptions o;
+  o.output_path = get<std::string>(d, "output");
+  if (d.contains("disk")) o.disk_path = get<std::string>(d, "disk");
+  if (d.contains("memory")) o.memory_path = get<std::string>(d, "memory");
+  if (d.contains("compression")) {
+    const auto name = get<std::string>(d, "compression");
+    std::optional<hexz::Codec> codec = hexz::parse_codec(name);
+    if (!codec || *codec == hexz::Codec::kNone) {
+      invalid_argument("unknown compression '" + name + "' (expected lz4 or zstd)");
+    }
+    o.codec = *codec;
+  }
+  if (d.contains("level")) o.level = get<int>(d, "level");
+  if (d.contains("chunk_size")) o.chunk_size = get<uint32_t>(d, "chunk_size");
+  if (d.contains("block_size")) o.block_size = get<uint32_t>(d, "block_size");
+  if (d.contains("threads")) o.threads = get<unsigned>(d, "threads");
+  if (d.contains("force")) o.force = get<bool>(d, "force");
+  if (d.contains("train_dictionary")) o.train_dictionary = get<bool>(d, "train_dictionary");
+  if (d.contains("cdc")) o.cdc = get<bool>(d, "cdc");
+  if (d.contains("min_chunk")) o.min_chunk = get<uint32_t>(d, "min_chunk");
+  if (d.contains("avg_chunk")) o.avg_chunk = get<uint32_t>(d, "avg_chunk");
+  if (d.contains("max_chunk")) o.max_chunk = get<uint32_t>(d, "max_chunk");
+  if (d.contains("base")) o.base_path = get<std::string>(d, "base");
+  if (d.contains("base_dirs")) o.base_dirs = get<std::vector<std::string>>(d, "base_dirs");
+  // encrypt=True needs a password; a password alone implies encrypt=True.
+  if (d.contains("password")) {
+    o.password = get<std::string>(d, "password");
+    o.encrypt = true;
+  }
+  if (d.contains("encrypt")) o.encrypt = get<bool>(d, "encrypt");
+  return o;
+}
+
+hexz::OpenOptions open_options(const py::dict& d) {
+  hexz::OpenOptions o;
+  if (d.contains("block_cache_bytes")) o.block_cache_bytes = get<uint64_t>(d, "block_cache_bytes");
+  if (d.contains("page_cache_bytes")) o.page_cache_bytes = get<uint64_t>(d, "page_cache_bytes");
+  if (d.contains("threads")) o.threads = get<unsigned>(d, "threads");
+  if (d.contains("readahead_bytes")) o.readahead_bytes = get<uint64_t>(d, "readahead_bytes");
+  if (d.contains("base_dirs")) o.base_dirs = get<std::vector<std::string>>(d, "base_dirs");
+  if (d.contains("password")) o.password = get<std::string>(d, "password");
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results as dicts (the key names are those of `hexz info --json`, see docs/cli-json.md).
+
+/// logical/stored rounded to four decimals as `hexz info --json` does, or None when stored is 0.
+py::object ratio(uint64_t logical, uint64_t stored) {
+  if (stored == 0) return py::none();
+  const double r = static_cast<double>(logical) / static_cast<double>(stored);
+  return py::float_(std::round(r * 1e4) / 1e4);
+}
+
+py::dict stream_stats(const hexz::StreamStats& s) {
+  py::dict d;
+  d["logical_size"] = s.logical_size;
+  d["chunks"] = s.chunks;
+  d["zero_chunks"] = s.zero_chunks;
+  d["duplicate_chunks"] = s.dup_chunks;
+  d["stored_blocks"] = s.blocks;
+  d["stored_bytes"] = s.stored_bytes;
+  d["ratio"] = ratio(s.logical_size, s.stored_bytes);
+  return d;
+}
+
+py::dict streams_dict(const hexz::StreamStats (&streams)[hexz::kStreamCount]) {
+  py::dict d;
+  for (int i = 0; i < hexz::kStreamCount; ++i) {
+    if (!streams[i].present) continue;
+    d[hexz::stream_name(static_cast<hexz::Stream>(i))] = stream_stats(streams[i]);
+  }
+  return d;
+}
+
+py::dict info_dict(const hexz::SnapshotInfo& info) {
+  py::dict d;
+  d["format_version"] =
+      std::to_string(info.version_major) + "." + std::to_string(info.version_minor);
+  d["codec"] = hexz::codec_name(info.codec);
+  d["level"] = info.level;
+  d["chunk_size"] = info.chunk_size;
+  d["block_size"] = info.block_size;
+  d["file_size"] = info.file_size;
+  d["index_bytes"] = info.index_bytes;
+  d["identity"] = info.identity_hex;
+  d["streams"] = streams_dict(info.streams);
+  return d;
+}
+
+py::dict pack_result_dict(const hexz::PackResult& r) {
+  py::dict d;
+  d["file_size"] = r.file_size;
+  d["seconds"] = r.seconds;
+  d["dictionary_bytes"] = r.dictionary_bytes;
+  d["warnings"] = r.warnings;
+  d["streams"] = streams_dict(r.streams);
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// pack
+
+py::dict pack(const py::dict& options, const py::object& progress) {
+  const hexz::PackOptions o = pack_options(options);
+  ProgressBridge bridge(progress);
+  hexz::PackResult result;
+  std::exception_ptr failure;
+  {
+    py::gil_scoped_release nogil;
+    try {
+      result = hexz::pack(o, bridge.fn());
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }
+  bridge.rethrow_python_error();  // The callback's own exception wins over kAborted.
+  if (failure) std::rethrow_exception(failure);
+  return pack_result_dict(result);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshot
+
+/// Holds a Py_buffer and releases it (with the GIL, as the owner of this object must hold it).
+class WritableBuffer {
+ public:
+  explicit WritableBuffer(const py::object& obj) {
+    // PyBUF_WRITABLE without PyBUF_STRIDES asks for one contiguous block of memory; exporters
+    // that cannot give that (a strided view) raise BufferError.
+    if (PyObject_GetBuffer(obj.ptr(), &view_, PyBUF_WRITABLE) != 0) {
+      // As io's readinto(): a TypeError names the problem (read-only, strided, no buffer).
+      py::error_already_set cause;
+      throw py::type_error(std::string("readinto() needs a writable, contiguous buffer, not ") +
+                           Py_TYPE(obj.ptr())->tp_name + " (" + cause.what() + ")");
+    }
+  }
+  ~WritableBuffer() { PyBuffer_Release(&view_); }
+  WritableBuffer(const WritableBuffer&) = delete;
+  WritableBuffer& operator=(const WritableBuffer&) = delete;
+
+  std::span<std::byte> span() {
+    return {static_cast<std::byte*>(view_.buf), static_cast<size_t>(view_.len)};
+  }
+
+ private:
+  Py_buffer view_{};
+};
+
+class PySnapshot {
+ public:
+  explicit PySnapshot(std::shared_ptr<const hexz::Snapshot> snapshot)
+      : snapshot_(std::move(snapshot)) {}
+
+  static std::unique_ptr<PySnapshot> open(const std::string& path, const py::dict& options) {
+    const hexz::OpenOptions o = open_options(options);
+    std::shared_ptr<const hexz::Snapshot> snapshot;
+    {
+      py::gil_scoped_release nogil;
+      snapshot = hexz::Snapshot::open(path, o);
+    }
+    return std::make_unique<PySnapshot>(std::move(snapshot));
+  }
+
+  bool closed() const { return !snapshot_; }
+
+  void close() {
+    std::shared_ptr<const hexz::Snapshot> last = std::move(snapshot_);
+    snapshot_.reset();
+    py::gil_scoped_release nogil;  // Destruction may wait for readahead I/O.
+    last.reset();
+  }
+
+  bool has_stream(const std::string& stream) const { return get()->has_stream(to_stream(stream)); }
+
+  uint64_t size(const std::string& stream) const { return get()->size(to_stream(stream)); }
+
+  py::bytes read(uint64_t offset, uint64_t length, const std::string& stream_name) const {
+    const auto snapshot = get();
+    const hexz::Stream stream = to_stream(stream_name);
+    check_range(*snapshot, stream, offset, length);  // Before allocating `length` bytes.
+    if (length > static_cast<uint64_t>(PY_SSIZE_T_MAX)) throw std::bad_alloc();
+    PyObject* raw = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(length));
+    if (raw == nullptr) throw py::error_already_set();
+    py::bytes out = py::reinterpret_steal<py::bytes>(raw);
+    // The new bytes object is not shared yet, so filling it without the GIL is safe.
+    std::span<std::byte> dest(reinterpret_cast<std::byte*>(PyBytes_AS_STRING(raw)), length);
+    {
+      py::gil_scoped_release nogil;
+      snapshot->read(stream, offset, dest);
+    }
+    return out;
+  }
+
+  size_t readinto(const py::object& buffer, uint64_t offset, const std::string& stream_name) const {
+    const auto snapshot = get();
+    const hexz::Stream stream = to_stream(stream_name);
+    WritableBuffer target(buffer);  // Holds an export: the buffer cannot be resized meanwhile.
+    std::span<std::byte> dest = target.span();
+    {
+      py::gil_scoped_release nogil;
+      snapshot->read(stream, offset, dest);
+    }
+    return dest.size();
+  }
+
+  py::list extents(const std::string& stream_name, uint64_t offset, uint64_t length) const {
+    const auto snapshot = get();
+    const hexz::Stream stream = to_stream(stream_name);
+    std::vector<std::tuple<uint64_t, uint64_t, bool>> runs;
+    {
+      py::gil_scoped_release nogil;
+      snapshot->for_each_extent(
+          stream, offset, length,
+          [&runs](uint64_t at, uint64_t len, bool zero) { runs.emplace_back(at, len, zero); });
+    }
+    py::list out;
+    for (const auto& [at, len, zero] : runs) out.append(py::make_tuple(at, len, zero));
+    return out;
+  }
+
+  py::dict info() const {
+    const auto snapshot = get();
+    hexz::SnapshotInfo info;
+    {
+      py::gil_scoped_release nogil;  // info() may walk the whole index.
+      info = snapshot->info();
+    }
+    return info_dict(info);
+  }
+
+  py::dict verify(const py::object& progress) const {
+    const auto snapshot = get();
+    ProgressBridge bridge(progress);
+    hexz::VerifyReport report;
+    std::exception_ptr failure;
+    {
+      py::gil_scoped_release nogil;
+      try {
+        report = snapshot->verify(bridge.fn());
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    }
+    // verify() reports errors rather than throwing, so an abort may show up as a "failed"
+    // report: the Python exception takes precedence either way.
+    bridge.rethrow_python_error();
+    if (failure) std::rethrow_exception(failure);
+    py::dict d;
+    d["ok"] = report.ok;
+    d["blocks_checked"] = report.blocks_checked;
+    d["chunks_checked"] = report.chunks_checked;
+    d["first_error"] = report.first_error;
+    return d;
+  }
+
+ private:
+  std::shared_ptr<const hexz::Snapshot> get() const {
+    if (!snapshot_) throw py::value_error("I/O operation on closed snapshot");
+    return snapshot_;
+  }
+
+  /// Throws libhexz's own kOutOfRange error for a range outside the stream.
+  static void check_range(const hexz::Snapshot& snapshot, hexz::Stream stream, uint64_t offset,
+                          uint64_t length) {
+    const uint64_t size = snapshot.size(stream);
+    if (snapshot.has_stream(stream) && offset <= size && length <= size - offset) return;
+    // for_each_extent() checks the range first and throws the library's message.
+    snapshot.for_each_extent(stream, offset, length, [](uint64_t, uint64_t, bool) {});
+    throw hexz::Error(hexz::ErrorCode::kOutOfRange,
+                      "read of " + std::to_string(length) + " bytes at offset " +
+                          std::to_string(offset) + " is outside the " + hexz::stream_name(stream) +
+                          " stream");
+  }
+
+  std::shared_ptr<const hexz::Snapshot> snapshot_;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_hexz, m) {
+  m.doc() = "Native engine of the hexz package; use the functions and classes of `hexz` instead.";
+  m.attr("__version__") = hexz::kVersionString;
+  m.attr("FORMAT_VERSION") =
+      std::to_string(hexz::kFormatVersionMajor) + "." + std::to_string(hexz::kFormatVersionMinor);
+  m.attr("DEFAULT_CHUNK_SIZE") = hexz::kDefaultChunkSize;
+  m.attr("DEFAULT_BLOCK_SIZE") = hexz::kDefaultBlockSize;
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const hexz::Error& e) {
+      set_python_error(e);
+    }
+  });
+
+  m.def(
+      "parse_size", [](const std::string& text) { return hexz::parse_size(text); }, py::arg("text"),
+      "Parses '4096', '64K', '16M', '1G' (binary multiples); None if malformed.");
+  m.def("format_bytes", &hexz::format_bytes, py::arg("count"),
+        "Formats a byte count, e.g. '1.50 GiB'.");
+  m.def("pack", &pack, py::arg("options"), py::arg("progress"),
+        "pack(options: dict, progress: callable | None) -> dict. Use hexz.pack().");
+
+  py::class_<PySnapshot>(m, "Snapshot", "An open snapshot. Use hexz.open().")
+      .def_static("open", &PySnapshot::open, py::arg("path"), py::arg("options"))
+      .def_property_readonly("closed", &PySnapshot::closed)
+      .def("close", &PySnapshot::close)
+      .def("has_stream", &PySnapshot::has_stream, py::arg("stream"))
+      .def("size", &PySnapshot::size, py::arg("stream"))
+      .def("read", &PySnapshot::read, py::arg("offset"), py::arg("length"), py::arg("stream"))
+      .def("readinto", &PySnapshot::readinto, py::arg("buffer"), py::arg("offset"),
+           py::arg("stream"))
+      .def("extents", &PySnapshot::extents, py::arg("stream"), py::arg("offset"), py::arg("length"))
+      .def("info", &PySnapshot::info)
+      .def("verify", &PySnapshot::verify, py::arg("progress"));
+}

@@ -1,0 +1,70 @@
+"""Library features reachable through pack(**options): content-defined chunking, thin
+snapshots and encryption."""
+
+import pytest
+
+import hexz
+
+
+def test_content_defined_chunking(images, tmp_path):
+    out = tmp_path / "cdc.hxz"
+    hexz.pack(
+        out,
+        disk=images.disk_path,
+        memory=images.memory_path,
+        cdc=True,
+        min_chunk="2K",
+        avg_chunk="8K",
+        max_chunk="64K",
+    )
+    with hexz.open(out) as snap:
+        assert snap.read(0, len(images.disk)) == images.disk
+        assert snap.read(0, len(images.memory), "memory") == images.memory
+        assert snap.verify().ok
+
+
+def test_cdc_sizes_are_checked(images, tmp_path):
+    with pytest.raises(hexz.InvalidArgumentError):
+        hexz.pack(
+            tmp_path / "bad.hxz",
+            disk=images.disk_path,
+            cdc=True,
+            min_chunk="8K",
+            avg_chunk="4K",
+            max_chunk="64K",
+        )
+    assert not (tmp_path / "bad.hxz").exists()
+
+
+def test_thin_snapshot_on_a_base(images, tmp_path):
+    base = tmp_path / "base.hxz"
+    hexz.pack(base, disk=images.disk_path)
+    changed = bytearray(images.disk)
+    changed[100_000:100_010] = b"0123456789"
+    (tmp_path / "new.img").write_bytes(bytes(changed))
+    thin = tmp_path / "thin.hxz"
+    hexz.pack(thin, disk=tmp_path / "new.img", base=base)
+    assert thin.stat().st_size < base.stat().st_size / 4
+    with hexz.open(thin, base_dirs=[tmp_path]) as snap:
+        assert snap.read(0, len(changed)) == bytes(changed)
+
+
+def test_encryption(images, tmp_path):
+    out = tmp_path / "secret.hxz"
+    hexz.pack(out, disk=images.disk_path, memory=images.memory_path, password="correct horse")
+    assert images.disk[:65536] not in out.read_bytes()
+    with pytest.raises(hexz.WrongPasswordError):
+        hexz.open(out)
+    with pytest.raises(hexz.WrongPasswordError) as info:
+        hexz.open(out, password="battery staple")
+    assert info.value.code == "wrong_password"
+    with hexz.open(out, password="correct horse") as snap:
+        assert snap.read(0, len(images.disk)) == images.disk
+        assert snap.memory.read() == images.memory
+        assert snap.verify().ok
+
+
+def test_encrypt_needs_a_password(images, tmp_path):
+    with pytest.raises(hexz.InvalidArgumentError):
+        hexz.pack(tmp_path / "nopw.hxz", disk=images.disk_path, encrypt=True)
+    assert not (tmp_path / "nopw.hxz").exists()
