@@ -4,11 +4,11 @@
 
 namespace hexz::packing {
 
-StoredBlock compress_block(codec::Compressor& compressor, std::vector<std::byte> raw,
+StoredBlock compress_block(codec::Compressor& compressor, util::Buffer raw,
                            const crypto::SnapshotCipher* cipher, uint32_t seq) {
   StoredBlock b;
   b.raw_length = static_cast<uint32_t>(raw.size());
-  std::vector<std::byte> packed(compressor.bound(raw.size()));
+  util::Buffer packed(compressor.bound(raw.size()));
   const size_t n = compressor.compress(raw, packed);
   if (n == 0) {
     b.bytes = std::move(raw);
@@ -19,7 +19,8 @@ StoredBlock compress_block(codec::Compressor& compressor, std::vector<std::byte>
     b.codec = compressor.codec();
   }
   if (cipher != nullptr) {
-    b.bytes = cipher->seal_block(seq, b.raw_length, b.codec, b.bytes);
+    const auto sealed = cipher->seal_block(seq, b.raw_length, b.codec, b.bytes);
+    b.bytes.assign(sealed.begin(), sealed.end());
     b.checksum = seq;
   } else {
     b.checksum = hash::checksum64(b.bytes.data(), b.bytes.size());

@@ -361,7 +361,7 @@ class Packer {
   /// Hands the open block to the pool for compression.
   void seal_block() {
     if (open_block_.empty()) return;
-    std::vector<std::byte> raw;
+    util::Buffer raw;
     raw.reserve(options_.block_size);
     raw.swap(open_block_);
     compressing_.push_back(
@@ -403,7 +403,7 @@ class Packer {
   std::vector<BaseBlock> base_blocks_;
   std::vector<format::BlockRef> written_;  ///< Written blocks by sequence number.
   uint32_t next_block_seq_ = 0;
-  std::vector<std::byte> open_block_;
+  util::Buffer open_block_;
   std::deque<PendingEntry> pending_;
   std::deque<std::future<StoredBlock>> compressing_;
   io::AtomicOutputFile* out_ = nullptr;

@@ -8,6 +8,7 @@
 #include "format/records.hpp"
 #include "hash/digest.hpp"
 #include "hexz/types.hpp"
+#include "util/buffer.hpp"
 
 namespace hexz::packing {
 
@@ -17,7 +18,7 @@ struct Segment {
   uint64_t offset = 0;                  ///< Logical offset of the first byte.
   uint64_t length = 0;                  ///< Bytes covered (sum of chunk_lengths).
   bool hole = false;                    ///< Entirely a hole of a sparse input: data is empty.
-  std::vector<std::byte> data;          ///< `length` bytes unless `hole`.
+  util::Buffer data;                    ///< `length` bytes unless `hole`.
   std::vector<uint32_t> chunk_lengths;  ///< Chunk sizes in order.
 };
 
@@ -39,7 +40,7 @@ HashedSegment hash_segment(Segment segment, const crypto::SnapshotCipher* cipher
 
 /// A block ready to be written: stored bytes and where they decode to.
 struct StoredBlock {
-  std::vector<std::byte> bytes;  ///< What goes into the file.
+  util::Buffer bytes;            ///< What goes into the file.
   uint32_t raw_length = 0;
   Codec codec = Codec::kNone;  ///< kNone if stored raw.
   uint64_t checksum = 0;       ///< XXH3-64 of `bytes`.

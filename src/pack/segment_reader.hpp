@@ -45,7 +45,7 @@ class SegmentReader {
   uint64_t segment_size_;
   uint64_t pos_ = 0;              ///< Next input byte not yet read.
   io::Extent data_;               ///< Current or next data extent at/after pos_.
-  std::vector<std::byte> carry_;  ///< CDC: bytes read but not yet cut.
+  util::Buffer carry_;  ///< CDC: bytes read but not yet cut.
 };
 
 }  // namespace hexz::packing

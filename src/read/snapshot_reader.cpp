@@ -321,11 +321,11 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_local_block(
     throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: block location " +
                                          num(ref.offset) + " lies outside the data region");
   }
-  std::vector<std::byte> stored(ref.stored_length);
+  Block stored(ref.stored_length);
   file_->read_at(ref.offset, stored);
   if (cipher_) {
     // Integrity comes from the GCM tag; the checksum field holds the block's sequence number.
-    std::vector<std::byte> plain(stored.size() - crypto::kTagSize);
+    Block plain(stored.size() - crypto::kTagSize);
     if (!cipher_->open_block(ref.checksum, ref.raw_length, ref.codec, stored, plain)) {
       throw Error(ErrorCode::kCorrupt, "'" + file_->name() +
                                            "' failed authentication: data block at file offset " +

@@ -14,6 +14,7 @@
 #include "io/readable_file.hpp"
 #include "read/index_page.hpp"
 #include "read/lru_cache.hpp"
+#include "util/buffer.hpp"
 #include "util/thread_pool.hpp"
 
 namespace hexz::read {
@@ -35,7 +36,7 @@ class SnapshotReader final : public Snapshot {
   void for_each_entry(Stream stream,
                       const std::function<void(uint64_t, const format::IndexEntry&)>& fn) const;
   /// Reads, checks and decodes a block stored in this file (source 0) without caching.
-  std::shared_ptr<const std::vector<std::byte>> fetch_local_block(
+  std::shared_ptr<const util::Buffer> fetch_local_block(
       const format::BlockRef& ref) const;
 
   bool has_stream(Stream stream) const override;
@@ -47,7 +48,7 @@ class SnapshotReader final : public Snapshot {
   VerifyReport verify(const ProgressFn& progress) const override;
 
  private:
-  using Block = std::vector<std::byte>;
+  using Block = util::Buffer;
 
   /// Index (into master_) of the page of `stream` containing `offset`.
   uint32_t page_for(Stream stream, uint64_t offset) const;
