@@ -88,7 +88,8 @@ struct PackResult {
 
 /// Packs the inputs into options.output_path. Throws hexz::Error on any failure, in which case
 /// no output file exists afterwards and a pre-existing destination is untouched.
-/// Deterministic: the same inputs and options give a byte-identical file.
+/// Deterministic: the same inputs and options give a byte-identical file, whatever the thread
+/// count (except with encryption, which draws a fresh random salt and snapshot id).
 PackResult pack(const PackOptions& options, const ProgressFn& progress = {});
 
 }  // namespace hexz

@@ -28,7 +28,7 @@ Key derive_master_key(const std::string& password, const Salt& salt, const KdfPa
   }
   // Bounds: at least OWASP's minimum, at most what a reader should ever be asked to spend.
   if (p.parallelism < 1 || p.parallelism > 64 || p.iterations < 1 || p.iterations > 64 ||
-      p.memory_kib < 8 * 1024 || p.memory_kib > 4 * 1024 * 1024) {
+      p.memory_kib < 8 * 1024 || p.memory_kib > 1024 * 1024) {
     throw Error(ErrorCode::kUnsupported,
                 "unsupported Argon2id parameters (t=" + std::to_string(p.iterations) +
                     ", m=" + std::to_string(p.memory_kib) +

@@ -217,7 +217,8 @@ class Packer {
       header.dict_checksum = hash::checksum64(stored.data(), stored.size());
       out_->append(stored);
     }
-    if (job_.base != nullptr) {
+    // A thin snapshot that took nothing from its base chain is standalone: no base table.
+    if (job_.base != nullptr && uses_base_) {
       const auto bytes = format::encode_bases(job_.base->table());
       header.required_features |= format::kFeatureBases;
       header.bases_offset = out_->position();
@@ -316,6 +317,7 @@ class Packer {
             const BaseBlock& b = base_blocks_[loc->block & ~DedupTable::kBaseFlag];
             e.source = b.source;
             e.block = b.ref;
+            uses_base_ = true;
             emit(e, std::nullopt);
           } else {
             emit(e, loc->block);
@@ -401,6 +403,7 @@ class Packer {
   std::vector<std::unique_ptr<codec::Compressor>> compressors_;  ///< One per worker.
   DedupTable dedup_;
   std::vector<BaseBlock> base_blocks_;
+  bool uses_base_ = false;  ///< Some entry references a base snapshot.
   std::vector<format::BlockRef> written_;  ///< Written blocks by sequence number.
   uint32_t next_block_seq_ = 0;
   util::Buffer open_block_;

@@ -98,7 +98,10 @@ DiffResult diff(const Snapshot& a, const Snapshot& b) {
   if (ra == nullptr || rb == nullptr)
     throw Error(ErrorCode::kInternal, "diff needs snapshots opened by hexz");
   DiffResult result;
-  result.from_index = same_chunking(ra->header(), rb->header());
+  // Encrypted snapshots key their chunk digests per file, so digests are comparable only when
+  // neither side is encrypted.
+  result.from_index = same_chunking(ra->header(), rb->header()) && !ra->header().encrypted() &&
+                      !rb->header().encrypted();
   const SnapshotInfo ia = a.info(), ib = b.info();
   for (int s = 0; s < kStreamCount; ++s) {
     const auto stream = static_cast<Stream>(s);

@@ -160,9 +160,16 @@ std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
     if (!file_exists(candidate)) continue;
     OpenOptions base_options = options_;
     base_options.threads = 1;
-    auto reader =
-        std::make_unique<SnapshotReader>(io::open_local_file(candidate), base_options, false);
-    if (reader->header_.identity == rec.identity) return reader;
+    std::unique_ptr<SnapshotReader> reader;
+    try {
+      reader = std::make_unique<SnapshotReader>(io::open_local_file(candidate), base_options, false);
+    } catch (const Error& e) {
+      mismatch = candidate + " cannot be used (" + e.what() + ")";  // keep searching
+      continue;
+    }
+    if (reader->header_.identity == rec.identity && reader->header_.file_size == rec.file_size) {
+      return reader;
+    }
     mismatch = candidate + " has identity " +
                hash::to_hex(reader->header_.identity.data(), 32).substr(0, 16) + "…";
   }
