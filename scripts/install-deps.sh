@@ -25,6 +25,12 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
   # sample generation (mke2fs -d, debugfs) and helper scripts
   e2fsprogs python3 coreutils
+  # hexz mount (FUSE 3), the nbdkit plugin, and their integration tests (NBD clients, QEMU
+  # booting a Debian kernel from a busybox root file system, squashfuse for comparisons)
+  libfuse3-dev fuse3 nbdkit nbdkit-plugin-dev libnbd-bin qemu-utils qemu-system-x86
+  linux-image-amd64 busybox-static kmod squashfs-tools squashfuse util-linux
+  # remote snapshots (libcurl) and their tests: nginx (HTTP ranges), Ceph radosgw (S3)
+  libcurl4-openssl-dev curl nginx ceph-mon ceph-osd radosgw ceph-common
 )
 packages+=("$@")
 

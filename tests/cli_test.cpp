@@ -29,14 +29,17 @@ class Cli : public HexzTest {
   }
 
   /// Exit 1, nothing on stdout, exactly one stderr line "hexz: error: ...".
-  static ::testing::AssertionResult is_error(const ProcessResult& r, const std::string& must_contain = "") {
+  static ::testing::AssertionResult is_error(const ProcessResult& r,
+                                             const std::string& must_contain = "") {
     std::vector<std::string> lines = lines_of(r.err);
-    if (r.exit_code != 1 || lines.size() != 1 || lines[0].rfind("hexz: error: ", 0) != 0 || !r.out.empty() ||
-        r.err.back() != '\n' || (!must_contain.empty() && lines[0].find(must_contain) == std::string::npos)) {
-      return ::testing::AssertionFailure() << "want exit 1 and one 'hexz: error:' line"
-                                           << (must_contain.empty() ? "" : " containing '" + must_contain + "'")
-                                           << "; got exit " << r.exit_code << ", stdout [" << r.out.substr(0, 200)
-                                           << "], stderr [" << r.err << "]";
+    if (r.exit_code != 1 || lines.size() != 1 || lines[0].rfind("hexz: error: ", 0) != 0 ||
+        !r.out.empty() || r.err.back() != '\n' ||
+        (!must_contain.empty() && lines[0].find(must_contain) == std::string::npos)) {
+      return ::testing::AssertionFailure()
+             << "want exit 1 and one 'hexz: error:' line"
+             << (must_contain.empty() ? "" : " containing '" + must_contain + "'") << "; got exit "
+             << r.exit_code << ", stdout [" << r.out.substr(0, 200) << "], stderr [" << r.err
+             << "]";
     }
     return ::testing::AssertionSuccess();
   }
@@ -44,24 +47,28 @@ class Cli : public HexzTest {
   /// Exit 2 (usage), something on stderr, nothing on stdout.
   static ::testing::AssertionResult is_usage_error(const ProcessResult& r) {
     if (r.exit_code != 2 || r.err.empty() || !r.out.empty()) {
-      return ::testing::AssertionFailure() << "want exit 2 with a message on stderr; got exit " << r.exit_code
-                                           << ", stdout [" << r.out.substr(0, 300) << "], stderr [" << r.err << "]";
+      return ::testing::AssertionFailure()
+             << "want exit 2 with a message on stderr; got exit " << r.exit_code << ", stdout ["
+             << r.out.substr(0, 300) << "], stderr [" << r.err << "]";
     }
     return ::testing::AssertionSuccess();
   }
 
   static ::testing::AssertionResult ok(const ProcessResult& r) {
     if (r.exit_code != 0) {
-      return ::testing::AssertionFailure() << "exit " << r.exit_code << ", stderr [" << r.err << "]";
+      return ::testing::AssertionFailure()
+             << "exit " << r.exit_code << ", stderr [" << r.err << "]";
     }
     return ::testing::AssertionSuccess();
   }
 
   /// Packs disk+memory images with the CLI; returns the snapshot path.
-  std::string cli_pack(const Bytes& disk, const Bytes& memory, std::vector<std::string> extra = {}) {
+  std::string cli_pack(const Bytes& disk, const Bytes& memory,
+                       std::vector<std::string> extra = {}) {
     std::string out = output("snap.hxz");
-    std::vector<std::string> args = {"pack", "--disk", input("disk.img", disk), "--memory", input("mem.img", memory),
-                                     "-o", out, "-q"};
+    std::vector<std::string> args = {
+        "pack", "--disk", input("disk.img", disk), "--memory", input("mem.img", memory), "-o",
+        out,    "-q"};
     args.insert(args.end(), extra.begin(), extra.end());
     ProcessResult r = hexz(args);
     EXPECT_TRUE(ok(r));
@@ -76,8 +83,9 @@ class Cli : public HexzTest {
 TEST_F(Cli, PackInfoCatExtractVerifyRoundTrip) {
   Bytes disk = make_disk_image((1u << 20) + 4321, 31);
   Bytes memory = make_memory_image((512u << 10) + 12, disk, 32);
-  std::string snap = cli_pack(disk, memory,
-                              {"--compression", "zstd", "--level", "5", "--chunk-size", "4K", "--block-size", "32K"});
+  std::string snap = cli_pack(
+      disk, memory,
+      {"--compression", "zstd", "--level", "5", "--chunk-size", "4K", "--block-size", "32K"});
   ASSERT_TRUE(fs::exists(snap));
 
   // The library agrees with what the CLI packed.
@@ -128,16 +136,19 @@ TEST_F(Cli, PackInfoCatExtractVerifyRoundTrip) {
   // cat: whole streams and ranges (sizes with suffixes).
   r = hexz({"cat", snap});
   ASSERT_TRUE(ok(r));
-  EXPECT_EQ(first_difference(Bytes(r.out.begin(), r.out.end()), disk), -1) << "cat of the disk stream differs";
+  EXPECT_EQ(first_difference(Bytes(r.out.begin(), r.out.end()), disk), -1)
+      << "cat of the disk stream differs";
   r = hexz({"cat", snap, "--stream", "memory"});
   ASSERT_TRUE(ok(r));
   EXPECT_EQ(first_difference(Bytes(r.out.begin(), r.out.end()), memory), -1);
   r = hexz({"cat", snap, "--stream", "memory", "--offset", "12345", "--length", "100000"});
   ASSERT_TRUE(ok(r));
-  EXPECT_EQ(Bytes(r.out.begin(), r.out.end()), Bytes(memory.begin() + 12345, memory.begin() + 112345));
+  EXPECT_EQ(Bytes(r.out.begin(), r.out.end()),
+            Bytes(memory.begin() + 12345, memory.begin() + 112345));
   r = hexz({"cat", snap, "--stream", "disk", "--offset", "64K", "--length", "1K"});
   ASSERT_TRUE(ok(r));
-  EXPECT_EQ(Bytes(r.out.begin(), r.out.end()), Bytes(disk.begin() + 65536, disk.begin() + 65536 + 1024));
+  EXPECT_EQ(Bytes(r.out.begin(), r.out.end()),
+            Bytes(disk.begin() + 65536, disk.begin() + 65536 + 1024));
   r = hexz({"cat", snap, "--offset", std::to_string(disk.size() - 10)});
   ASSERT_TRUE(ok(r));
   EXPECT_EQ(Bytes(r.out.begin(), r.out.end()), Bytes(disk.end() - 10, disk.end()));
@@ -183,7 +194,8 @@ TEST_F(Cli, PackSummaryWithoutQuietAndNoProgressBarWhenNotATerminal) {
   ProcessResult r = hexz({"pack", "--disk", d, "-o", output("s.hxz")});
   ASSERT_TRUE(ok(r));
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(r.err.find('\r'), std::string::npos) << "progress bar drawn on a non-terminal: " << r.err;
+  EXPECT_EQ(r.err.find('\r'), std::string::npos)
+      << "progress bar drawn on a non-terminal: " << r.err;
   EXPECT_LE(lines_of(r.err).size(), 1u) << r.err;
 }
 
@@ -210,7 +222,7 @@ TEST_F(Cli, UsageErrorsExitTwo) {
       {},
       {"frobnicate"},
       {"pack"},
-      {"pack", "--disk", d},                                       // no -o
+      {"pack", "--disk", d},  // no -o
       {"pack", "--disk", d, "-o", o, "--frobnicate"},
       {"pack", "--disk", d, "-o", o, "--chunk-size", "abc"},
       {"pack", "--disk", d, "-o", o, "--chunk-size", "4X"},
@@ -222,7 +234,7 @@ TEST_F(Cli, UsageErrorsExitTwo) {
       {"pack", "--disk", d, "-o", o, "--level", "high"},
       {"info"},
       {"cat"},
-      {"extract", o},                                              // neither --disk nor --memory
+      {"extract", o},  // neither --disk nor --memory
       {"cat", o, "--stream", "swap"},
       {"cat", o, "--offset", "ten"},
       {"data"},
@@ -242,8 +254,10 @@ TEST_F(Cli, UsageErrorsExitTwo) {
 TEST_F(Cli, PackErrorsExitOneWithOneLine) {
   std::string d = input("disk.img", make_disk_image(100000, 1));
   std::string o = output("x.hxz");
-  EXPECT_TRUE(is_error(hexz({"pack", "--disk", in_dir() + "/missing.img", "-o", o}), "missing.img"));
-  EXPECT_TRUE(is_error(hexz({"pack", "--disk", d, "--memory", in_dir() + "/missing.img", "-o", o})));
+  EXPECT_TRUE(
+      is_error(hexz({"pack", "--disk", in_dir() + "/missing.img", "-o", o}), "missing.img"));
+  EXPECT_TRUE(
+      is_error(hexz({"pack", "--disk", d, "--memory", in_dir() + "/missing.img", "-o", o})));
   EXPECT_TRUE(is_error(hexz({"pack", "--disk", in_dir(), "-o", o})));
   EXPECT_TRUE(is_error(hexz({"pack", "--disk", d, "-o", out_dir() + "/no/such/dir/x.hxz"})));
   EXPECT_TRUE(is_error(hexz({"pack", "--disk", d, "-o", d, "-f"})));
@@ -332,7 +346,8 @@ TEST_F(Cli, ReadErrorsExitOneWithOneLine) {
 
   // Range errors.
   EXPECT_TRUE(is_error(hexz({"cat", snap, "--offset", std::to_string(disk.size() + 1)})));
-  EXPECT_TRUE(is_error(hexz({"cat", snap, "--offset", "100", "--length", std::to_string(disk.size())})));
+  EXPECT_TRUE(
+      is_error(hexz({"cat", snap, "--offset", "100", "--length", std::to_string(disk.size())})));
   EXPECT_TRUE(is_error(hexz({"cat", snap, "--stream", "memory"}), "memory"));
   EXPECT_TRUE(is_error(hexz({"extract", snap, "--memory", output("m.out")}), "memory"));
   EXPECT_FALSE(fs::exists(output("m.out")));
@@ -341,7 +356,8 @@ TEST_F(Cli, ReadErrorsExitOneWithOneLine) {
 TEST_F(Cli, VerifyAndCatDetectACorruptBlock) {
   Bytes disk = text_bytes(200000, 1);
   std::string snap = output("s.hxz");
-  ASSERT_TRUE(ok(hexz({"pack", "--disk", input("disk.img", disk), "-o", snap, "-q", "--block-size", "16K"})));
+  ASSERT_TRUE(ok(
+      hexz({"pack", "--disk", input("disk.img", disk), "-o", snap, "-q", "--block-size", "16K"})));
   Bytes bad = read_file(snap);
   bad[layout::kFirstBlockOffset + 50] ^= 0x40;
   write_file(snap, bad);
@@ -372,8 +388,8 @@ TEST_F(Cli, ExtractWritesSparseFilesWithIdenticalBytes) {
   disk.insert(disk.end(), tail.begin(), tail.end());
   Bytes memory(2u << 20, 0);
   std::string snap = output("s.hxz");
-  ASSERT_TRUE(ok(hexz({"pack", "--disk", input("disk.img", disk), "--memory", input("mem.img", memory), "-o", snap,
-                       "-q"})));
+  ASSERT_TRUE(ok(hexz({"pack", "--disk", input("disk.img", disk), "--memory",
+                       input("mem.img", memory), "-o", snap, "-q"})));
   std::string xd = output("disk.out");
   std::string xm = output("mem.out");
   ASSERT_TRUE(ok(hexz({"extract", snap, "--disk", xd, "--memory", xm, "-q"})));

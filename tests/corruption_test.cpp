@@ -53,23 +53,27 @@ class Corruption : public HexzTest {
     return b;
   }
 
-  ::testing::AssertionResult open_fails(const Bytes& bytes, std::initializer_list<ErrorCode> codes) const {
+  ::testing::AssertionResult open_fails(const Bytes& bytes,
+                                        std::initializer_list<ErrorCode> codes) const {
     std::string path = write_variant("bad.hxz", bytes);
     return ThrowsHexz([&] { hexz::Snapshot::open(path); }, codes);
   }
 
   /// Opens and reads every stream of a damaged file: each step either throws hexz::Error with
   /// one of `allowed` or returns exactly the original bytes. Returns how many steps threw.
-  int never_wrong_bytes(const Bytes& bytes, std::initializer_list<ErrorCode> allowed, std::string* first_error,
-                        bool* verify_ok) const {
+  int never_wrong_bytes(const Bytes& bytes, std::initializer_list<ErrorCode> allowed,
+                        std::string* first_error, bool* verify_ok) const {
     std::string path = write_variant("damaged.hxz", bytes);
     int failures = 0;
     std::unique_ptr<hexz::Snapshot> snap;
-    auto allowed_code = [&](ErrorCode c) { return std::find(allowed.begin(), allowed.end(), c) != allowed.end(); };
+    auto allowed_code = [&](ErrorCode c) {
+      return std::find(allowed.begin(), allowed.end(), c) != allowed.end();
+    };
     try {
       snap = hexz::Snapshot::open(path);
     } catch (const hexz::Error& e) {
-      EXPECT_TRUE(allowed_code(e.code())) << "open threw " << hexz::error_code_name(e.code()) << ": " << e.what();
+      EXPECT_TRUE(allowed_code(e.code()))
+          << "open threw " << hexz::error_code_name(e.code()) << ": " << e.what();
       if (first_error) *first_error = e.what();
       return 1;
     }
@@ -78,10 +82,12 @@ class Corruption : public HexzTest {
       try {
         EXPECT_EQ(snap->size(stream), src_[s].size());
         Bytes back = read_stream(*snap, stream, 16384);
-        EXPECT_EQ(first_difference(back, src_[s]), -1) << hexz::stream_name(stream) << " read back wrong bytes";
+        EXPECT_EQ(first_difference(back, src_[s]), -1)
+            << hexz::stream_name(stream) << " read back wrong bytes";
       } catch (const hexz::Error& e) {
         ++failures;
-        EXPECT_TRUE(allowed_code(e.code())) << "read threw " << hexz::error_code_name(e.code()) << ": " << e.what();
+        EXPECT_TRUE(allowed_code(e.code()))
+            << "read threw " << hexz::error_code_name(e.code()) << ": " << e.what();
         if (first_error && first_error->empty()) *first_error = e.what();
       }
     }
@@ -123,8 +129,10 @@ TEST_F(Corruption, LayoutMatchesExpectations) {
 // --- Not a snapshot ------------------------------------------------------------------------
 
 TEST_F(Corruption, MissingFile) {
-  EXPECT_TRUE(ThrowsHexz([&] { hexz::Snapshot::open(output("nope.hxz")); }, {ErrorCode::kNotFound}));
-  EXPECT_TRUE(ThrowsHexz([&] { hexz::Snapshot::open(out_dir() + "/no/such/dir/x.hxz"); }, {ErrorCode::kNotFound}));
+  EXPECT_TRUE(
+      ThrowsHexz([&] { hexz::Snapshot::open(output("nope.hxz")); }, {ErrorCode::kNotFound}));
+  EXPECT_TRUE(ThrowsHexz([&] { hexz::Snapshot::open(out_dir() + "/no/such/dir/x.hxz"); },
+                         {ErrorCode::kNotFound}));
 }
 
 TEST_F(Corruption, DirectoryIsNotASnapshot) {
@@ -137,7 +145,8 @@ TEST_F(Corruption, EmptyFile) {
 }
 
 TEST_F(Corruption, OtherFilesAreNotSnapshots) {
-  EXPECT_TRUE(open_fails({'h', 'e', 'l', 'l', 'o'}, {ErrorCode::kNotASnapshot, ErrorCode::kTruncated}));
+  EXPECT_TRUE(
+      open_fails({'h', 'e', 'l', 'l', 'o'}, {ErrorCode::kNotASnapshot, ErrorCode::kTruncated}));
   EXPECT_TRUE(open_fails(random_bytes(4096, 1), {ErrorCode::kNotASnapshot}));
   EXPECT_TRUE(open_fails(Bytes(4096, 0), {ErrorCode::kNotASnapshot}));
   EXPECT_TRUE(open_fails(text_bytes(100000, 2), {ErrorCode::kNotASnapshot}));
@@ -154,19 +163,29 @@ TEST_F(Corruption, DamagedMagic) {
 // --- Truncation ----------------------------------------------------------------------------
 
 TEST_F(Corruption, TruncatedHeader) {
-  EXPECT_TRUE(open_fails(Bytes(good_.begin(), good_.begin() + 4), {ErrorCode::kNotASnapshot, ErrorCode::kTruncated}));
+  EXPECT_TRUE(open_fails(Bytes(good_.begin(), good_.begin() + 4),
+                         {ErrorCode::kNotASnapshot, ErrorCode::kTruncated}));
   for (size_t cut : {8u, 9u, 100u, 300u, 504u, 511u}) {
-    EXPECT_TRUE(open_fails(Bytes(good_.begin(), good_.begin() + static_cast<long>(cut)), {ErrorCode::kTruncated}))
+    EXPECT_TRUE(open_fails(Bytes(good_.begin(), good_.begin() + static_cast<long>(cut)),
+                           {ErrorCode::kTruncated}))
         << "cut at " << cut;
   }
 }
 
 TEST_F(Corruption, TruncatedBody) {
-  std::vector<uint64_t> cuts = {512, 513, 4096, map_.file_size / 2, map_.pages[0].offset,
-                                map_.pages[0].offset + 1, map_.tail_offset, map_.master_offset + 1,
-                                map_.file_size - L::kMasterEntrySize, map_.file_size - 1};
+  std::vector<uint64_t> cuts = {512,
+                                513,
+                                4096,
+                                map_.file_size / 2,
+                                map_.pages[0].offset,
+                                map_.pages[0].offset + 1,
+                                map_.tail_offset,
+                                map_.master_offset + 1,
+                                map_.file_size - L::kMasterEntrySize,
+                                map_.file_size - 1};
   for (uint64_t cut : cuts) {
-    EXPECT_TRUE(open_fails(Bytes(good_.begin(), good_.begin() + static_cast<long>(cut)), {ErrorCode::kTruncated}))
+    EXPECT_TRUE(open_fails(Bytes(good_.begin(), good_.begin() + static_cast<long>(cut)),
+                           {ErrorCode::kTruncated}))
         << "cut at " << cut << " of " << map_.file_size;
   }
 }
@@ -180,8 +199,9 @@ TEST_F(Corruption, TrailingGarbageIsDetectedOrHarmless) {
 // --- Damaged header ------------------------------------------------------------------------
 
 TEST_F(Corruption, FlippedHeaderByteIsCorrupt) {
-  for (size_t at : {8u, 9u, 10u, 12u, 16u, 24u, 32u, 33u, 41u, 42u, 44u, 56u, 64u, 95u, 96u, 104u, 112u, 120u,
-                    128u, 136u, 150u, 192u, 200u, 256u, 300u, 400u, 503u, 504u, 511u}) {
+  for (size_t at :
+       {8u,   9u,   10u,  12u,  16u,  24u,  32u,  33u,  41u,  42u,  44u,  56u,  64u,  95u, 96u,
+        104u, 112u, 120u, 128u, 136u, 150u, 192u, 200u, 256u, 300u, 400u, 503u, 504u, 511u}) {
     EXPECT_TRUE(open_fails(flipped(at), {ErrorCode::kCorrupt})) << "header byte " << at;
   }
 }
@@ -246,8 +266,9 @@ TEST_F(Corruption, HeaderFieldEditsWithAValidChecksumAreCaught) {
   try {
     auto snap = hexz::Snapshot::open(path);
     Bytes tail(4096);
-    EXPECT_TRUE(ThrowsHexz([&] { snap->read(Stream::kDisk, src_[0].size(), std::as_writable_bytes(std::span(tail))); },
-                           {ErrorCode::kCorrupt}));
+    EXPECT_TRUE(ThrowsHexz(
+        [&] { snap->read(Stream::kDisk, src_[0].size(), std::as_writable_bytes(std::span(tail))); },
+        {ErrorCode::kCorrupt}));
   } catch (const hexz::Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kCorrupt) << e.what();
   }
@@ -258,14 +279,16 @@ TEST_F(Corruption, HeaderFieldEditsWithAValidChecksumAreCaught) {
 TEST_F(Corruption, FlippedMasterIndexByteIsCorruptAtOpen) {
   for (uint64_t rel : {0ull, 1ull, 8ull, 12ull, 16ull, 24ull, 28ull, 29ull, 32ull, 39ull, 40ull}) {
     if (rel >= map_.master_length) continue;
-    EXPECT_TRUE(open_fails(flipped(map_.master_offset + rel), {ErrorCode::kCorrupt})) << "master byte " << rel;
+    EXPECT_TRUE(open_fails(flipped(map_.master_offset + rel), {ErrorCode::kCorrupt}))
+        << "master byte " << rel;
   }
   EXPECT_TRUE(open_fails(flipped(map_.file_size - 1), {ErrorCode::kCorrupt}));
 }
 
 TEST_F(Corruption, FlippedIndexPageByteFailsReadsAndVerify) {
   const auto& page = map_.pages[0];
-  for (uint64_t rel : {uint64_t{0}, uint64_t{page.stored_length / 2}, uint64_t{page.stored_length - 1}}) {
+  for (uint64_t rel :
+       {uint64_t{0}, uint64_t{page.stored_length / 2}, uint64_t{page.stored_length - 1}}) {
     SCOPED_TRACE("page byte " + std::to_string(rel));
     std::string err;
     bool ok = true;
@@ -283,16 +306,18 @@ TEST_F(Corruption, FlippedDataByteFailsOnlyThatBlock) {
     auto snap = hexz::Snapshot::open(path);  // Blocks are checked when read, not at open.
     Bytes buf(100);
     // The first disk chunk lives in the damaged block.
-    EXPECT_TRUE(ThrowsHexz([&] { snap->read(Stream::kDisk, 0, std::as_writable_bytes(std::span(buf))); },
-                           {ErrorCode::kCorrupt}));
+    EXPECT_TRUE(
+        ThrowsHexz([&] { snap->read(Stream::kDisk, 0, std::as_writable_bytes(std::span(buf))); },
+                   {ErrorCode::kCorrupt}));
     EXPECT_TRUE(ThrowsHexz([&] { read_stream(*snap, Stream::kDisk); }, {ErrorCode::kCorrupt}));
     // Other blocks still read correctly: the second 16 KiB block onwards, and all of memory.
     EXPECT_EQ(read_range(*snap, Stream::kDisk, 16384, 100000),
               Bytes(src_[0].begin() + 16384, src_[0].begin() + 116384));
     EXPECT_EQ(first_difference(read_stream(*snap, Stream::kMemory), src_[1]), -1);
     // Still failing on a second attempt (nothing bad was cached).
-    EXPECT_TRUE(ThrowsHexz([&] { snap->read(Stream::kDisk, 10, std::as_writable_bytes(std::span(buf))); },
-                           {ErrorCode::kCorrupt}));
+    EXPECT_TRUE(
+        ThrowsHexz([&] { snap->read(Stream::kDisk, 10, std::as_writable_bytes(std::span(buf))); },
+                   {ErrorCode::kCorrupt}));
     hexz::VerifyReport report = snap->verify();
     EXPECT_FALSE(report.ok);
     EXPECT_NE(report.first_error.find("block"), std::string::npos) << report.first_error;
@@ -315,14 +340,15 @@ TEST_F(Corruption, SweepOfSingleByteFlipsNeverReturnsWrongBytes) {
   // About 60 bytes spread over the whole file (header, blocks, pages, master), one at a time.
   int detected = 0, total = 0;
   const uint64_t step = good_.size() / 60 | 1;
-  std::vector<uint64_t> positions = {L::kHeaderChecksum, map_.pages[0].offset + 3, map_.master_offset + 2};
+  std::vector<uint64_t> positions = {L::kHeaderChecksum, map_.pages[0].offset + 3,
+                                     map_.master_offset + 2};
   for (uint64_t at = 5; at < good_.size(); at += step) positions.push_back(at);
   for (uint64_t at : positions) {
     SCOPED_TRACE("flipped byte " + std::to_string(at));
     bool ok = true;
     int failures = never_wrong_bytes(flipped(at, 0x10),
-                                     {ErrorCode::kCorrupt, ErrorCode::kTruncated, ErrorCode::kNotASnapshot,
-                                      ErrorCode::kUnsupported},
+                                     {ErrorCode::kCorrupt, ErrorCode::kTruncated,
+                                      ErrorCode::kNotASnapshot, ErrorCode::kUnsupported},
                                      nullptr, &ok);
     ++total;
     if (failures > 0 || !ok) ++detected;
@@ -337,7 +363,8 @@ TEST_F(Corruption, SweepOfSingleByteFlipsNeverReturnsWrongBytes) {
 TEST_F(Corruption, VerifyReportsOkOnAGoodFile) {
   auto snap = hexz::Snapshot::open(good_path_);
   std::vector<std::pair<uint64_t, uint64_t>> calls;
-  hexz::VerifyReport report = snap->verify([&](uint64_t d, uint64_t t) { calls.emplace_back(d, t); });
+  hexz::VerifyReport report =
+      snap->verify([&](uint64_t d, uint64_t t) { calls.emplace_back(d, t); });
   EXPECT_TRUE(report.ok) << report.first_error;
   EXPECT_TRUE(report.first_error.empty());
   EXPECT_EQ(report.blocks_checked, result_.streams[0].blocks + result_.streams[1].blocks);

@@ -32,7 +32,8 @@ class ChunkPlan {
   }
   /// The content of chunk `i` (full chunks only).
   Bytes chunk(size_t i) const {
-    return Bytes(image_.begin() + static_cast<long>(i * kChunk), image_.begin() + static_cast<long>((i + 1) * kChunk));
+    return Bytes(image_.begin() + static_cast<long>(i * kChunk),
+                 image_.begin() + static_cast<long>((i + 1) * kChunk));
   }
   const Bytes& image() const { return image_; }
 
@@ -45,24 +46,27 @@ class DedupTest : public HexzTest {};
 TEST_F(DedupTest, ExactZeroAndDuplicateCounts) {
   // Disk: 36 chunks, block size 64 KiB = 16 chunks.
   ChunkPlan disk;
-  disk.unique(1)      // 0
-      .unique(2)      // 1
-      .unique(1)      // 2  dup of chunk 0, whose block is still open
-      .zero()         // 3  zero
-      .zero()         // 4  zero
-      .random(3)      // 5
-      .unique(2)      // 6  dup of chunk 1 (still open block)
-      .unique(4).unique(5).unique(6).unique(7)  // 7..10
-      .zero();        // 11 zero
+  disk.unique(1)  // 0
+      .unique(2)  // 1
+      .unique(1)  // 2  dup of chunk 0, whose block is still open
+      .zero()     // 3  zero
+      .zero()     // 4  zero
+      .random(3)  // 5
+      .unique(2)  // 6  dup of chunk 1 (still open block)
+      .unique(4)
+      .unique(5)
+      .unique(6)
+      .unique(7)                                          // 7..10
+      .zero();                                            // 11 zero
   for (uint64_t id = 8; id <= 26; ++id) disk.unique(id);  // 12..30 (the first block closes here)
-  disk.unique(1)      // 31 dup of chunk 0, now in a written block
-      .unique(5);     // 32 dup of chunk 8
+  disk.unique(1)   // 31 dup of chunk 0, now in a written block
+      .unique(5);  // 32 dup of chunk 8
   {
     Bytes half = text_bytes(kChunk / 2, 27);  // 33: half data, half zeros: a data chunk
     half.resize(kChunk, 0);
     disk.add(half);
   }
-  disk.zero();        // 34 zero
+  disk.zero();                     // 34 zero
   disk.add(text_bytes(1000, 28));  // 35: short final chunk
   ASSERT_EQ(disk.image().size(), 35u * kChunk + 1000);
 
@@ -70,25 +74,27 @@ TEST_F(DedupTest, ExactZeroAndDuplicateCounts) {
   ChunkPlan memory;
   Bytes almost_zero(kChunk, 0);
   almost_zero.back() = 1;
-  memory.zero()                 // 0 zero
-      .copy(disk.chunk(5))      // 1 dup (cross-stream, random chunk)
-      .copy(disk.chunk(1))      // 2 dup (cross-stream)
-      .unique(100)              // 3
-      .unique(100)              // 4 dup of memory chunk 3 (same open block)
-      .zero()                   // 5 zero
-      .zero()                   // 6 zero
-      .random(101)              // 7
-      .copy(disk.chunk(12))     // 8 dup (cross-stream, second disk block)
-      .add(almost_zero)         // 9 data: a single non-zero byte
-      .unique(102)              // 10
-      .unique(103)              // 11
-      .unique(104)              // 12
-      .random(101)              // 13 dup of memory chunk 7
-      .zero()                   // 14 zero
-      .copy(disk.chunk(33));    // 15 dup of the half-zero disk chunk
+  memory
+      .zero()                 // 0 zero
+      .copy(disk.chunk(5))    // 1 dup (cross-stream, random chunk)
+      .copy(disk.chunk(1))    // 2 dup (cross-stream)
+      .unique(100)            // 3
+      .unique(100)            // 4 dup of memory chunk 3 (same open block)
+      .zero()                 // 5 zero
+      .zero()                 // 6 zero
+      .random(101)            // 7
+      .copy(disk.chunk(12))   // 8 dup (cross-stream, second disk block)
+      .add(almost_zero)       // 9 data: a single non-zero byte
+      .unique(102)            // 10
+      .unique(103)            // 11
+      .unique(104)            // 12
+      .random(101)            // 13 dup of memory chunk 7
+      .zero()                 // 14 zero
+      .copy(disk.chunk(33));  // 15 dup of the half-zero disk chunk
   ASSERT_EQ(memory.image().size(), 16u * kChunk);
 
-  auto opts = options(input("disk.img", disk.image()), input("mem.img", memory.image()), output("snap.hxz"));
+  auto opts = options(input("disk.img", disk.image()), input("mem.img", memory.image()),
+                      output("snap.hxz"));
   opts.block_size = 65536;
   hexz::PackResult r = hexz::pack(opts);
 
@@ -151,7 +157,7 @@ TEST_F(DedupTest, ShiftedContentIsNotADuplicateButAlignedContentIs) {
   // Fixed-size chunking: the same bytes at a non-aligned offset do not dedup.
   Bytes base = random_bytes(8 * kChunk, 3);
   Bytes disk = base;
-  disk.push_back(0x77);                       // shift by one byte
+  disk.push_back(0x77);  // shift by one byte
   disk.insert(disk.end(), base.begin(), base.end());
   disk.resize(disk.size() + kChunk - 1, 0x33);  // realign to a chunk boundary
   disk.insert(disk.end(), base.begin(), base.end());
@@ -188,7 +194,8 @@ TEST_F(DedupTest, DuplicateHeavyInputPacksSmall) {
   EXPECT_EQ(r.streams[0].dup_chunks + r.streams[1].dup_chunks, 2048u - 16u);
   EXPECT_LE(r.streams[0].stored_bytes + r.streams[1].stored_bytes, 16u * kChunk);
   const uint64_t input_size = disk.size() + memory.size();
-  EXPECT_LT(r.file_size, input_size / 20) << "file " << r.file_size << " for " << input_size << " input bytes";
+  EXPECT_LT(r.file_size, input_size / 20)
+      << "file " << r.file_size << " for " << input_size << " input bytes";
   auto snap = hexz::Snapshot::open(opts.output_path);
   EXPECT_EQ(first_difference(read_stream(*snap, Stream::kDisk), disk), -1);
   EXPECT_EQ(first_difference(read_stream(*snap, Stream::kMemory), memory), -1);
@@ -201,7 +208,8 @@ TEST_F(DedupTest, RealisticImagesMatchTheModel) {
   memory.back() = 2;
   for (uint32_t chunk : {4096u, 512u, 16384u}) {
     SCOPED_TRACE(chunk);
-    auto opts = options(input("disk.img", disk), input("mem.img", memory), output("snap-" + std::to_string(chunk)));
+    auto opts = options(input("disk.img", disk), input("mem.img", memory),
+                        output("snap-" + std::to_string(chunk)));
     opts.chunk_size = chunk;
     opts.codec = Codec::kZstd;
     hexz::PackResult r = hexz::pack(opts);
@@ -257,7 +265,8 @@ TEST_F(DedupTest, PackingTwiceGivesIdenticalFiles) {
     hexz::PackResult ra = hexz::pack(a);
     hexz::PackResult rb = hexz::pack(b);
     EXPECT_EQ(ra.file_size, rb.file_size);
-    EXPECT_TRUE(files_equal(a.output_path, b.output_path)) << "output depends on more than the inputs";
+    EXPECT_TRUE(files_equal(a.output_path, b.output_path))
+        << "output depends on more than the inputs";
     auto sa = hexz::Snapshot::open(a.output_path);
     auto sb = hexz::Snapshot::open(b.output_path);
     EXPECT_EQ(sa->info().identity_hex, sb->info().identity_hex);
@@ -279,9 +288,11 @@ TEST_F(DedupTest, OutputIsIdenticalForAnyThreadCount) {
     hexz::pack(opts);
     if (first.empty()) {
       first = opts.output_path;
-      EXPECT_EQ(first_difference(read_stream(*hexz::Snapshot::open(first), Stream::kMemory), memory), -1);
+      EXPECT_EQ(
+          first_difference(read_stream(*hexz::Snapshot::open(first), Stream::kMemory), memory), -1);
     } else {
-      EXPECT_TRUE(files_equal(first, opts.output_path)) << "output differs from the single-threaded pack";
+      EXPECT_TRUE(files_equal(first, opts.output_path))
+          << "output differs from the single-threaded pack";
     }
   }
 }
@@ -314,7 +325,7 @@ TEST_F(DedupTest, SparseOneGibFileRoundTrips) {
     pieces.emplace_back(700ull << 20, std::move(code));
   }
   pieces.emplace_back((900ull << 20) - 100, text_bytes(200, 4));  // straddles a chunk boundary
-  pieces.emplace_back(kSize - 4196, text_bytes(4196, 5));          // the file's last bytes
+  pieces.emplace_back(kSize - 4196, text_bytes(4196, 5));         // the file's last bytes
   for (auto& [off, bytes] : pieces) {
     bytes.front() = 'A';
     bytes.back() = 'Z';

@@ -111,7 +111,8 @@ TEST_P(ProgressAbort, ExceptionPropagatesAndLeavesNoFiles) {
   };
   try {
     hexz::pack(opts, progress);
-    ADD_FAILURE() << "pack() returned normally after its progress callback threw (thrown=" << thrown << ")";
+    ADD_FAILURE() << "pack() returned normally after its progress callback threw (thrown=" << thrown
+                  << ")";
   } catch (const StopPacking& s) {
     EXPECT_EQ(s.at_call, calls);
   } catch (const hexz::Error& e) {
@@ -129,7 +130,8 @@ TEST_P(ProgressAbort, ExceptionPropagatesAndLeavesNoFiles) {
 
 INSTANTIATE_TEST_SUITE_P(AtCall, ProgressAbort, ::testing::Values(0, 1, -1),
                          [](const ::testing::TestParamInfo<int>& p) {
-                           return p.param < 0 ? std::string("Last") : "Call" + std::to_string(p.param);
+                           return p.param < 0 ? std::string("Last")
+                                              : "Call" + std::to_string(p.param);
                          });
 
 TEST_F(PackTest, ProgressAbortDoesNotTouchAnExistingOutput) {
@@ -137,9 +139,10 @@ TEST_F(PackTest, ProgressAbortDoesNotTouchAnExistingOutput) {
   write_file(output("snap.hxz"), old);
   auto opts = options(input("disk.img", make_disk_image(3u << 20, 4)), "", output("snap.hxz"));
   opts.force = true;
-  EXPECT_THROW(hexz::pack(opts, [](uint64_t done, uint64_t) {
-    if (done > 0) throw StopPacking{0};
-  }),
+  EXPECT_THROW(hexz::pack(opts,
+                          [](uint64_t done, uint64_t) {
+                            if (done > 0) throw StopPacking{0};
+                          }),
                StopPacking);
   EXPECT_EQ(read_file(output("snap.hxz")), old);
   EXPECT_EQ(out_entries(), std::vector<std::string>{"snap.hxz"});
@@ -187,7 +190,8 @@ TEST_F(PackTest, ForceWithoutExistingOutputJustWrites) {
 TEST_F(PackTest, FailedPackNeverTouchesExistingOutput) {
   Bytes old = text_bytes(20000, 9);
   write_file(output("snap.hxz"), old);
-  auto opts = options(input("disk.img", make_disk_image(100000, 1)), in_dir() + "/missing.img", output("snap.hxz"));
+  auto opts = options(input("disk.img", make_disk_image(100000, 1)), in_dir() + "/missing.img",
+                      output("snap.hxz"));
   opts.force = true;
   EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(opts); }, {ErrorCode::kNotFound}));
   EXPECT_EQ(read_file(output("snap.hxz")), old);
@@ -215,8 +219,9 @@ TEST_F(PackTest, UnreadableInputFailsWithIoAndKeepsExistingOutput) {
     fs::permissions(output("snap.hxz"), fs::perms::all, fs::perm_options::add);
     int status = run_as_nobody([&] { return pack_expecting(opts, ErrorCode::kIo); });
     if (status < 0) GTEST_SKIP() << "cannot drop privileges to nobody";
-    EXPECT_EQ(status, 0) << "child exit " << status
-                         << " (3 = no error; 10+code = wrong hexz::ErrorCode; 98 = other exception)";
+    EXPECT_EQ(status, 0)
+        << "child exit " << status
+        << " (3 = no error; 10+code = wrong hexz::ErrorCode; 98 = other exception)";
   }
   EXPECT_EQ(read_file(output("snap.hxz")), old);
   EXPECT_EQ(out_entries(), std::vector<std::string>{"snap.hxz"});
@@ -230,7 +235,8 @@ TEST_F(PackTest, UnwritableOutputDirectoryFailsWithIo) {
   auto opts = options(input("disk.img", make_disk_image(100000, 1)), "", output("snap.hxz"));
   fs::permissions(opts.disk_path, fs::perms::all, fs::perm_options::add);
   fs::permissions(out_dir(), fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
-                                 fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
+                                 fs::perms::group_exec | fs::perms::others_read |
+                                 fs::perms::others_exec);
   if (::geteuid() != 0) {
     EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(opts); }, {ErrorCode::kIo}));
   } else {
@@ -275,12 +281,13 @@ TEST_F(PackTest, InputIsADirectory) {
 
 TEST_F(PackTest, ChunkSizeOutOfRangeOrNotAPowerOfTwo) {
   std::string disk = input("disk.img", text_bytes(10000, 1));
-  for (uint32_t chunk : {0u, 1u, 256u, 511u, 513u, 1000u, 3000u, 4095u, 4097u, 12288u, (1u << 20) + 4096,
-                         2u << 20, 1u << 31, UINT32_MAX}) {
+  for (uint32_t chunk : {0u, 1u, 256u, 511u, 513u, 1000u, 3000u, 4095u, 4097u, 12288u,
+                         (1u << 20) + 4096, 2u << 20, 1u << 31, UINT32_MAX}) {
     auto opts = options(disk, "", output("snap.hxz"));
     opts.chunk_size = chunk;
     opts.block_size = hexz::kMaxBlockSize;
-    EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(opts); }, {ErrorCode::kInvalidArgument})) << "chunk size " << chunk;
+    EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(opts); }, {ErrorCode::kInvalidArgument}))
+        << "chunk size " << chunk;
   }
   EXPECT_EQ(out_entries(), std::vector<std::string>{});
 }
@@ -291,7 +298,8 @@ TEST_F(PackTest, BlockSizeOutOfRange) {
     auto opts = options(disk, "", output("snap.hxz"));
     opts.chunk_size = 512;
     opts.block_size = block;
-    EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(opts); }, {ErrorCode::kInvalidArgument})) << "block size " << block;
+    EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(opts); }, {ErrorCode::kInvalidArgument}))
+        << "block size " << block;
   }
   EXPECT_EQ(out_entries(), std::vector<std::string>{});
 }
@@ -310,7 +318,8 @@ TEST_F(PackTest, BlockSizeSmallerThanChunkSize) {
 
 TEST_F(PackTest, BoundarySizesAreAccepted) {
   Bytes disk = make_disk_image(50000, 3);
-  const std::pair<uint32_t, uint32_t> cases[] = {{512, 1024}, {512, 512 * 1024}, {1u << 20, 1u << 20}, {4096, 4096}};
+  const std::pair<uint32_t, uint32_t> cases[] = {
+      {512, 1024}, {512, 512 * 1024}, {1u << 20, 1u << 20}, {4096, 4096}};
   int n = 0;
   std::string path = input("disk.img", disk);
   for (const auto& [chunk, block] : cases) {
@@ -328,14 +337,18 @@ TEST_F(PackTest, InvalidCodecValue) {
   EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(opts); }, {ErrorCode::kInvalidArgument}));
   if (fs::exists(opts.output_path)) {
     // Whatever was written must at least be readable.
-    EXPECT_NO_THROW(hexz::Snapshot::open(opts.output_path)) << "pack wrote a snapshot it cannot open";
+    EXPECT_NO_THROW(hexz::Snapshot::open(opts.output_path))
+        << "pack wrote a snapshot it cannot open";
   }
 }
 
 TEST_F(PackTest, CompressionLevelOutOfRange) {
   std::string disk = input("disk.img", text_bytes(10000, 1));
-  const std::pair<Codec, int> cases[] = {{Codec::kZstd, 23}, {Codec::kZstd, 1000}, {Codec::kLz4, 13},
-                                         {Codec::kLz4, -1}, {Codec::kLz4, 1000}};
+  const std::pair<Codec, int> cases[] = {{Codec::kZstd, 23},
+                                         {Codec::kZstd, 1000},
+                                         {Codec::kLz4, 13},
+                                         {Codec::kLz4, -1},
+                                         {Codec::kLz4, 1000}};
   for (const auto& [codec, level] : cases) {
     auto opts = options(disk, "", output("snap.hxz"));
     opts.codec = codec;
@@ -357,7 +370,8 @@ TEST_F(PackTest, CompressionLevelOutOfRange) {
 }
 
 TEST_F(PackTest, OutputDirectoryMissing) {
-  auto opts = options(input("disk.img", text_bytes(10000, 1)), "", out_dir() + "/no/such/dir/snap.hxz");
+  auto opts =
+      options(input("disk.img", text_bytes(10000, 1)), "", out_dir() + "/no/such/dir/snap.hxz");
   EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(opts); }, {ErrorCode::kNotFound, ErrorCode::kIo}));
   EXPECT_FALSE(fs::exists(out_dir() + "/no"));
 }
@@ -368,8 +382,8 @@ TEST_F(PackTest, OutputIsAnExistingDirectory) {
   EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(opts); },
                          {ErrorCode::kAlreadyExists, ErrorCode::kInvalidArgument, ErrorCode::kIo}));
   opts.force = true;
-  EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(opts); }, {ErrorCode::kInvalidArgument, ErrorCode::kIo,
-                                                     ErrorCode::kAlreadyExists}));
+  EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(opts); },
+                         {ErrorCode::kInvalidArgument, ErrorCode::kIo, ErrorCode::kAlreadyExists}));
   EXPECT_TRUE(fs::is_directory(output("dir.hxz")));
 }
 
@@ -385,15 +399,18 @@ TEST_F(PackTest, OutputEqualToAnInputIsRefused) {
   for (const std::string& out : {d, m, in_dir() + "/./disk.img", in_dir() + "/../in/mem.img"}) {
     auto opts = options(d, m, out);
     opts.force = true;
-    EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(opts); }, {ErrorCode::kInvalidArgument})) << "output " << out;
+    EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(opts); }, {ErrorCode::kInvalidArgument}))
+        << "output " << out;
   }
   // Also through a symbolic link and a hard link.
   fs::create_symlink(d, tmp().path() / "link-to-disk.img");
   fs::create_hard_link(m, tmp().path() / "hardlink-to-mem.img");
-  for (const fs::path& out : {tmp().path() / "link-to-disk.img", tmp().path() / "hardlink-to-mem.img"}) {
+  for (const fs::path& out :
+       {tmp().path() / "link-to-disk.img", tmp().path() / "hardlink-to-mem.img"}) {
     auto opts = options(d, m, out.string());
     opts.force = true;
-    EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(opts); }, {ErrorCode::kInvalidArgument})) << "output " << out;
+    EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(opts); }, {ErrorCode::kInvalidArgument}))
+        << "output " << out;
   }
   EXPECT_EQ(read_file(d), disk);
   EXPECT_EQ(read_file(m), memory);

@@ -26,7 +26,9 @@ struct ReadConfig {
   const char* name;
 };
 
-void PrintTo(const ReadConfig& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const ReadConfig& c, std::ostream* os) {
+  *os << c.name;
+}
 
 /// A packed snapshot of a realistic disk+memory pair, kept with its sources.
 class ReadFixture : public HexzTest {
@@ -57,9 +59,10 @@ class ReadFixture : public HexzTest {
     }
     size_t i = 0;
     while (got[i] == src[offset + i]) ++i;
-    return ::testing::AssertionFailure() << hexz::stream_name(s) << " read [" << offset << ", +" << len
-                                         << ") differs at stream offset " << offset + i << ": got "
-                                         << int(got[i]) << ", want " << int(src[offset + i]);
+    return ::testing::AssertionFailure()
+           << hexz::stream_name(s) << " read [" << offset << ", +" << len
+           << ") differs at stream offset " << offset + i << ": got " << int(got[i]) << ", want "
+           << int(src[offset + i]);
   }
 
   /// Starts of runs of whole all-zero chunks (chunk index where a zero run begins/ends).
@@ -69,8 +72,9 @@ class ReadFixture : public HexzTest {
     bool prev = false;
     for (uint64_t off = 0; off < src.size(); off += chunk_) {
       size_t len = std::min<size_t>(chunk_, src.size() - off);
-      bool zero = std::all_of(src.begin() + static_cast<long>(off), src.begin() + static_cast<long>(off + len),
-                              [](uint8_t b) { return b == 0; });
+      bool zero =
+          std::all_of(src.begin() + static_cast<long>(off),
+                      src.begin() + static_cast<long>(off + len), [](uint8_t b) { return b == 0; });
       if (zero != prev) edges.push_back(off);
       prev = zero;
     }
@@ -93,11 +97,21 @@ TEST_P(RandomReads, ThousandsOfRandomRangesMatchTheSource) {
     const uint64_t size = src_[static_cast<int>(s)].size();
     uint64_t len = 0;
     switch (rng() % 5) {
-      case 0: len = rng() % 16; break;                  // tiny
-      case 1: len = rng() % chunk_ + 1; break;          // within about a chunk
-      case 2: len = rng() % (3 * chunk_) + 1; break;    // a few chunks
-      case 3: len = rng() % (100u << 10) + 1; break;    // several blocks
-      case 4: len = rng() % (GetParam().block * 2) + 1; break;
+      case 0:
+        len = rng() % 16;
+        break;  // tiny
+      case 1:
+        len = rng() % chunk_ + 1;
+        break;  // within about a chunk
+      case 2:
+        len = rng() % (3 * chunk_) + 1;
+        break;  // a few chunks
+      case 3:
+        len = rng() % (100u << 10) + 1;
+        break;  // several blocks
+      case 4:
+        len = rng() % (GetParam().block * 2) + 1;
+        break;
     }
     len = std::min(len, size);
     const uint64_t offset = rng() % (size - len + 1);
@@ -132,8 +146,8 @@ TEST_P(RandomReads, ReadsAcrossChunkAndBlockBoundaries) {
       ASSERT_TRUE(check(s, edge, std::min<uint64_t>(size - edge, chunk_ + 1)));
     }
     // Reads ending exactly at the end of the stream.
-    for (uint64_t n : {uint64_t{1}, uint64_t{2}, uint64_t{100}, uint64_t{chunk_ - 1}, uint64_t{chunk_},
-                       uint64_t{chunk_ + 1}, uint64_t{block + 3}, size}) {
+    for (uint64_t n : {uint64_t{1}, uint64_t{2}, uint64_t{100}, uint64_t{chunk_ - 1},
+                       uint64_t{chunk_}, uint64_t{chunk_ + 1}, uint64_t{block + 3}, size}) {
       n = std::min(n, size);
       ASSERT_TRUE(check(s, size - n, n)) << "tail read of " << n;
     }
@@ -149,7 +163,8 @@ TEST_P(RandomReads, ExtentsMatchTheZeroChunks) {
     auto s = static_cast<Stream>(si);
     const Bytes& src = src_[si];
     const uint64_t size = src.size();
-    std::vector<std::pair<uint64_t, uint64_t>> ranges = {{0, size}, {1, size - 2}, {chunk_, chunk_}};
+    std::vector<std::pair<uint64_t, uint64_t>> ranges = {
+        {0, size}, {1, size - 2}, {chunk_, chunk_}};
     for (int i = 0; i < 50; ++i) {
       uint64_t off = rng() % size;
       ranges.emplace_back(off, rng() % (size - off) + 1);
@@ -157,7 +172,8 @@ TEST_P(RandomReads, ExtentsMatchTheZeroChunks) {
     std::vector<bool> zero_chunk;
     for (uint64_t c = 0; c < size; c += chunk_) {
       uint64_t ce = std::min<uint64_t>(c + chunk_, size);
-      zero_chunk.push_back(std::all_of(src.begin() + static_cast<long>(c), src.begin() + static_cast<long>(ce),
+      zero_chunk.push_back(std::all_of(src.begin() + static_cast<long>(c),
+                                       src.begin() + static_cast<long>(ce),
                                        [](uint8_t b) { return b == 0; }));
     }
     for (const auto& [off, len] : ranges) {
@@ -174,7 +190,8 @@ TEST_P(RandomReads, ExtentsMatchTheZeroChunks) {
         }
       }
       std::vector<std::tuple<uint64_t, uint64_t, bool>> got;
-      snap_->for_each_extent(s, off, len, [&](uint64_t o, uint64_t l, bool z) { got.emplace_back(o, l, z); });
+      snap_->for_each_extent(s, off, len,
+                             [&](uint64_t o, uint64_t l, bool z) { got.emplace_back(o, l, z); });
       ASSERT_EQ(got, want) << hexz::stream_name(s) << " extents of [" << off << ", +" << len << ")";
     }
   }
@@ -188,7 +205,9 @@ const ReadConfig kReadConfigs[] = {
 };
 
 INSTANTIATE_TEST_SUITE_P(Configs, RandomReads, ::testing::ValuesIn(kReadConfigs),
-                         [](const ::testing::TestParamInfo<ReadConfig>& p) { return p.param.name; });
+                         [](const ::testing::TestParamInfo<ReadConfig>& p) {
+                           return p.param.name;
+                         });
 
 // --- Read contract -------------------------------------------------------------------------
 
@@ -213,7 +232,8 @@ TEST_F(ReadContract, ReadsPastTheEndThrowOutOfRange) {
     const uint64_t size = snap_->size(s);
     std::vector<std::byte> buf(8192);
     auto read = [&](uint64_t off, size_t len) {
-      return [this, s, off, len, &buf] { snap_->read(s, off, std::span<std::byte>(buf.data(), len)); };
+      return
+          [this, s, off, len, &buf] { snap_->read(s, off, std::span<std::byte>(buf.data(), len)); };
     };
     EXPECT_TRUE(ThrowsHexz(read(size, 1), {ErrorCode::kOutOfRange}));
     EXPECT_TRUE(ThrowsHexz(read(size - 1, 2), {ErrorCode::kOutOfRange}));
@@ -338,7 +358,8 @@ TEST_P(ConcurrentReads, EightThreadsReadRandomRanges) {
 INSTANTIATE_TEST_SUITE_P(CacheBudgets, ConcurrentReads,
                          ::testing::Values(uint64_t{64} << 20, uint64_t{100} << 10, uint64_t{0}),
                          [](const ::testing::TestParamInfo<uint64_t>& p) {
-                           return p.param == 0 ? std::string("NoCache") : "Budget" + std::to_string(p.param);
+                           return p.param == 0 ? std::string("NoCache")
+                                               : "Budget" + std::to_string(p.param);
                          });
 
 TEST_F(ReadFixture, ConcurrentVerifyAndReads) {

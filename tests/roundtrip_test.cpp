@@ -26,13 +26,18 @@ std::string config_name(const Config& c) {
          std::to_string(c.chunk) + "_b" + std::to_string(c.block);
 }
 
-void PrintTo(const Config& c, std::ostream* os) { *os << config_name(c); }
+void PrintTo(const Config& c, std::ostream* os) {
+  *os << config_name(c);
+}
 
 const char* layout_name(Layout l) {
   switch (l) {
-    case Layout::kDiskOnly: return "DiskOnly";
-    case Layout::kMemoryOnly: return "MemoryOnly";
-    case Layout::kBoth: return "Both";
+    case Layout::kDiskOnly:
+      return "DiskOnly";
+    case Layout::kMemoryOnly:
+      return "MemoryOnly";
+    case Layout::kBoth:
+      return "Both";
   }
   return "?";
 }
@@ -76,9 +81,12 @@ void expect_stats(const hexz::PackResult& result, const hexz::SnapshotInfo& info
   }
 }
 
-void PrintTo(Layout l, std::ostream* os) { *os << layout_name(l); }
+void PrintTo(Layout l, std::ostream* os) {
+  *os << layout_name(l);
+}
 
-class RoundTrip : public HexzTest, public ::testing::WithParamInterface<std::tuple<Config, Layout>> {};
+class RoundTrip : public HexzTest,
+                  public ::testing::WithParamInterface<std::tuple<Config, Layout>> {};
 
 TEST_P(RoundTrip, StreamsReadBackIdentically) {
   const auto& [cfg, layout] = GetParam();
@@ -90,8 +98,8 @@ TEST_P(RoundTrip, StreamsReadBackIdentically) {
   const bool has_disk = layout != Layout::kMemoryOnly;
   const bool has_memory = layout != Layout::kDiskOnly;
 
-  auto opts = options(has_disk ? input("disk.img", disk) : "", has_memory ? input("mem.img", memory) : "",
-                      output("snap.hxz"));
+  auto opts = options(has_disk ? input("disk.img", disk) : "",
+                      has_memory ? input("mem.img", memory) : "", output("snap.hxz"));
   opts.codec = cfg.codec;
   opts.level = cfg.level;
   opts.chunk_size = cfg.chunk;
@@ -131,47 +139,49 @@ TEST_P(RoundTrip, StreamsReadBackIdentically) {
   EXPECT_GT(info.index_bytes, 0u);
   EXPECT_LT(info.index_bytes, info.file_size);
   EXPECT_EQ(info.identity_hex.size(), 64u);
-  EXPECT_EQ(info.identity_hex.find_first_not_of("0123456789abcdef"), std::string::npos) << info.identity_hex;
+  EXPECT_EQ(info.identity_hex.find_first_not_of("0123456789abcdef"), std::string::npos)
+      << info.identity_hex;
   EXPECT_EQ(info.required_features, 0u);
   expect_stats(result, info, has_disk ? &disk : nullptr, has_memory ? &memory : nullptr, cfg.chunk);
 
   hexz::VerifyReport report = snap->verify();
   EXPECT_TRUE(report.ok) << report.first_error;
   EXPECT_TRUE(report.first_error.empty());
-  // Every stored block is checked (exact counting is tested in DedupTest.VerifyCountsEachBlockOnce).
+  // Every stored block is checked (exact counting is tested in
+  // DedupTest.VerifyCountsEachBlockOnce).
   EXPECT_GE(report.blocks_checked, result.streams[0].blocks + result.streams[1].blocks);
   EXPECT_GT(report.chunks_checked, 0u);
 }
 
 const Config kConfigs[] = {
-    {Codec::kLz4, 0, 4096, 65536},          // defaults
-    {Codec::kLz4, 1, 512, 1024},            // smallest chunk and block
-    {Codec::kLz4, 9, 16384, 65536},         // LZ4-HC
-    {Codec::kLz4, 0, 4096, 1u << 20},       // 1 MiB blocks
-    {Codec::kLz4, 0, 16384, 16384},         // block == chunk
-    {Codec::kZstd, 3, 4096, 65536},
-    {Codec::kZstd, 1, 512, 1024},
-    {Codec::kZstd, 6, 16384, 1u << 20},
-    {Codec::kZstd, 0, 4096, 1024 * 1024},   // default zstd level
+    {Codec::kLz4, 0, 4096, 65536},     // defaults
+    {Codec::kLz4, 1, 512, 1024},       // smallest chunk and block
+    {Codec::kLz4, 9, 16384, 65536},    // LZ4-HC
+    {Codec::kLz4, 0, 4096, 1u << 20},  // 1 MiB blocks
+    {Codec::kLz4, 0, 16384, 16384},    // block == chunk
+    {Codec::kZstd, 3, 4096, 65536},     {Codec::kZstd, 1, 512, 1024},
+    {Codec::kZstd, 6, 16384, 1u << 20}, {Codec::kZstd, 0, 4096, 1024 * 1024},  // default zstd level
     {Codec::kZstd, 3, 512, 65536},
 };
 
-INSTANTIATE_TEST_SUITE_P(
-    Matrix, RoundTrip,
-    ::testing::Combine(::testing::ValuesIn(kConfigs),
-                       ::testing::Values(Layout::kDiskOnly, Layout::kMemoryOnly, Layout::kBoth)),
-    [](const ::testing::TestParamInfo<RoundTrip::ParamType>& p) {
-      return config_name(std::get<0>(p.param)) + "_" + layout_name(std::get<1>(p.param));
-    });
+INSTANTIATE_TEST_SUITE_P(Matrix, RoundTrip,
+                         ::testing::Combine(::testing::ValuesIn(kConfigs),
+                                            ::testing::Values(Layout::kDiskOnly,
+                                                              Layout::kMemoryOnly, Layout::kBoth)),
+                         [](const ::testing::TestParamInfo<RoundTrip::ParamType>& p) {
+                           return config_name(std::get<0>(p.param)) + "_" +
+                                  layout_name(std::get<1>(p.param));
+                         });
 
 // --- Edge-case streams ---------------------------------------------------------------------
 
 class EdgeStreams : public HexzTest {
  protected:
   /// Packs and checks that both streams read back as given.
-  void round_trip(const Bytes* disk, const Bytes* memory, Codec codec = Codec::kLz4, uint32_t chunk = 4096) {
-    auto opts = options(disk ? input("disk.img", *disk) : "", memory ? input("mem.img", *memory) : "",
-                        output("snap.hxz"));
+  void round_trip(const Bytes* disk, const Bytes* memory, Codec codec = Codec::kLz4,
+                  uint32_t chunk = 4096) {
+    auto opts = options(disk ? input("disk.img", *disk) : "",
+                        memory ? input("mem.img", *memory) : "", output("snap.hxz"));
     opts.codec = codec;
     opts.chunk_size = chunk;
     result_ = hexz::pack(opts);
@@ -353,7 +363,8 @@ TEST_F(EdgeStreams, CdcRoundTripsAndFindsShiftedDuplicates) {
       fixed_stored = r.streams[0].stored_bytes;
     } else {
       EXPECT_GT(r.streams[0].dup_chunks, r.streams[0].chunks / 4);
-      EXPECT_LT(r.streams[0].stored_bytes, fixed_stored * 3 / 4) << "CDC did not dedup the shifted copy";
+      EXPECT_LT(r.streams[0].stored_bytes, fixed_stored * 3 / 4)
+          << "CDC did not dedup the shifted copy";
       uint64_t max_len = 0;
       for (int k = 0; k < 32; ++k) {
         if (snap->info().chunk_histogram[k] != 0) max_len = uint64_t{1} << k;
@@ -365,7 +376,10 @@ TEST_F(EdgeStreams, CdcRoundTripsAndFindsShiftedDuplicates) {
 
 TEST_F(EdgeStreams, CdcRejectsInconsistentChunkBounds) {
   std::string path = input("disk.img", text_bytes(10000, 1));
-  const uint32_t cases[][3] = {{8192, 8192, 65536}, {2048, 8192, 8192}, {8192, 4096, 65536}, {32, 64, 128},
+  const uint32_t cases[][3] = {{8192, 8192, 65536},
+                               {2048, 8192, 8192},
+                               {8192, 4096, 65536},
+                               {32, 64, 128},
                                {2048, 8192, (16u << 20) + 1}};
   for (const auto& c : cases) {
     auto opts = options(path, "", output("cdc.hxz"));

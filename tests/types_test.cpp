@@ -55,8 +55,9 @@ TEST(Types, ParseSizeAcceptsSuffixes) {
 }
 
 TEST(Types, ParseSizeRejectsMalformedAndOverflow) {
-  for (const char* bad : {"", "K", "-1", "1.5M", "12Q", "abc", "4096 ", " 4096", "0x10", "1KK",
-                          "18446744073709551616", "99999999999999999999", "20000000000G", "17179869184G"}) {
+  for (const char* bad :
+       {"", "K", "-1", "1.5M", "12Q", "abc", "4096 ", " 4096", "0x10", "1KK",
+        "18446744073709551616", "99999999999999999999", "20000000000G", "17179869184G"}) {
     EXPECT_FALSE(hexz::parse_size(bad).has_value()) << "'" << bad << "' was accepted";
   }
 }
@@ -69,10 +70,11 @@ TEST(Types, FormatBytes) {
 }
 
 TEST(Types, ErrorCodeNamesAreDistinctAndNonEmpty) {
-  const ErrorCode all[] = {ErrorCode::kInvalidArgument, ErrorCode::kIo,          ErrorCode::kNotFound,
-                           ErrorCode::kAlreadyExists,   ErrorCode::kNotASnapshot, ErrorCode::kUnsupported,
-                           ErrorCode::kCorrupt,         ErrorCode::kTruncated,   ErrorCode::kOutOfRange,
-                           ErrorCode::kAborted,         ErrorCode::kInternal};
+  const ErrorCode all[] = {
+      ErrorCode::kInvalidArgument, ErrorCode::kIo,           ErrorCode::kNotFound,
+      ErrorCode::kAlreadyExists,   ErrorCode::kNotASnapshot, ErrorCode::kUnsupported,
+      ErrorCode::kCorrupt,         ErrorCode::kTruncated,    ErrorCode::kOutOfRange,
+      ErrorCode::kAborted,         ErrorCode::kInternal};
   for (size_t i = 0; i < std::size(all); ++i) {
     const char* a = hexz::error_code_name(all[i]);
     ASSERT_NE(a, nullptr);

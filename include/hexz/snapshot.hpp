@@ -28,6 +28,10 @@ struct OpenOptions {
   std::vector<std::string> base_dirs;
   /// Password of an encrypted snapshot (ignored for unencrypted ones).
   std::string password;
+  /// S3 endpoint for s3:// locations ("http://127.0.0.1:7480"); empty = AWS_ENDPOINT_URL.
+  std::string endpoint;
+  /// On-disk cache of remote bytes shared by processes; empty = HEXZ_CACHE_DIR (or none).
+  std::string cache_dir;
 };
 
 /// A snapshot a thin snapshot depends on.
@@ -79,9 +83,9 @@ class Snapshot {
  public:
   virtual ~Snapshot() = default;
 
-  /// Opens and validates `path` (magic, version, feature flags, header and master index
-  /// checksums, file length). Throws hexz::Error (kNotFound, kNotASnapshot, kUnsupported,
-  /// kCorrupt, kTruncated, kIo).
+  /// Opens and validates `path`: a local file, an http(s):// URL or s3://bucket/key (magic,
+  /// version, feature flags, header and master index checksums, file length). Throws hexz::Error
+  /// (kNotFound, kNotASnapshot, kUnsupported, kCorrupt, kTruncated, kIo).
   static std::unique_ptr<Snapshot> open(const std::string& path, const OpenOptions& options = {});
 
   /// True if the snapshot holds `stream`.

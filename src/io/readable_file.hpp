@@ -20,6 +20,12 @@ class ReadableFile {
   virtual void read_at(uint64_t offset, std::span<std::byte> out) const = 0;
   /// A name for messages (the path or URL).
   virtual const std::string& name() const = 0;
+  /// Hint: [offset, offset+length) will be read soon (a remote backend fetches it in one
+  /// request and keeps it). The default does nothing.
+  virtual void will_read(uint64_t offset, uint64_t length) const {
+    (void)offset;
+    (void)length;
+  }
 };
 
 /// Opens a local file with pread-based reads. Throws kNotFound / kIo / kInvalidArgument.

@@ -403,7 +403,7 @@ class Packer {
   std::vector<std::unique_ptr<codec::Compressor>> compressors_;  ///< One per worker.
   DedupTable dedup_;
   std::vector<BaseBlock> base_blocks_;
-  bool uses_base_ = false;  ///< Some entry references a base snapshot.
+  bool uses_base_ = false;                 ///< Some entry references a base snapshot.
   std::vector<format::BlockRef> written_;  ///< Written blocks by sequence number.
   uint32_t next_block_seq_ = 0;
   util::Buffer open_block_;

@@ -40,7 +40,7 @@ HashedSegment hash_segment(Segment segment, const crypto::SnapshotCipher* cipher
 
 /// A block ready to be written: stored bytes and where they decode to.
 struct StoredBlock {
-  util::Buffer bytes;            ///< What goes into the file.
+  util::Buffer bytes;  ///< What goes into the file.
   uint32_t raw_length = 0;
   Codec codec = Codec::kNone;  ///< kNone if stored raw.
   uint64_t checksum = 0;       ///< XXH3-64 of `bytes`.

@@ -43,8 +43,8 @@ class SegmentReader {
   ChunkingParams chunking_;
   std::optional<chunk::FastCdc> cdc_;
   uint64_t segment_size_;
-  uint64_t pos_ = 0;              ///< Next input byte not yet read.
-  io::Extent data_;               ///< Current or next data extent at/after pos_.
+  uint64_t pos_ = 0;    ///< Next input byte not yet read.
+  io::Extent data_;     ///< Current or next data extent at/after pos_.
   util::Buffer carry_;  ///< CDC: bytes read but not yet cut.
 };
 

@@ -12,6 +12,7 @@
 #include "hash/checksum.hpp"
 #include "hash/digest.hpp"
 #include "hexz/error.hpp"
+#include "io/url.hpp"
 
 namespace hexz::read {
 
@@ -51,6 +52,7 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
     throw Error(ErrorCode::kTruncated, "'" + name + "' is truncated: the header is incomplete");
   }
   header_ = format::decode_header(hbytes, name);
+  file_->will_read(header_.tail_offset, header_.tail_length);  // one request when remote
   if (actual < header_.file_size) {
     throw Error(ErrorCode::kTruncated, "'" + name + "' is truncated: expected " +
                                            num(header_.file_size) + " bytes, found " + num(actual));
@@ -125,12 +127,6 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
 
 namespace {
 
-std::string dir_of(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 bool file_exists(const std::string& path) {
   return ::access(path.c_str(), F_OK) == 0;
 }
@@ -139,7 +135,7 @@ bool file_exists(const std::string& path) {
 
 std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
   const auto& rec = bases_[index];
-  std::vector<std::string> dirs{dir_of(file_->name())};
+  std::vector<std::string> dirs{io::parent_of(file_->name())};
   for (const auto& d : options_.base_dirs) dirs.push_back(d);
   if (const char* env = std::getenv("HEXZ_BASE_PATH")) {
     std::string list = env;
@@ -157,14 +153,16 @@ std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
   std::string mismatch;
   for (const auto& d : dirs) {
     const std::string candidate = d + "/" + rec.name;
-    if (!file_exists(candidate)) continue;
+    if (!io::is_remote(candidate) && !file_exists(candidate)) continue;
     OpenOptions base_options = options_;
     base_options.threads = 1;
     std::unique_ptr<SnapshotReader> reader;
     try {
-      reader = std::make_unique<SnapshotReader>(io::open_local_file(candidate), base_options, false);
+      reader = std::make_unique<SnapshotReader>(io::open_storage(candidate, storage_options()),
+                                                base_options, false);
     } catch (const Error& e) {
-      mismatch = candidate + " cannot be used (" + e.what() + ")";  // keep searching
+      if (e.code() == ErrorCode::kNotFound && io::is_remote(candidate)) continue;  // absent
+      mismatch = candidate + " cannot be used (" + e.what() + ")";                 // keep searching
       continue;
     }
     if (reader->header_.identity == rec.identity && reader->header_.file_size == rec.file_size) {
@@ -636,7 +634,8 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
 namespace hexz {
 
 std::unique_ptr<Snapshot> Snapshot::open(const std::string& path, const OpenOptions& options) {
-  return std::make_unique<read::SnapshotReader>(io::open_local_file(path), options, true);
+  return std::make_unique<read::SnapshotReader>(
+      io::open_storage(path, {options.endpoint, options.cache_dir}), options, true);
 }
 
 }  // namespace hexz

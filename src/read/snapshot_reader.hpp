@@ -12,6 +12,7 @@
 #include "format/records.hpp"
 #include "hexz/snapshot.hpp"
 #include "io/readable_file.hpp"
+#include "io/url.hpp"
 #include "read/index_page.hpp"
 #include "read/lru_cache.hpp"
 #include "util/buffer.hpp"
@@ -36,8 +37,7 @@ class SnapshotReader final : public Snapshot {
   void for_each_entry(Stream stream,
                       const std::function<void(uint64_t, const format::IndexEntry&)>& fn) const;
   /// Reads, checks and decodes a block stored in this file (source 0) without caching.
-  std::shared_ptr<const util::Buffer> fetch_local_block(
-      const format::BlockRef& ref) const;
+  std::shared_ptr<const util::Buffer> fetch_local_block(const format::BlockRef& ref) const;
 
   bool has_stream(Stream stream) const override;
   uint64_t size(Stream stream) const override;
@@ -75,6 +75,7 @@ class SnapshotReader final : public Snapshot {
   /// Reads, checks and decodes a block of `source` without touching the cache.
   std::shared_ptr<const Block> fetch_block(uint8_t source, const format::BlockRef& ref) const;
   void check_range(Stream stream, uint64_t offset, uint64_t length) const;
+  io::StorageOptions storage_options() const { return {options_.endpoint, options_.cache_dir}; }
 
   std::unique_ptr<io::ReadableFile> file_;
   format::Header header_;

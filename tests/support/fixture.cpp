@@ -13,18 +13,21 @@ namespace hexz_test {
     fn();
   } catch (const hexz::Error& e) {
     if (std::find(codes.begin(), codes.end(), e.code()) != codes.end()) {
-      return ::testing::AssertionSuccess() << "threw " << hexz::error_code_name(e.code()) << ": " << e.what();
+      return ::testing::AssertionSuccess()
+             << "threw " << hexz::error_code_name(e.code()) << ": " << e.what();
     }
-    return ::testing::AssertionFailure() << "expected hexz::Error(" << want.str() << "), got hexz::Error("
-                                         << hexz::error_code_name(e.code()) << "): " << e.what();
+    return ::testing::AssertionFailure()
+           << "expected hexz::Error(" << want.str() << "), got hexz::Error("
+           << hexz::error_code_name(e.code()) << "): " << e.what();
   } catch (const std::exception& e) {
     return ::testing::AssertionFailure() << "expected hexz::Error(" << want.str() << "), got "
                                          << typeid(e).name() << ": " << e.what();
   } catch (...) {
-    return ::testing::AssertionFailure() << "expected hexz::Error(" << want.str()
-                                         << "), got a non-std exception";
+    return ::testing::AssertionFailure()
+           << "expected hexz::Error(" << want.str() << "), got a non-std exception";
   }
-  return ::testing::AssertionFailure() << "expected hexz::Error(" << want.str() << "), nothing was thrown";
+  return ::testing::AssertionFailure()
+         << "expected hexz::Error(" << want.str() << "), nothing was thrown";
 }
 
 HexzTest::HexzTest() {
@@ -38,9 +41,12 @@ std::string HexzTest::input(const std::string& name, const Bytes& data) const {
   return path;
 }
 
-std::string HexzTest::output(const std::string& name) const { return (tmp_.path() / "out" / name).string(); }
+std::string HexzTest::output(const std::string& name) const {
+  return (tmp_.path() / "out" / name).string();
+}
 
-hexz::PackOptions HexzTest::options(const std::string& disk, const std::string& memory, const std::string& out) {
+hexz::PackOptions HexzTest::options(const std::string& disk, const std::string& memory,
+                                    const std::string& out) {
   hexz::PackOptions o;
   o.disk_path = disk;
   o.memory_path = memory;

@@ -16,8 +16,12 @@
 
 namespace hexz {
 // Lets GoogleTest print error codes by name.
-inline void PrintTo(ErrorCode code, std::ostream* os) { *os << error_code_name(code); }
-inline void PrintTo(Codec codec, std::ostream* os) { *os << codec_name(codec); }
+inline void PrintTo(ErrorCode code, std::ostream* os) {
+  *os << error_code_name(code);
+}
+inline void PrintTo(Codec codec, std::ostream* os) {
+  *os << codec_name(codec);
+}
 }  // namespace hexz
 
 namespace hexz_test {

@@ -7,7 +7,8 @@
 namespace hexz_test {
 
 const Json& Json::operator[](const std::string& key) const {
-  if (type != Type::kObject) throw std::runtime_error("not a JSON object (looking up '" + key + "')");
+  if (type != Type::kObject)
+    throw std::runtime_error("not a JSON object (looking up '" + key + "')");
   auto it = object.find(key);
   if (it == object.end()) throw std::runtime_error("JSON object has no member '" + key + "'");
   return it->second;
@@ -117,8 +118,9 @@ class Parser {
     }
     size_t start = pos_;
     if (s_[pos_] == '-') ++pos_;
-    while (pos_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '.' ||
-                                s_[pos_] == 'e' || s_[pos_] == 'E' || s_[pos_] == '+' || s_[pos_] == '-')) {
+    while (pos_ < s_.size() &&
+           (std::isdigit(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '.' ||
+            s_[pos_] == 'e' || s_[pos_] == 'E' || s_[pos_] == '+' || s_[pos_] == '-')) {
       ++pos_;
     }
     if (pos_ == start) fail("unexpected character");
@@ -143,12 +145,26 @@ class Parser {
       if (pos_ >= s_.size()) fail("bad escape");
       char e = s_[pos_++];
       switch (e) {
-        case '"': case '\\': case '/': out += e; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+        case '\\':
+        case '/':
+          out += e;
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           if (pos_ + 4 > s_.size()) fail("bad \\u escape");
           unsigned long cp = std::strtoul(s_.substr(pos_, 4).c_str(), nullptr, 16);
@@ -160,7 +176,8 @@ class Parser {
           }
           break;
         }
-        default: fail("bad escape");
+        default:
+          fail("bad escape");
       }
     }
     if (pos_ >= s_.size()) fail("unterminated string");
@@ -174,6 +191,8 @@ class Parser {
 
 }  // namespace
 
-Json parse_json(const std::string& text) { return Parser(text).document(); }
+Json parse_json(const std::string& text) {
+  return Parser(text).document();
+}
 
 }  // namespace hexz_test

@@ -12,7 +12,7 @@ struct Json {
   enum class Type { kNull, kBool, kNumber, kString, kArray, kObject } type = Type::kNull;
   bool boolean = false;
   double number = 0;
-  std::string text;    ///< String value, or the number's literal text.
+  std::string text;  ///< String value, or the number's literal text.
   std::vector<Json> array;
   std::map<std::string, Json> object;
 

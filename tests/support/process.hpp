@@ -1,24 +1,24 @@
 // Running a program (the hexz CLI) and capturing its output.
 #pragma once
 
+#include <sys/types.h>
 #include <optional>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 namespace hexz_test {
 
 struct ProcessResult {
-  int exit_code = -1;   ///< Exit status, or 128 + signal number if killed by a signal.
+  int exit_code = -1;  ///< Exit status, or 128 + signal number if killed by a signal.
   bool signaled = false;
-  std::string out;      ///< Everything written to stdout.
-  std::string err;      ///< Everything written to stderr.
+  std::string out;  ///< Everything written to stdout.
+  std::string err;  ///< Everything written to stderr.
 };
 
 struct RunOptions {
   std::optional<uid_t> uid;  ///< Drop to this uid/gid before exec (needs root).
   std::optional<gid_t> gid;
-  std::string working_dir;   ///< Empty = current directory.
+  std::string working_dir;             ///< Empty = current directory.
   std::vector<std::string> extra_env;  ///< "NAME=value" entries added to the environment.
 };
 

@@ -32,7 +32,8 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   // Make everything removable again (tests chmod files and directories).
-  for (auto it = fs::recursive_directory_iterator(path_, fs::directory_options::skip_permission_denied, ec);
+  for (auto it = fs::recursive_directory_iterator(
+           path_, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::error_code ignore;
     if (!it->is_symlink(ignore)) {
@@ -64,7 +65,9 @@ Bytes read_file(const std::string& path) {
   return data;
 }
 
-bool files_equal(const std::string& a, const std::string& b) { return read_file(a) == read_file(b); }
+bool files_equal(const std::string& a, const std::string& b) {
+  return read_file(a) == read_file(b);
+}
 
 std::vector<std::string> list_dir(const fs::path& dir) {
   std::vector<std::string> names;
@@ -84,7 +87,8 @@ void make_sparse_file(const std::string& path, uint64_t size,
   for (const auto& [offset, bytes] : pieces) {
     size_t done = 0;
     while (done < bytes.size()) {
-      ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+      ssize_t n =
+          ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
       if (n <= 0) {
         ::close(fd);
         throw std::runtime_error("pwrite failed on " + path);
@@ -116,15 +120,15 @@ bool filesystem_supports_holes(const fs::path& dir) {
 namespace {
 
 constexpr std::array<std::string_view, 72> kWords = {
-    "the",      "kernel",    "module",   "config",   "device",   "error",    "warning", "info",
-    "debug",    "user",      "root",     "home",     "var",      "log",      "etc",     "usr",
-    "lib",      "bin",       "system",   "service",  "network",  "address",  "port",    "socket",
-    "file",     "directory", "mount",    "partition", "disk",    "memory",   "page",    "cache",
-    "buffer",   "process",   "thread",   "signal",   "timeout",  "connect",  "started", "stopped",
-    "enabled",  "disabled",  "version",  "package",  "install",  "update",   "return",  "static",
-    "const",    "int",       "char",     "void",     "struct",   "include",  "define",  "if",
-    "else",     "for",       "while",    "nginx",    "ssh",      "cron",     "journal", "boot",
-    "grub",     "linux",     "x86_64",   "amd64",    "0x7f",     "=",        "true",    "false"};
+    "the",     "kernel",    "module",  "config",    "device",  "error",   "warning", "info",
+    "debug",   "user",      "root",    "home",      "var",     "log",     "etc",     "usr",
+    "lib",     "bin",       "system",  "service",   "network", "address", "port",    "socket",
+    "file",    "directory", "mount",   "partition", "disk",    "memory",  "page",    "cache",
+    "buffer",  "process",   "thread",  "signal",    "timeout", "connect", "started", "stopped",
+    "enabled", "disabled",  "version", "package",   "install", "update",  "return",  "static",
+    "const",   "int",       "char",    "void",      "struct",  "include", "define",  "if",
+    "else",    "for",       "while",   "nginx",     "ssh",     "cron",    "journal", "boot",
+    "grub",    "linux",     "x86_64",  "amd64",     "0x7f",    "=",       "true",    "false"};
 
 constexpr std::array<char, 8> kPunct = {' ', ' ', ' ', ' ', '.', ',', ':', '/'};
 
@@ -167,30 +171,40 @@ void append_small_alphabet(Bytes& out, size_t n, std::mt19937_64& rng) {
 
 void append_x86ish(Bytes& out, size_t n, std::mt19937_64& rng) {
   static const std::vector<std::vector<uint8_t>> kInsns = {
-      {0x55},                                // push rbp
-      {0x48, 0x89, 0xe5},                    // mov rbp, rsp
-      {0x48, 0x83, 0xec},                    // sub rsp, imm8 (imm follows)
-      {0xc3},                                // ret
-      {0x90},                                // nop
-      {0x0f, 0x1f, 0x44, 0x00, 0x00},        // nopl
-      {0x48, 0x8b, 0x45},                    // mov rax, [rbp+imm8]
-      {0x89, 0x7d},                          // mov [rbp+imm8], edi
-      {0x5d},                                // pop rbp
-      {0xe8},                                // call rel32 (imm follows)
-      {0x48, 0x8d, 0x3d},                    // lea rdi, [rip+rel32]
-      {0x31, 0xc0},                          // xor eax, eax
-      {0x74},                                // je rel8
-      {0x0f, 0x85},                          // jne rel32
-      {0xcc},                                // int3 padding
+      {0x55},                          // push rbp
+      {0x48, 0x89, 0xe5},              // mov rbp, rsp
+      {0x48, 0x83, 0xec},              // sub rsp, imm8 (imm follows)
+      {0xc3},                          // ret
+      {0x90},                          // nop
+      {0x0f, 0x1f, 0x44, 0x00, 0x00},  // nopl
+      {0x48, 0x8b, 0x45},              // mov rax, [rbp+imm8]
+      {0x89, 0x7d},                    // mov [rbp+imm8], edi
+      {0x5d},                          // pop rbp
+      {0xe8},                          // call rel32 (imm follows)
+      {0x48, 0x8d, 0x3d},              // lea rdi, [rip+rel32]
+      {0x31, 0xc0},                    // xor eax, eax
+      {0x74},                          // je rel8
+      {0x0f, 0x85},                    // jne rel32
+      {0xcc},                          // int3 padding
   };
   size_t end = out.size() + n;
   while (out.size() < end) {
     size_t k = uniform(rng, 0, kInsns.size() - 1);
     out.insert(out.end(), kInsns[k].begin(), kInsns[k].end());
     switch (k) {
-      case 2: case 6: case 7: case 12: out.push_back(static_cast<uint8_t>(uniform(rng, 0, 0x7f) & 0xf8)); break;
-      case 9: case 10: case 13: put_le(out, uniform(rng, 0, 0xffff) - 0x8000, 4); break;
-      default: break;
+      case 2:
+      case 6:
+      case 7:
+      case 12:
+        out.push_back(static_cast<uint8_t>(uniform(rng, 0, 0x7f) & 0xf8));
+        break;
+      case 9:
+      case 10:
+      case 13:
+        put_le(out, uniform(rng, 0, 0xffff) - 0x8000, 4);
+        break;
+      default:
+        break;
     }
   }
   out.resize(end);
@@ -201,12 +215,12 @@ void append_structs(Bytes& out, size_t n, std::mt19937_64& rng) {
   uint64_t counter = uniform(rng, 0, 1u << 20);
   uint64_t base = 0x00007f0000000000ull + (uniform(rng, 0, 0xffffff) << 12);
   while (out.size() < end) {
-    put_le(out, counter++, 4);                        // inode / sequence number
-    put_le(out, uniform(rng, 0, 3), 2);               // type
-    put_le(out, 0x1ed, 2);                            // mode 0755
+    put_le(out, counter++, 4);                         // inode / sequence number
+    put_le(out, uniform(rng, 0, 3), 2);                // type
+    put_le(out, 0x1ed, 2);                             // mode 0755
     put_le(out, base + uniform(rng, 0, 255) * 64, 8);  // pointer
-    put_le(out, uniform(rng, 0, 4096), 4);            // size
-    put_le(out, 0, 4);                                // padding
+    put_le(out, uniform(rng, 0, 4096), 4);             // size
+    put_le(out, 0, 4);                                 // padding
   }
   out.resize(end);
 }
@@ -225,7 +239,9 @@ void append_random(Bytes& out, size_t n, std::mt19937_64& rng) {
   }
 }
 
-void append_zeros(Bytes& out, size_t n) { out.insert(out.end(), n, 0); }
+void append_zeros(Bytes& out, size_t n) {
+  out.insert(out.end(), n, 0);
+}
 
 Bytes random_bytes(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -258,18 +274,32 @@ Bytes make_disk_image(size_t size, uint64_t seed) {
   };
   while (out.size() < size) {
     switch (uniform(rng, 0, 9)) {
-      case 0: case 1: append_text(out, uniform(rng, 1000, 40000), rng); break;
-      case 2: append_x86ish(out, uniform(rng, 2000, 30000), rng); break;
-      case 3: append_structs(out, uniform(rng, 500, 20000), rng); break;
-      case 4: append_small_alphabet(out, uniform(rng, 300, 9000), rng); break;
-      case 5: append_random(out, uniform(rng, 3000, 50000), rng); break;
+      case 0:
+      case 1:
+        append_text(out, uniform(rng, 1000, 40000), rng);
+        break;
+      case 2:
+        append_x86ish(out, uniform(rng, 2000, 30000), rng);
+        break;
+      case 3:
+        append_structs(out, uniform(rng, 500, 20000), rng);
+        break;
+      case 4:
+        append_small_alphabet(out, uniform(rng, 300, 9000), rng);
+        break;
+      case 5:
+        append_random(out, uniform(rng, 3000, 50000), rng);
+        break;
       case 6: {  // whole zero chunks (and the partial zeros that align to them)
         size_t pad = (kPage - out.size() % kPage) % kPage;
         append_zeros(out, pad + kPage * uniform(rng, 1, 24));
         break;
       }
-      case 7: append_zeros(out, uniform(rng, 1, 3000)); break;  // partial zero run
-      case 8: case 9: {  // repeat an earlier 4 KiB-aligned extent at an aligned offset
+      case 7:
+        append_zeros(out, uniform(rng, 1, 3000));
+        break;  // partial zero run
+      case 8:
+      case 9: {  // repeat an earlier 4 KiB-aligned extent at an aligned offset
         align_with_text();
         size_t pages = uniform(rng, 1, 6);
         if (out.size() >= pages * kPage) {
@@ -291,8 +321,12 @@ Bytes make_memory_image(size_t size, const Bytes& disk, uint64_t seed) {
   constexpr size_t kPage = 4096;
   while (out.size() < size) {
     switch (uniform(rng, 0, 8)) {
-      case 0: case 1: append_zeros(out, kPage * uniform(rng, 1, 32)); break;
-      case 2: case 3: {  // page-cache copies of disk chunks
+      case 0:
+      case 1:
+        append_zeros(out, kPage * uniform(rng, 1, 32));
+        break;
+      case 2:
+      case 3: {  // page-cache copies of disk chunks
         size_t pages = uniform(rng, 1, 8);
         if (disk.size() >= pages * kPage) {
           size_t src = kPage * uniform(rng, 0, disk.size() / kPage - pages);
@@ -303,10 +337,18 @@ Bytes make_memory_image(size_t size, const Bytes& disk, uint64_t seed) {
         }
         break;
       }
-      case 4: append_x86ish(out, kPage * uniform(rng, 1, 6), rng); break;
-      case 5: append_structs(out, kPage * uniform(rng, 1, 6), rng); break;
-      case 6: append_random(out, kPage * uniform(rng, 1, 4), rng); break;
-      case 7: append_text(out, kPage * uniform(rng, 1, 3), rng); break;
+      case 4:
+        append_x86ish(out, kPage * uniform(rng, 1, 6), rng);
+        break;
+      case 5:
+        append_structs(out, kPage * uniform(rng, 1, 6), rng);
+        break;
+      case 6:
+        append_random(out, kPage * uniform(rng, 1, 4), rng);
+        break;
+      case 7:
+        append_text(out, kPage * uniform(rng, 1, 3), rng);
+        break;
       case 8: {  // a partly used page: data then zeros
         size_t used = uniform(rng, 16, kPage - 16);
         append_structs(out, used, rng);

@@ -12,6 +12,7 @@
 #include "commands.hpp"
 #include "hexz/error.hpp"
 #include "hexz/snapshot.hpp"
+#include "password.hpp"
 #include "posix_io.hpp"
 
 namespace hexz::cli {
@@ -26,6 +27,7 @@ struct CatArgs {
   std::string stream;  ///< Empty: disk if present, else memory.
   uint64_t offset = 0;
   std::optional<uint64_t> length;  ///< Unset: to the end of the stream.
+  AccessArgs access;
 };
 
 /// The stream `cat` reads: the requested one (which must exist) or the default.
@@ -45,7 +47,8 @@ Stream choose_stream(const Snapshot& snapshot, const std::string& requested) {
 
 /// Runs `cat` for `args`; returns the exit status.
 int run_cat(const CatArgs& args) {
-  std::unique_ptr<Snapshot> snapshot = Snapshot::open(args.snapshot);
+  SnapshotOpener opener(args.access);
+  std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot);
   Stream stream = choose_stream(*snapshot, args.stream);
   const uint64_t size = snapshot->size(stream);
   const std::string name = stream_name(stream);
@@ -94,7 +97,11 @@ void add_cat_command(CLI::App& parent, CommandFn* selected) {
   sub->add_option("--length", args->length, "Number of bytes to write (default: to the end)")
       ->type_name("SIZE")
       ->transform(size_transform());
-  sub->footer("SIZE accepts a byte count with an optional binary suffix K, M or G, e.g. 64K.");
+  add_access_options(sub, args->access);
+  sub->footer(
+      std::string(
+          "SIZE accepts a byte count with an optional binary suffix K, M or G, e.g. 64K.\n") +
+      kAccessFooter);
 }
 
 }  // namespace hexz::cli

@@ -10,6 +10,7 @@
 #include "hexz/error.hpp"
 #include "hexz/snapshot.hpp"
 #include "interrupt.hpp"
+#include "password.hpp"
 #include "posix_io.hpp"
 #include "progress_bar.hpp"
 
@@ -26,6 +27,7 @@ struct ExtractArgs {
   std::string memory;  ///< Output path for the memory stream; empty = do not extract it.
   bool force = false;
   bool quiet = false;
+  AccessArgs access;
 };
 
 /// One stream to extract.
@@ -74,7 +76,8 @@ int run_extract(const ExtractArgs& args) {
   if (!args.memory.empty()) jobs.push_back({Stream::kMemory, args.memory});
 
   InterruptGuard guard;
-  std::unique_ptr<Snapshot> snapshot = Snapshot::open(args.snapshot);
+  SnapshotOpener opener(args.access);
+  std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot);
   // Check everything up front so that nothing is written when any job cannot succeed.
   uint64_t total = 0;
   for (const Job& job : jobs) {
@@ -110,7 +113,8 @@ void add_extract_command(CLI::App& parent, CommandFn* selected) {
       ->type_name("OUT");
   sub->add_flag("-f,--force", args->force, "Overwrite existing output files");
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar");
-  sub->footer("At least one of --disk and --memory is required.");
+  add_access_options(sub, args->access);
+  sub->footer(std::string("At least one of --disk and --memory is required.\n") + kAccessFooter);
   // Usage checks CLI11 cannot express; a CLI::ValidationError here is reported as a usage error.
   sub->parse_complete_callback([args] {
     if (args->disk.empty() && args->memory.empty()) {

@@ -9,14 +9,20 @@
 #include "hexz/error.hpp"
 #include "hexz/snapshot.hpp"
 #include "json_writer.hpp"
+#include "password.hpp"
 
 namespace hexz::cli {
 namespace {
+
+/// Number of buckets of SnapshotInfo::chunk_histogram.
+constexpr int kHistogramBuckets =
+    static_cast<int>(sizeof(SnapshotInfo::chunk_histogram) / sizeof(uint64_t));
 
 /// Command-line values of `info`.
 struct InfoArgs {
   std::string snapshot;
   bool json = false;
+  AccessArgs access;
 };
 
 /// "1.0" for format version 1.0.
@@ -27,6 +33,18 @@ std::string version_text(const SnapshotInfo& info) {
 /// "12.0 MiB (12582912 bytes)": a human size followed by the exact count.
 std::string bytes_text(uint64_t bytes) {
   return format_bytes(bytes) + " (" + std::to_string(bytes) + " bytes)";
+}
+
+/// "fixed" or "fastcdc-v1".
+const char* chunking_name(const SnapshotInfo& info) {
+  return info.cdc ? "fastcdc-v1" : "fixed";
+}
+
+/// A power of two as a short label: "512", "4K", "1M", "2G".
+std::string power_label(int exponent) {
+  static const char* const kSuffixes[] = {"", "K", "M", "G"};
+  int unit = std::min(exponent / 10, 3);
+  return std::to_string(uint64_t{1} << (exponent - 10 * unit)) + kSuffixes[unit];
 }
 
 /// logical/stored as a JSON number rounded to four decimals, or null when stored is 0 (no finite
@@ -47,10 +65,29 @@ std::string info_json(const SnapshotInfo& info) {
   json.key("format_version").value(version_text(info));
   json.key("codec").value(codec_name(info.codec));
   json.key("level").value(info.level);
+  json.key("chunking").value(chunking_name(info));
   json.key("chunk_size").value(uint64_t{info.chunk_size});
+  if (info.cdc) {
+    json.key("min_chunk").value(uint64_t{info.min_chunk});
+    json.key("avg_chunk").value(uint64_t{info.chunk_size});
+    json.key("max_chunk").value(uint64_t{info.max_chunk});
+  }
   json.key("block_size").value(uint64_t{info.block_size});
   json.key("file_size").value(info.file_size);
   json.key("index_bytes").value(info.index_bytes);
+  json.key("dictionary_bytes").value(info.dictionary_bytes);
+  json.key("encrypted").value(info.encrypted);
+  json.key("kdf");
+  if (info.encrypted) {
+    json.begin_object();
+    json.key("algorithm").value("argon2id");
+    json.key("iterations").value(uint64_t{info.kdf_iterations});
+    json.key("memory_kib").value(uint64_t{info.kdf_memory_kib});
+    json.key("parallelism").value(uint64_t{info.kdf_parallelism});
+    json.end_object();
+  } else {
+    json.null();
+  }
   json.key("identity").value(info.identity_hex);
   json.key("streams").begin_object();
   for (int i = 0; i < kStreamCount; ++i) {
@@ -68,6 +105,36 @@ std::string info_json(const SnapshotInfo& info) {
     json.end_object();
   }
   json.end_object();
+  json.key("chunk_histogram").begin_array();
+  for (int k = 0; k < kHistogramBuckets; ++k) {
+    if (info.chunk_histogram[k] == 0) continue;
+    json.begin_object();
+    json.key("min_length").value(uint64_t{1} << k);
+    json.key("max_length").value((uint64_t{2} << k) - 1);
+    json.key("chunks").value(info.chunk_histogram[k]);
+    json.end_object();
+  }
+  json.end_array();
+  json.key("bases").begin_array();
+  for (const BaseInfo& base : info.bases) {
+    json.begin_object();
+    json.key("name").value(base.name);
+    json.key("path");
+    if (base.path.empty()) {
+      json.null();
+    } else {
+      json.value(base.path);
+    }
+    json.key("identity").value(base.identity_hex);
+    json.key("bytes_referenced").begin_object();
+    for (int i = 0; i < kStreamCount; ++i) {
+      if (!info.streams[i].present) continue;
+      json.key(stream_name(static_cast<Stream>(i))).value(base.bytes_referenced[i]);
+    }
+    json.end_object();
+    json.end_object();
+  }
+  json.end_array();
   json.end_object();
   return json.str();
 }
@@ -87,10 +154,27 @@ std::string info_text(const std::string& path, const SnapshotInfo& info) {
     codec += info.level == 0 ? " (default level)" : " (level " + std::to_string(info.level) + ")";
   }
   line("", "codec", codec);
-  line("", "chunk size", bytes_text(info.chunk_size));
+  line("", "chunking", chunking_name(info));
+  if (info.cdc) {
+    line("", "min chunk", bytes_text(info.min_chunk));
+    line("", "avg chunk", bytes_text(info.chunk_size));
+    line("", "max chunk", bytes_text(info.max_chunk));
+  } else {
+    line("", "chunk size", bytes_text(info.chunk_size));
+  }
   line("", "block size", bytes_text(info.block_size));
   line("", "file size", bytes_text(info.file_size));
   line("", "index size", bytes_text(info.index_bytes));
+  line("", "dictionary",
+       info.dictionary_bytes == 0 ? std::string("none") : bytes_text(info.dictionary_bytes));
+  if (info.encrypted) {
+    line("", "encryption",
+         "AES-256-GCM, Argon2id key (" + std::to_string(info.kdf_iterations) + " iterations, " +
+             std::to_string(info.kdf_memory_kib) + " KiB memory, " +
+             std::to_string(info.kdf_parallelism) + " lanes)");
+  } else {
+    line("", "encryption", "none");
+  }
   line("", "identity", info.identity_hex);
   for (int i = 0; i < kStreamCount; ++i) {
     const StreamStats& s = info.streams[i];
@@ -104,12 +188,35 @@ std::string info_text(const std::string& path, const SnapshotInfo& info) {
     line("  ", "stored bytes", bytes_text(s.stored_bytes));
     line("  ", "ratio", format_ratio(s.logical_size, s.stored_bytes));
   }
+  bool any_chunks = false;
+  for (uint64_t count : info.chunk_histogram) any_chunks |= count != 0;
+  if (any_chunks) {
+    out += "chunk sizes:\n";
+    for (int k = 0; k < kHistogramBuckets; ++k) {
+      if (info.chunk_histogram[k] == 0) continue;
+      line("  ", power_label(k) + "-" + power_label(k + 1),
+           std::to_string(info.chunk_histogram[k]));
+    }
+  }
+  for (size_t b = 0; b < info.bases.size(); ++b) {
+    const BaseInfo& base = info.bases[b];
+    out += "base " + std::to_string(b + 1) + ":\n";
+    line("  ", "name", base.name);
+    line("  ", "path", base.path.empty() ? std::string("(not opened)") : base.path);
+    line("  ", "identity", base.identity_hex);
+    for (int i = 0; i < kStreamCount; ++i) {
+      if (!info.streams[i].present) continue;
+      line("  ", std::string(stream_name(static_cast<Stream>(i))) + " referenced",
+           bytes_text(base.bytes_referenced[i]));
+    }
+  }
   return out;
 }
 
 /// Runs `info` for `args`; returns the exit status.
 int run_info(const InfoArgs& args) {
-  std::unique_ptr<Snapshot> snapshot = Snapshot::open(args.snapshot);
+  SnapshotOpener opener(args.access);
+  std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot);
   SnapshotInfo info = snapshot->info();
   std::cout << (args.json ? info_json(info) : info_text(args.snapshot, info));
   if (!std::cout.flush()) throw Error(ErrorCode::kIo, "cannot write to standard output");
@@ -125,6 +232,8 @@ void add_info_command(CLI::App& parent, CommandFn* selected) {
   sub->add_option("SNAP", args->snapshot, "Snapshot file (.hxz)")->type_name("")->required();
   sub->add_flag("--json", args->json,
                 "Print one JSON object instead of text (see docs/cli-json.md)");
+  add_access_options(sub, args->access);
+  sub->footer(kAccessFooter);
 }
 
 }  // namespace hexz::cli

@@ -3,10 +3,15 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
+#include "hexz/error.hpp"
 #include "hexz/pack.hpp"
+#include "hexz/snapshot.hpp"
 #include "interrupt.hpp"
+#include "pack_report.hpp"
+#include "password.hpp"
 #include "progress_bar.hpp"
 
 namespace hexz::cli {
@@ -21,25 +26,51 @@ struct PackArgs {
   int level = 0;
   uint64_t chunk_size = kDefaultChunkSize;
   uint64_t block_size = kDefaultBlockSize;
+  bool cdc = false;
+  uint64_t min_chunk = kDefaultMinChunk;
+  uint64_t avg_chunk = kDefaultAvgChunk;
+  uint64_t max_chunk = kDefaultMaxChunk;
+  unsigned threads = 0;
+  bool train_dict = false;
+  std::string base;
+  std::vector<std::string> base_dirs;
+  bool encrypt = false;
+  std::string password_file;
   bool force = false;
   bool quiet = false;
+  /// Set after parsing: the user chose the chunking (--chunk-size, --cdc or a CDC size).
+  bool chunking_given = false;
+  /// Set after parsing: the user chose --block-size.
+  bool block_size_given = false;
 };
 
-/// Prints the one-line result summary on stderr.
-void print_summary(const PackResult& result, const std::string& output) {
-  uint64_t input = 0, dups = 0, zeros = 0;
-  for (const StreamStats& s : result.streams) {
-    if (!s.present) continue;
-    input += s.logical_size;
-    dups += s.dup_chunks;
-    zeros += s.zero_chunks;
+/// Makes `options` chunk like the base snapshot `args.base`, so that its chunks can be found
+/// (dedup needs identical chunk boundaries). Throws hexz::Error if the base cannot be opened.
+void chunk_like_base(const PackArgs& args, PackOptions& options) {
+  OpenOptions open_options;
+  open_options.base_dirs = args.base_dirs;
+  open_options.threads = 1;
+  SnapshotInfo base;
+  try {
+    base = Snapshot::open(args.base, open_options)->info();
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kWrongPassword) throw;
+    throw Error(ErrorCode::kUnsupported,
+                "base snapshot '" + args.base +
+                    "' is encrypted: thin snapshots on encrypted bases are not supported");
   }
-  std::fprintf(stderr,
-               "packed %s -> %s (ratio %s) in %s: %llu duplicate chunks, %llu zero chunks -> %s\n",
-               format_bytes(input).c_str(), format_bytes(result.file_size).c_str(),
-               format_ratio(input, result.file_size).c_str(),
-               format_seconds(result.seconds).c_str(), static_cast<unsigned long long>(dups),
-               static_cast<unsigned long long>(zeros), output.c_str());
+  options.cdc = base.cdc;
+  if (base.cdc) {
+    options.min_chunk = base.min_chunk;
+    options.avg_chunk = base.chunk_size;
+    options.max_chunk = base.max_chunk;
+  } else {
+    options.chunk_size = base.chunk_size;
+    // A large base chunk needs a block at least as large; take the base's then.
+    if (!args.block_size_given && options.block_size < options.chunk_size) {
+      options.block_size = base.block_size;
+    }
+  }
 }
 
 /// Runs the pack described by `args`; returns the exit status. Unless quiet, prints the
@@ -51,24 +82,45 @@ int run_pack(const PackArgs& args) {
   options.output_path = args.output;
   options.codec = to_codec(args.compression);
   options.level = args.level;
-  // size_transform() capped both at UINT32_MAX; the library checks the real limits.
+  // size_transform() capped the sizes at UINT32_MAX; the library checks the real limits.
   options.chunk_size = static_cast<uint32_t>(args.chunk_size);
   options.block_size = static_cast<uint32_t>(args.block_size);
+  options.cdc = args.cdc;
+  options.min_chunk = static_cast<uint32_t>(args.min_chunk);
+  options.avg_chunk = static_cast<uint32_t>(args.avg_chunk);
+  options.max_chunk = static_cast<uint32_t>(args.max_chunk);
+  options.threads = args.threads;
+  options.train_dictionary = args.train_dict;
+  options.base_path = args.base;
+  options.base_dirs = args.base_dirs;
   options.force = args.force;
+  options.encrypt = args.encrypt;
+
+  if (args.encrypt && !args.base.empty()) {
+    // Checked here so that nobody is asked for a password in vain; the library refuses it too.
+    throw Error(ErrorCode::kInvalidArgument,
+                "encrypted thin snapshots are not supported yet: pack without --base, or "
+                "without --encrypt");
+  }
+  if (!args.base.empty() && !args.chunking_given) chunk_like_base(args, options);
+  PasswordSource passwords(args.password_file);
+  if (args.encrypt) options.password = passwords.for_new_snapshot();
 
   InterruptGuard guard;
   ProgressBar bar("packing", progress_wanted(args.quiet));
-  PackResult result = pack(options, [&bar](uint64_t done, uint64_t total) {
-    throw_if_interrupted();
-    bar.update(done, total);
-  });
-  bar.clear();
-  if (!args.quiet) {
-    for (const std::string& warning : result.warnings) {
-      std::fprintf(stderr, "hexz: warning: %s\n", warning.c_str());
-    }
-    print_summary(result, args.output);
+  PackResult result;
+  try {
+    result = pack(options, [&bar](uint64_t done, uint64_t total) {
+      throw_if_interrupted();
+      bar.update(done, total);
+    });
+  } catch (...) {
+    wipe(options.password);
+    throw;
   }
+  wipe(options.password);
+  bar.clear();
+  if (!args.quiet) print_pack_report(result, {"packed", args.output, args.encrypt});
   return kExitOk;
 }
 
@@ -93,21 +145,65 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
                   "Compression level; 0 = codec default (zstd 1..22, lz4 >1 = HC)")
       ->type_name("N")
       ->capture_default_str();
-  sub->add_option("--chunk-size", args->chunk_size,
-                  "Dedup/index unit, a power of two from 512 to 1M")
-      ->type_name("SIZE")
-      ->transform(size_transform(UINT32_MAX))
+  CLI::Option* chunk_size = sub->add_option("--chunk-size", args->chunk_size,
+                                            "Fixed dedup/index unit, a power of two from 512 to 1M")
+                                ->type_name("SIZE")
+                                ->transform(size_transform(UINT32_MAX))
+                                ->capture_default_str();
+  CLI::Option* block_size =
+      sub->add_option("--block-size", args->block_size,
+                      "Compression unit, 1K to 16M and at least the chunk size")
+          ->type_name("SIZE")
+          ->transform(size_transform(UINT32_MAX))
+          ->capture_default_str();
+  CLI::Option* cdc =
+      sub->add_flag("--cdc", args->cdc,
+                    "Content-defined chunking (FastCDC) instead of fixed-size chunks")
+          ->excludes(chunk_size);
+  CLI::Option* cdc_sizes[] = {
+      sub->add_option("--min-chunk", args->min_chunk, "Smallest CDC chunk (64 bytes or more)"),
+      sub->add_option("--avg-chunk", args->avg_chunk, "Average CDC chunk, above --min-chunk"),
+      sub->add_option("--max-chunk", args->max_chunk,
+                      "Largest CDC chunk, above --avg-chunk, 16M at most"),
+  };
+  for (CLI::Option* opt : cdc_sizes) {
+    opt->type_name("SIZE")
+        ->transform(size_transform(UINT32_MAX))
+        ->capture_default_str()
+        ->needs(cdc);
+  }
+  sub->add_option("--threads", args->threads,
+                  "Worker threads for hashing and compression; 0 = all cores (output identical)")
+      ->type_name("N")
       ->capture_default_str();
-  sub->add_option("--block-size", args->block_size,
-                  "Compression unit, 1K to 16M and at least the chunk size")
-      ->type_name("SIZE")
-      ->transform(size_transform(UINT32_MAX))
-      ->capture_default_str();
+  sub->add_flag("--train-dict", args->train_dict,
+                "Train a zstd dictionary on a sample of the input (needs --compression zstd)");
+  sub->add_option("--base", args->base,
+                  "Make a thin snapshot: chunks stored in BASE.hxz are referenced, not stored")
+      ->type_name("BASE.hxz");
+  sub->add_option("--base-dir", args->base_dirs,
+                  "Also search DIR for the bases of BASE.hxz (repeatable)")
+      ->type_name("DIR")
+      ->allow_extra_args(false);
+  CLI::Option* encrypt = sub->add_flag("--encrypt", args->encrypt,
+                                       "Encrypt with AES-256-GCM under a password (Argon2id key)");
+  sub->add_option("--password-file", args->password_file,
+                  "With --encrypt: read the password from the first line of FILE")
+      ->type_name("FILE")
+      ->needs(encrypt);
   sub->add_flag("-f,--force", args->force, "Overwrite OUT.hxz if it exists");
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar and no summary line");
   sub->footer(
       "At least one of --disk and --memory is required.\n"
-      "SIZE accepts a byte count with an optional binary suffix K, M or G, e.g. 64K.");
+      "SIZE accepts a byte count with an optional binary suffix K, M or G, e.g. 64K.\n"
+      "With --base and no chunking options, the base's chunking is used (needed for dedup).\n"
+      "The password of --encrypt comes from --password-file, else the HEXZ_PASSWORD environment\n"
+      "variable, else a prompt on the terminal (asked twice).");
+  sub->parse_complete_callback([args, chunk_size, block_size, cdc, cdc_sizes] {
+    args->chunking_given = chunk_size->count() > 0 || cdc->count() > 0;
+    for (CLI::Option* opt : cdc_sizes) args->chunking_given |= opt->count() > 0;
+    args->block_size_given = block_size->count() > 0;
+  });
 }
 
 }  // namespace hexz::cli

@@ -6,6 +6,7 @@
 #include "commands.hpp"
 #include "hexz/snapshot.hpp"
 #include "interrupt.hpp"
+#include "password.hpp"
 #include "progress_bar.hpp"
 
 namespace hexz::cli {
@@ -15,12 +16,14 @@ namespace {
 struct VerifyArgs {
   std::string snapshot;
   bool quiet = false;
+  AccessArgs access;
 };
 
 /// Runs `verify` for `args`; returns 0 if the snapshot is intact, 1 otherwise.
 int run_verify(const VerifyArgs& args) {
   InterruptGuard guard;
-  std::unique_ptr<Snapshot> snapshot = Snapshot::open(args.snapshot);
+  SnapshotOpener opener(args.access);
+  std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot);
   ProgressBar bar("verifying", progress_wanted(args.quiet));
   VerifyReport report = snapshot->verify([&bar](uint64_t done, uint64_t total) {
     throw_if_interrupted();
@@ -54,7 +57,8 @@ void add_verify_command(CLI::App& parent, CommandFn* selected) {
                               selected, [args] { return run_verify(*args); });
   sub->add_option("SNAP", args->snapshot, "Snapshot file (.hxz)")->type_name("")->required();
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar and no OK line (only errors)");
-  sub->footer("Exit status: 0 if the snapshot is intact, 1 if not.");
+  add_access_options(sub, args->access);
+  sub->footer(std::string("Exit status: 0 if the snapshot is intact, 1 if not.\n") + kAccessFooter);
 }
 
 }  // namespace hexz::cli

@@ -19,5 +19,13 @@ void add_cat_command(CLI::App& parent, CommandFn* selected);
 void add_extract_command(CLI::App& parent, CommandFn* selected);
 /// `verify`: checks every checksum and digest in a snapshot.
 void add_verify_command(CLI::App& parent, CommandFn* selected);
+/// `push`: uploads a snapshot to s3://bucket/key (multipart, checked after landing).
+void add_push_command(CLI::App& parent, CommandFn* selected);
+/// `flatten`: writes a standalone copy of a (thin) snapshot.
+void add_flatten_command(CLI::App& parent, CommandFn* selected);
+/// `diff`: compares the streams of two snapshots (text or --json).
+void add_diff_command(CLI::App& parent, CommandFn* selected);
+/// `mount` and `umount`: a snapshot's streams as read-only files through FUSE (tools/mount/).
+void add_mount_commands(CLI::App& parent, CommandFn* selected);
 
 }  // namespace hexz::cli

@@ -33,6 +33,10 @@ void build_app(CLI::App& app, CommandFn* selected) {
   add_cat_command(app, selected);
   add_extract_command(app, selected);
   add_verify_command(app, selected);
+  add_push_command(app, selected);
+  add_flatten_command(app, selected);
+  add_diff_command(app, selected);
+  add_mount_commands(app, selected);
 
   CLI::App* data = app.add_subcommand("data", "Commands that work on image data (data pack)");
   data->require_subcommand(1);

@@ -1,0 +1,703 @@
+// The `hexz` command line: threads, CDC, dictionaries, thin snapshots and their bases, flatten,
+// diff and encryption. Runs the real binary as a separate process.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "support/fixture.hpp"
+#include "support/json.hpp"
+#include "support/process.hpp"
+#include "support/test_data.hpp"
+
+#ifndef HEXZ_CLI_PATH
+#error "HEXZ_CLI_PATH must name the hexz binary"
+#endif
+
+extern char** environ;
+
+namespace hexz_test {
+namespace {
+
+using hexz::Stream;
+
+/// Like run_process(), but the child starts a new session first (setsid), so it has no
+/// controlling terminal and cannot open /dev/tty; stdin is /dev/null.
+ProcessResult run_without_tty(const std::vector<std::string>& argv,
+                              const std::vector<std::string>& extra_env = {}) {
+  int out_pipe[2];
+  int err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> env_storage;
+  for (char** e = environ; *e != nullptr; ++e) env_storage.emplace_back(*e);
+  for (const auto& e : extra_env) env_storage.push_back(e);
+  std::vector<char*> env;
+  for (auto& e : env_storage) env.push_back(e.data());
+  env.push_back(nullptr);
+
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    if (::setsid() < 0) ::_exit(125);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    ::dup2(out_pipe[1], 1);
+    ::dup2(err_pipe[1], 2);
+    ::execve(args[0], args.data(), env.data());
+    ::_exit(127);
+  }
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  ProcessResult result;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.out, &result.err};
+  int open_count = 2;
+  char buf[65536];
+  while (open_count > 0) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        sinks[i]->append(buf, static_cast<size_t>(n));
+      } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_count;
+      }
+    }
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) {
+    result.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result.signaled = true;
+    result.exit_code = 128 + WTERMSIG(status);
+  }
+  return result;
+}
+
+/// Number of times `needle` occurs in `haystack`.
+size_t count_occurrences(const Bytes& haystack, const std::string& needle) {
+  size_t count = 0;
+  auto it = haystack.begin();
+  for (;;) {
+    it = std::search(it, haystack.end(), needle.begin(), needle.end());
+    if (it == haystack.end()) return count;
+    ++count;
+    ++it;
+  }
+}
+
+class CliFeatures : public HexzTest {
+ protected:
+  void SetUp() override {
+    // The tests decide where passwords and bases come from; the caller's environment must not.
+    ::unsetenv("HEXZ_PASSWORD");
+    ::unsetenv("HEXZ_BASE_PATH");
+  }
+
+  static ProcessResult hexz(std::vector<std::string> args, const RunOptions& ro = {}) {
+    args.insert(args.begin(), HEXZ_CLI_PATH);
+    return run_process(args, ro);
+  }
+
+  /// Runs hexz with `env` ("NAME=value") added to its environment.
+  static ProcessResult hexz_env(std::vector<std::string> args, std::vector<std::string> env) {
+    RunOptions ro;
+    ro.extra_env = std::move(env);
+    return hexz(std::move(args), ro);
+  }
+
+  /// Runs hexz without a controlling terminal (so it can never prompt).
+  static ProcessResult hexz_no_tty(std::vector<std::string> args,
+                                   const std::vector<std::string>& env = {}) {
+    args.insert(args.begin(), HEXZ_CLI_PATH);
+    return run_without_tty(args, env);
+  }
+
+  /// Exit 1, nothing on stdout, exactly one stderr line "hexz: error: ..." containing
+  /// `must_contain`.
+  static ::testing::AssertionResult is_error(const ProcessResult& r,
+                                             const std::string& must_contain = "") {
+    std::vector<std::string> lines = lines_of(r.err);
+    if (r.exit_code != 1 || lines.size() != 1 || lines[0].rfind("hexz: error: ", 0) != 0 ||
+        !r.out.empty() ||
+        (!must_contain.empty() && lines[0].find(must_contain) == std::string::npos)) {
+      return ::testing::AssertionFailure()
+             << "want exit 1 and one 'hexz: error:' line"
+             << (must_contain.empty() ? "" : " containing '" + must_contain + "'") << "; got exit "
+             << r.exit_code << ", stdout [" << r.out.substr(0, 200) << "], stderr [" << r.err
+             << "]";
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  /// Exit 2 (usage), something on stderr, nothing on stdout.
+  static ::testing::AssertionResult is_usage_error(const ProcessResult& r) {
+    if (r.exit_code != 2 || r.err.empty() || !r.out.empty()) {
+      return ::testing::AssertionFailure()
+             << "want exit 2 with a message on stderr; got exit " << r.exit_code << ", stdout ["
+             << r.out.substr(0, 300) << "], stderr [" << r.err << "]";
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  static ::testing::AssertionResult ok(const ProcessResult& r) {
+    if (r.exit_code != 0) {
+      return ::testing::AssertionFailure() << "exit " << r.exit_code << ", stdout ["
+                                           << r.out.substr(0, 300) << "], stderr [" << r.err << "]";
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  /// `hexz info --json` of `snap` (plus `extra` arguments), parsed; fails the test on errors.
+  static Json info_json(const std::string& snap, std::vector<std::string> extra = {},
+                        std::vector<std::string> env = {}) {
+    std::vector<std::string> args = {"info", "--json", snap};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ProcessResult r = hexz_env(args, std::move(env));
+    EXPECT_TRUE(ok(r));
+    Json j;
+    EXPECT_NO_THROW(j = parse_json(r.out)) << r.out;
+    return j;
+  }
+
+  /// Packs `disk` (written to in/<name>.img) into out/<name>.hxz with `extra` options, -q.
+  std::string pack_disk(const std::string& name, const Bytes& disk,
+                        std::vector<std::string> extra = {}, std::vector<std::string> env = {}) {
+    std::string out = output(name + ".hxz");
+    std::vector<std::string> args = {"pack", "--disk", input(name + ".img", disk), "-o", out, "-q"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ProcessResult r = hexz_env(args, std::move(env));
+    EXPECT_TRUE(ok(r));
+    EXPECT_EQ(r.err, "") << "-q should print nothing";
+    return out;
+  }
+
+  /// Extracts the disk stream of `snap` (with `extra` options) and returns its bytes.
+  Bytes extract_disk(const std::string& snap, std::vector<std::string> extra = {},
+                     std::vector<std::string> env = {}) {
+    std::string out = output("extracted.img");
+    std::vector<std::string> args = {"extract", snap, "--disk", out, "-q", "-f"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ProcessResult r = hexz_env(args, std::move(env));
+    EXPECT_TRUE(ok(r));
+    if (r.exit_code != 0) return {};
+    Bytes data = read_file(out);
+    fs::remove(out);
+    return data;
+  }
+};
+
+// --- --threads -------------------------------------------------------------------------------
+
+TEST_F(CliFeatures, ThreadCountDoesNotChangeTheFile) {
+  Bytes disk = make_disk_image(3u << 20, 11);
+  Bytes memory = make_memory_image(1u << 20, disk, 12);
+  std::string d = input("disk.img", disk);
+  std::string m = input("mem.img", memory);
+  for (const char* threads : {"1", "2"}) {
+    ProcessResult r =
+        hexz({"pack", "--disk", d, "--memory", m, "-o", output(std::string("t") + threads + ".hxz"),
+              "-q", "--threads", threads, "--compression", "zstd", "--block-size", "16K"});
+    ASSERT_TRUE(ok(r)) << threads;
+  }
+  EXPECT_GT(hexz::Snapshot::open(output("t1.hxz"))->info().streams[0].blocks, 10u);
+  EXPECT_TRUE(files_equal(output("t1.hxz"), output("t2.hxz")));
+  EXPECT_TRUE(
+      is_usage_error(hexz({"pack", "--disk", d, "-o", output("x.hxz"), "--threads", "-1"})));
+  EXPECT_TRUE(
+      is_error(hexz({"pack", "--disk", d, "-o", output("x.hxz"), "--threads", "5000"}), "thread"));
+  EXPECT_FALSE(fs::exists(output("x.hxz")));
+}
+
+// --- CDC -------------------------------------------------------------------------------------
+
+TEST_F(CliFeatures, CdcRoundTripAndInfo) {
+  Bytes disk = make_disk_image((2u << 20) + 777, 21);
+  std::string snap = pack_disk(
+      "cdc", disk, {"--cdc", "--min-chunk", "1K", "--avg-chunk", "4K", "--max-chunk", "16K"});
+  EXPECT_EQ(first_difference(extract_disk(snap), disk), -1);
+
+  Json j = info_json(snap);
+  EXPECT_EQ(j["chunking"].text, "fastcdc-v1");
+  EXPECT_EQ(j["min_chunk"].u64(), 1024u);
+  EXPECT_EQ(j["avg_chunk"].u64(), 4096u);
+  EXPECT_EQ(j["chunk_size"].u64(), 4096u);
+  EXPECT_EQ(j["max_chunk"].u64(), 16384u);
+  // The histogram counts every chunk, in buckets no larger than the maximum chunk.
+  uint64_t histogram_chunks = 0;
+  ASSERT_FALSE(j["chunk_histogram"].array.empty());
+  for (const Json& bucket : j["chunk_histogram"].array) {
+    EXPECT_GT(bucket["chunks"].u64(), 0u) << "empty buckets are not listed";
+    EXPECT_LE(bucket["min_length"].u64(), 16384u);
+    EXPECT_EQ(bucket["max_length"].u64(), 2 * bucket["min_length"].u64() - 1);
+    histogram_chunks += bucket["chunks"].u64();
+  }
+  EXPECT_EQ(histogram_chunks, j["streams"]["disk"]["chunks"].u64());
+  EXPECT_GT(j["chunk_histogram"].array.size(), 1u) << "CDC chunks should vary in size";
+
+  ProcessResult r = hexz({"info", snap});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.out.find("fastcdc-v1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("16384"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2K-4K:"), std::string::npos) << r.out;
+
+  // Without sizes, --cdc uses the library's defaults.
+  std::string defaults = pack_disk("cdcdefault", disk, {"--cdc"});
+  j = info_json(defaults);
+  EXPECT_EQ(j["chunking"].text, "fastcdc-v1");
+  EXPECT_EQ(j["min_chunk"].u64(), hexz::kDefaultMinChunk);
+  EXPECT_EQ(j["avg_chunk"].u64(), hexz::kDefaultAvgChunk);
+  EXPECT_EQ(j["max_chunk"].u64(), hexz::kDefaultMaxChunk);
+
+  // Fixed chunking says so and has no CDC sizes.
+  j = info_json(pack_disk("fixed", disk, {"--chunk-size", "8K"}));
+  EXPECT_EQ(j["chunking"].text, "fixed");
+  EXPECT_EQ(j["chunk_size"].u64(), 8192u);
+  EXPECT_FALSE(j.has("min_chunk"));
+  ASSERT_EQ(j["chunk_histogram"].array.size(), 2u);  // 8K chunks and one short last chunk.
+  EXPECT_EQ(j["chunk_histogram"].array[1]["min_length"].u64(), 8192u);
+  EXPECT_EQ(j["chunk_histogram"].array[1]["chunks"].u64(), disk.size() / 8192);
+}
+
+TEST_F(CliFeatures, BadCdcSizesAreRefused) {
+  std::string d = input("disk.img", make_disk_image(200000, 22));
+  std::string o = output("x.hxz");
+  // Sizes that break the library's rules: exit 1 with the library's message.
+  const std::vector<std::vector<std::string>> library_errors = {
+      {"--min-chunk", "8K", "--avg-chunk", "4K"},                       // min > avg
+      {"--avg-chunk", "64K", "--max-chunk", "64K"},                     // avg == max
+      {"--min-chunk", "32", "--avg-chunk", "1K", "--max-chunk", "4K"},  // min < 64
+      {"--max-chunk", "32M"},                                           // max > 16 MiB
+  };
+  for (const auto& extra : library_errors) {
+    std::vector<std::string> args = {"pack", "--disk", d, "-o", o, "--cdc"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ProcessResult r = hexz(args);
+    EXPECT_TRUE(is_error(r, "CDC chunk sizes")) << extra[0] << " " << extra[1];
+  }
+  // Command lines that make no sense: usage errors.
+  EXPECT_TRUE(is_usage_error(hexz({"pack", "--disk", d, "-o", o, "--min-chunk", "1K"})));
+  EXPECT_TRUE(is_usage_error(hexz({"pack", "--disk", d, "-o", o, "--cdc", "--chunk-size", "8K"})));
+  EXPECT_TRUE(is_usage_error(hexz({"pack", "--disk", d, "-o", o, "--cdc", "--avg-chunk", "lots"})));
+  EXPECT_EQ(list_dir(out_dir()), std::vector<std::string>{});
+}
+
+// --- Dictionaries ----------------------------------------------------------------------------
+
+TEST_F(CliFeatures, TrainedDictionaryRoundTrip) {
+  std::mt19937_64 rng(31);
+  Bytes disk;
+  append_text(disk, 3u << 20, rng);
+  std::string d = input("disk.img", disk);
+  std::string snap = output("dict.hxz");
+  ProcessResult r = hexz({"pack", "--disk", d, "-o", snap, "--compression", "zstd", "--train-dict",
+                          "--block-size", "8K"});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.err.find("dictionary"), std::string::npos)
+      << "the summary should mention the dictionary: " << r.err;
+  Json j = info_json(snap);
+  EXPECT_GT(j["dictionary_bytes"].u64(), 0u);
+  EXPECT_EQ(j["dictionary_bytes"].u64(), hexz::Snapshot::open(snap)->info().dictionary_bytes);
+  EXPECT_EQ(first_difference(extract_disk(snap), disk), -1);
+  r = hexz({"info", snap});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.out.find("dictionary:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(std::to_string(j["dictionary_bytes"].u64()) + " bytes"), std::string::npos)
+      << r.out;
+
+  // Without --train-dict there is none.
+  j = info_json(pack_disk("plain", disk, {"--compression", "zstd"}));
+  EXPECT_EQ(j["dictionary_bytes"].u64(), 0u);
+}
+
+TEST_F(CliFeatures, TrainedDictionaryNeedsZstd) {
+  std::string d = input("disk.img", text_bytes(100000, 1));
+  EXPECT_TRUE(is_error(hexz({"pack", "--disk", d, "-o", output("x.hxz"), "--train-dict"}), "zstd"));
+  EXPECT_TRUE(is_error(
+      hexz({"pack", "--disk", d, "-o", output("x.hxz"), "--train-dict", "--compression", "lz4"}),
+      "zstd"));
+  EXPECT_EQ(list_dir(out_dir()), std::vector<std::string>{});
+}
+
+// --- Thin snapshots, bases, flatten ----------------------------------------------------------
+
+TEST_F(CliFeatures, ThinSnapshotFindsItsBaseAndFlattens) {
+  Bytes v1 = make_disk_image(4u << 20, 41);
+  Bytes v2 = v1;
+  for (size_t i = 0; i < 5000; ++i) v2[(1u << 20) + i] ^= 0x5a;
+  std::string base = pack_disk("v1", v1);
+  std::string thin = pack_disk("v2", v2, {"--base", base});
+  std::string full_v2 = pack_disk("v2full", v2);
+  EXPECT_LT(fs::file_size(thin) * 4, fs::file_size(full_v2))
+      << "the thin snapshot should store only the changed chunks";
+  EXPECT_EQ(first_difference(extract_disk(thin), v2), -1);
+
+  const std::string base_identity = hexz::Snapshot::open(base)->info().identity_hex;
+  Json j = info_json(thin);
+  ASSERT_EQ(j["bases"].array.size(), 1u);
+  const Json& b = j["bases"].array[0];
+  EXPECT_EQ(b["name"].text, "v1.hxz");
+  EXPECT_EQ(b["identity"].text, base_identity);
+  EXPECT_EQ(fs::path(b["path"].text).filename(), "v1.hxz");
+  EXPECT_EQ(b["bytes_referenced"]["disk"].u64(),
+            hexz::Snapshot::open(thin)->info().bases.at(0).bytes_referenced[0]);
+  EXPECT_GT(b["bytes_referenced"]["disk"].u64(), v2.size() / 2);
+  EXPECT_LT(b["bytes_referenced"]["disk"].u64(), v2.size() - 5000);
+  EXPECT_EQ(info_json(base)["bases"].array.size(), 0u);
+  ProcessResult r = hexz({"info", thin});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.out.find(base_identity), std::string::npos) << r.out;
+
+  // Move the base away: the thin snapshot cannot be read without being told where it is.
+  std::string elsewhere = (tmp().path() / "elsewhere").string();
+  fs::create_directory(elsewhere);
+  std::string moved = elsewhere + "/v1.hxz";
+  fs::rename(base, moved);
+  for (const char* cmd : {"info", "cat", "verify"}) {
+    EXPECT_TRUE(is_error(hexz({cmd, thin}), "v1.hxz")) << cmd;
+  }
+  EXPECT_TRUE(is_error(hexz({"extract", thin, "--disk", output("x.img")}), "v1.hxz"));
+  EXPECT_FALSE(fs::exists(output("x.img")));
+
+  j = info_json(thin, {"--base-dir", in_dir(), "--base-dir", elsewhere});
+  ASSERT_EQ(j["bases"].array.size(), 1u);
+  EXPECT_EQ(j["bases"].array[0]["path"].text, moved);
+  j = info_json(thin, {}, {"HEXZ_BASE_PATH=/nonexistent:" + elsewhere});
+  ASSERT_EQ(j["bases"].array.size(), 1u);
+  EXPECT_EQ(j["bases"].array[0]["path"].text, moved);
+  EXPECT_EQ(first_difference(extract_disk(thin, {"--base-dir", elsewhere}), v2), -1);
+  EXPECT_EQ(first_difference(extract_disk(thin, {}, {"HEXZ_BASE_PATH=" + elsewhere}), v2), -1);
+  r = hexz({"cat", "--base-dir", elsewhere, thin, "--offset", "1M", "--length", "5000"});
+  ASSERT_TRUE(ok(r));
+  EXPECT_EQ(Bytes(r.out.begin(), r.out.end()),
+            Bytes(v2.begin() + (1 << 20), v2.begin() + (1 << 20) + 5000));
+  EXPECT_TRUE(ok(hexz({"verify", "-q", thin, "--base-dir", elsewhere})));
+
+  // flatten needs the base too, and then makes a standalone snapshot.
+  std::string flat = output("flat.hxz");
+  EXPECT_TRUE(is_error(hexz({"flatten", thin, "-o", flat, "-q"}), "v1.hxz"));
+  EXPECT_FALSE(fs::exists(flat));
+  r = hexz({"flatten", thin, "-o", flat, "--base-dir", elsewhere, "--threads", "2"});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.err.find("flat.hxz"), std::string::npos) << "summary line expected: " << r.err;
+  fs::remove(moved);
+  EXPECT_TRUE(is_error(hexz({"info", thin, "--base-dir", elsewhere}), "v1.hxz"));
+  j = info_json(flat);
+  EXPECT_EQ(j["bases"].array.size(), 0u);
+  EXPECT_EQ(j["chunking"].text, "fixed");
+  EXPECT_EQ(first_difference(extract_disk(flat), v2), -1);
+  EXPECT_TRUE(ok(hexz({"verify", "-q", flat})));
+  // An existing output is kept unless --force.
+  EXPECT_TRUE(is_error(hexz({"flatten", flat, "-o", flat, "-q"})));
+  EXPECT_TRUE(is_usage_error(hexz({"flatten", flat})));  // no -o
+}
+
+TEST_F(CliFeatures, ThinPackCopiesTheBasesChunking) {
+  Bytes v1 = make_disk_image(3u << 20, 51);
+  Bytes v2 = v1;
+  // An insertion shifts everything after it: only CDC keeps finding the old chunks.
+  Bytes insert = text_bytes(3000, 52);
+  v2.insert(v2.begin() + 500000, insert.begin(), insert.end());
+  std::string base = pack_disk(
+      "v1", v1, {"--cdc", "--min-chunk", "2K", "--avg-chunk", "8K", "--max-chunk", "32K"});
+  std::string thin = pack_disk("v2", v2, {"--base", base});
+  Json j = info_json(thin);
+  EXPECT_EQ(j["chunking"].text, "fastcdc-v1");
+  EXPECT_EQ(j["min_chunk"].u64(), 2048u);
+  EXPECT_EQ(j["avg_chunk"].u64(), 8192u);
+  EXPECT_EQ(j["max_chunk"].u64(), 32768u);
+  EXPECT_LT(fs::file_size(thin) * 5, fs::file_size(base));
+  EXPECT_EQ(first_difference(extract_disk(thin), v2), -1);
+
+  // Explicit options win (and the library warns that little will dedup).
+  std::string out = output("fixed.hxz");
+  ProcessResult r = hexz(
+      {"pack", "--disk", input("v2.img", v2), "-o", out, "--base", base, "--chunk-size", "4K"});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.err.find("hexz: warning:"), std::string::npos) << r.err;
+  EXPECT_EQ(info_json(out)["chunking"].text, "fixed");
+}
+
+// --- diff ------------------------------------------------------------------------------------
+
+TEST_F(CliFeatures, DiffReportsTheEditedChunk) {
+  Bytes a = make_disk_image(1u << 20, 61);
+  Bytes b = a;
+  b[5 * 4096 + 100] ^= 1;
+  b[5 * 4096 + 3000] ^= 1;
+  std::string sa = pack_disk("a", a);
+  std::string sb = pack_disk("b", b);
+
+  ProcessResult r = hexz({"diff", "--json", sa, sb});
+  ASSERT_TRUE(ok(r));
+  Json j;
+  ASSERT_NO_THROW(j = parse_json(r.out)) << r.out;
+  EXPECT_FALSE(j["identical"].boolean);
+  EXPECT_EQ(j["identical"].type, Json::Type::kBool);
+  EXPECT_EQ(j["compared_by"].text, "index");
+  EXPECT_FALSE(j["streams"].has("memory"));
+  const Json& disk = j["streams"]["disk"];
+  EXPECT_TRUE(disk["in_a"].boolean);
+  EXPECT_TRUE(disk["in_b"].boolean);
+  EXPECT_EQ(disk["size_a"].u64(), a.size());
+  EXPECT_EQ(disk["size_b"].u64(), b.size());
+  EXPECT_EQ(disk["stored_bytes_a"].u64(), hexz::Snapshot::open(sa)->info().streams[0].stored_bytes);
+  EXPECT_EQ(disk["differing_bytes"].u64(), 4096u);
+  EXPECT_EQ(disk["range_count"].u64(), 1u);
+  ASSERT_EQ(disk["ranges"].array.size(), 1u);
+  EXPECT_EQ(disk["ranges"].array[0]["offset"].u64(), 5u * 4096);
+  EXPECT_EQ(disk["ranges"].array[0]["length"].u64(), 4096u);
+
+  r = hexz({"diff", sa, sb});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.out.find("identical:           no"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("offset 20480, length 4096"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("index"), std::string::npos) << r.out;
+
+  // A snapshot is identical to itself (exit status 0 either way).
+  r = hexz({"diff", "--json", sa, sa});
+  ASSERT_TRUE(ok(r));
+  j = parse_json(r.out);
+  EXPECT_TRUE(j["identical"].boolean);
+  EXPECT_EQ(j["streams"]["disk"]["ranges"].array.size(), 0u);
+  r = hexz({"diff", sa, sa});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.out.find("identical:           yes"), std::string::npos) << r.out;
+
+  // Different chunking: the data is compared and the ranges are exact.
+  std::string sc = pack_disk("c", b, {"--chunk-size", "8K"});
+  r = hexz({"diff", "--json", sa, sc});
+  ASSERT_TRUE(ok(r));
+  j = parse_json(r.out);
+  EXPECT_EQ(j["compared_by"].text, "data");
+  const Json& ranges = j["streams"]["disk"]["ranges"];
+  ASSERT_EQ(ranges.array.size(), 2u) << r.out;
+  EXPECT_EQ(ranges.array[0]["offset"].u64(), 5u * 4096 + 100);
+  EXPECT_EQ(ranges.array[0]["length"].u64(), 1u);
+  EXPECT_EQ(ranges.array[1]["offset"].u64(), 5u * 4096 + 3000);
+  EXPECT_EQ(j["streams"]["disk"]["differing_bytes"].u64(), 2u);
+
+  // Errors: one line, exit 1; usage: exit 2.
+  EXPECT_TRUE(is_error(hexz({"diff", sa, output("missing.hxz")}), "missing.hxz"));
+  EXPECT_TRUE(is_usage_error(hexz({"diff", sa})));
+}
+
+TEST_F(CliFeatures, DiffTextListsTwentyRangesJsonAll) {
+  Bytes a = make_disk_image(1u << 20, 71);
+  Bytes b = a;
+  for (size_t k = 0; k < 30; ++k) b[(2 * k + 1) * 4096 + 7] ^= 0xff;
+  Bytes mem_a = text_bytes(100000, 72);
+  std::string sa = output("a.hxz");
+  std::string sb = output("b.hxz");
+  ASSERT_TRUE(ok(hexz(
+      {"pack", "--disk", input("a.img", a), "--memory", input("m.img", mem_a), "-o", sa, "-q"})));
+  ASSERT_TRUE(ok(hexz({"pack", "--disk", input("b.img", b), "-o", sb, "-q"})));
+  ProcessResult r = hexz({"diff", sa, sb});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.out.find("differing ranges:  30"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("offset " + std::to_string(39 * 4096) + ","), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("offset " + std::to_string(41 * 4096) + ","), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("10 more"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("absent"), std::string::npos) << "memory is only in A: " << r.out;
+
+  Json j = parse_json(hexz({"diff", "--json", sa, sb}).out);
+  const Json& ranges = j["streams"]["disk"]["ranges"];
+  ASSERT_EQ(ranges.array.size(), 30u);
+  for (size_t k = 0; k < 30; ++k) {
+    EXPECT_EQ(ranges.array[k]["offset"].u64(), (2 * k + 1) * 4096);
+    EXPECT_EQ(ranges.array[k]["length"].u64(), 4096u);
+  }
+  const Json& memory = j["streams"]["memory"];
+  EXPECT_TRUE(memory["in_a"].boolean);
+  EXPECT_FALSE(memory["in_b"].boolean);
+  EXPECT_EQ(memory["size_b"].u64(), 0u);
+  EXPECT_EQ(memory["differing_bytes"].u64(), mem_a.size());
+  EXPECT_FALSE(j["identical"].boolean);
+}
+
+// --- Encryption ------------------------------------------------------------------------------
+
+class CliEncryption : public CliFeatures {
+ protected:
+  static constexpr const char* kMarker = "HEXZ-PLAINTEXT-MARKER-7f3a";
+
+  void SetUp() override {
+    CliFeatures::SetUp();
+    Bytes text = text_bytes(1u << 20, 81);
+    const std::string marker = kMarker;
+    for (size_t off = 0; off + marker.size() < text.size(); off += 4000) {
+      std::copy(marker.begin(), marker.end(), text.begin() + off);
+    }
+    disk_ = text;
+    disk_path_ = input("secret.img", disk_);
+    password_file_ = tmp().file("pw.txt");
+    write_file(password_file_, Bytes{'h', 'u', 'n', 't', 'e', 'r', '2', '\n'});
+    snap_ = output("secret.hxz");
+  }
+
+  Bytes disk_;
+  std::string disk_path_;
+  std::string password_file_;
+  std::string snap_;
+};
+
+TEST_F(CliEncryption, PackAndReadWithPasswordFileAndEnvironment) {
+  ASSERT_GT(count_occurrences(disk_, kMarker), 200u);
+  ASSERT_TRUE(ok(hexz({"pack", "--disk", disk_path_, "-o", snap_, "-q", "--encrypt",
+                       "--password-file", password_file_})));
+  EXPECT_EQ(count_occurrences(read_file(snap_), kMarker), 0u) << "plaintext leaked";
+  // Control: without encryption the marker is visible in the file.
+  std::string plain = pack_disk("plain", disk_);
+  EXPECT_GT(count_occurrences(read_file(plain), kMarker), 0u);
+
+  // info, with the file and with HEXZ_PASSWORD (its first line only, without the newline).
+  Json j = info_json(snap_, {"--password-file", password_file_});
+  EXPECT_TRUE(j["encrypted"].boolean);
+  EXPECT_EQ(j["kdf"]["algorithm"].text, "argon2id");
+  EXPECT_GT(j["kdf"]["iterations"].u64(), 0u);
+  EXPECT_GT(j["kdf"]["memory_kib"].u64(), 0u);
+  EXPECT_GT(j["kdf"]["parallelism"].u64(), 0u);
+  j = info_json(snap_, {}, {"HEXZ_PASSWORD=hunter2"});
+  EXPECT_TRUE(j["encrypted"].boolean);
+  j = info_json(plain);
+  EXPECT_FALSE(j["encrypted"].boolean);
+  EXPECT_EQ(j["kdf"].type, Json::Type::kNull);
+  ProcessResult r = hexz({"info", snap_, "--password-file", password_file_});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.out.find("AES-256-GCM"), std::string::npos) << r.out;
+
+  // cat, extract, verify.
+  r = hexz({"cat", snap_, "--password-file", password_file_});
+  ASSERT_TRUE(ok(r));
+  EXPECT_EQ(first_difference(Bytes(r.out.begin(), r.out.end()), disk_), -1);
+  r = hexz_env(
+      {"cat", snap_, "--offset", "4000", "--length", std::to_string(std::string(kMarker).size())},
+      {"HEXZ_PASSWORD=hunter2"});
+  ASSERT_TRUE(ok(r));
+  EXPECT_EQ(r.out, std::string(kMarker));
+  EXPECT_EQ(first_difference(extract_disk(snap_, {"--password-file", password_file_}), disk_), -1);
+  EXPECT_EQ(first_difference(extract_disk(snap_, {}, {"HEXZ_PASSWORD=hunter2"}), disk_), -1);
+  r = hexz({"verify", snap_, "--password-file", password_file_});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.out.find("OK"), std::string::npos);
+  EXPECT_TRUE(ok(hexz_env({"verify", "-q", snap_}, {"HEXZ_PASSWORD=hunter2"})));
+  // --password-file wins over HEXZ_PASSWORD.
+  EXPECT_TRUE(ok(hexz_env({"verify", "-q", snap_, "--password-file", password_file_},
+                          {"HEXZ_PASSWORD=wrong"})));
+
+  // An unencrypted snapshot never asks (even with no way to answer).
+  EXPECT_TRUE(ok(hexz_no_tty({"verify", "-q", plain})));
+
+  // diff and flatten; flatten keeps the encryption.
+  r = hexz({"diff", "--json", snap_, plain, "--password-file", password_file_});
+  ASSERT_TRUE(ok(r));
+  EXPECT_TRUE(parse_json(r.out)["identical"].boolean);
+  std::string flat = output("flat.hxz");
+  ASSERT_TRUE(ok(hexz_env({"flatten", snap_, "-o", flat, "-q"}, {"HEXZ_PASSWORD=hunter2"})));
+  EXPECT_EQ(count_occurrences(read_file(flat), kMarker), 0u);
+  EXPECT_TRUE(info_json(flat, {"--password-file", password_file_})["encrypted"].boolean);
+  EXPECT_TRUE(is_error(hexz_no_tty({"info", flat}), "password is needed"));
+
+  // pack with HEXZ_PASSWORD instead of a file.
+  std::string env_snap = output("env.hxz");
+  ASSERT_TRUE(ok(hexz_env({"pack", "--disk", disk_path_, "-o", env_snap, "-q", "--encrypt"},
+                          {"HEXZ_PASSWORD=hunter2"})));
+  EXPECT_TRUE(ok(hexz({"verify", "-q", env_snap, "--password-file", password_file_})));
+}
+
+TEST_F(CliEncryption, WrongMissingAndEmptyPasswords) {
+  ASSERT_TRUE(ok(hexz({"pack", "--disk", disk_path_, "-o", snap_, "-q", "--encrypt",
+                       "--password-file", password_file_})));
+  std::string wrong = tmp().file("wrong.txt");
+  write_file(wrong, Bytes{'h', 'u', 'n', 't', 'e', 'r', '3', '\n'});
+  std::string empty = tmp().file("empty.txt");
+  write_file(empty, Bytes{});
+  std::string newline_only = tmp().file("newline.txt");
+  write_file(newline_only, Bytes{'\n', 'x', '\n'});
+
+  for (const char* cmd : {"info", "cat", "verify"}) {
+    SCOPED_TRACE(cmd);
+    EXPECT_TRUE(is_error(hexz({cmd, snap_, "--password-file", wrong}), "wrong password"));
+    EXPECT_TRUE(is_error(hexz_env({cmd, snap_}, {"HEXZ_PASSWORD=hunter3"}), "wrong password"));
+    EXPECT_TRUE(is_error(hexz_no_tty({cmd, snap_}), "password is needed"));
+    EXPECT_TRUE(is_error(hexz({cmd, snap_, "--password-file", empty}), "empty"));
+    EXPECT_TRUE(is_error(hexz({cmd, snap_, "--password-file", newline_only}), "empty"));
+    EXPECT_TRUE(is_error(hexz_env({cmd, snap_}, {"HEXZ_PASSWORD="}), "empty"));
+    EXPECT_TRUE(
+        is_error(hexz({cmd, snap_, "--password-file", tmp().file("nope.txt")}), "nope.txt"));
+  }
+  EXPECT_TRUE(
+      is_error(hexz({"extract", snap_, "--disk", output("x.img"), "--password-file", wrong}),
+               "wrong password"));
+  EXPECT_TRUE(
+      is_error(hexz_no_tty({"extract", snap_, "--disk", output("x.img")}), "password is needed"));
+  EXPECT_TRUE(
+      is_error(hexz_no_tty({"flatten", snap_, "-o", output("x.hxz")}), "password is needed"));
+  EXPECT_TRUE(is_error(hexz({"diff", snap_, snap_, "--password-file", wrong}), "wrong password"));
+
+  // pack: no password source and no terminal, or an empty password.
+  std::string o = output("new.hxz");
+  ProcessResult r = hexz_no_tty({"pack", "--disk", disk_path_, "-o", o, "--encrypt"});
+  EXPECT_TRUE(is_error(r, "a password is needed: use --password-file or HEXZ_PASSWORD"));
+  EXPECT_TRUE(
+      is_error(hexz({"pack", "--disk", disk_path_, "-o", o, "--encrypt", "--password-file", empty}),
+               "empty"));
+  EXPECT_TRUE(is_error(
+      hexz_no_tty({"pack", "--disk", disk_path_, "-o", o, "--encrypt"}, {"HEXZ_PASSWORD="}),
+      "empty"));
+  // Never from the command line; the password file only goes with --encrypt.
+  EXPECT_TRUE(is_usage_error(
+      hexz({"pack", "--disk", disk_path_, "-o", o, "--encrypt", "--password", "hunter2"})));
+  EXPECT_TRUE(is_usage_error(
+      hexz({"pack", "--disk", disk_path_, "-o", o, "--password-file", password_file_})));
+  // Encrypted thin snapshots are refused before anyone is asked for a password.
+  EXPECT_TRUE(
+      is_error(hexz_no_tty({"pack", "--disk", disk_path_, "-o", o, "--encrypt", "--base", snap_}),
+               "not supported"));
+  EXPECT_FALSE(fs::exists(o));
+  EXPECT_EQ(list_dir(out_dir()), std::vector<std::string>{"secret.hxz"});
+}
+
+TEST_F(CliFeatures, HelpListsTheNewCommandsAndOptions) {
+  ProcessResult r = hexz({"--help"});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.out.find("flatten"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("diff"), std::string::npos) << r.out;
+  r = hexz({"pack", "--help"});
+  ASSERT_TRUE(ok(r));
+  for (const char* option :
+       {"--threads", "--train-dict", "--cdc", "--min-chunk", "--avg-chunk", "--max-chunk", "--base",
+        "--base-dir", "--encrypt", "--password-file"}) {
+    EXPECT_NE(r.out.find(option), std::string::npos) << option;
+  }
+  for (const char* cmd : {"info", "cat", "extract", "verify", "flatten", "diff"}) {
+    r = hexz({cmd, "--help"});
+    ASSERT_TRUE(ok(r)) << cmd;
+    EXPECT_NE(r.out.find("--password-file"), std::string::npos) << cmd;
+    EXPECT_NE(r.out.find("--base-dir"), std::string::npos) << cmd;
+  }
+}
+
+}  // namespace
+}  // namespace hexz_test

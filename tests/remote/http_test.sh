@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Reading snapshots over HTTP range requests from a local nginx.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+command -v nginx >/dev/null || { echo "nginx not installed (scripts/install-deps.sh)"; exit 77; }
+source "$here/lib.sh"
+source "$here/make_images.sh"
+: "${REMOTE_PROBE:?}"
+export HEXZ_REMOTE_RETRIES=4
+unset HEXZ_BASE_PATH HEXZ_CACHE_DIR
+
+make_images "$WORK"
+start_nginx "$WORK/www"
+URL="$NGINX_URL"
+cd "$WORK"  # nothing is found next to the current directory by accident
+mkdir -p elsewhere && cd elsewhere
+
+# Round trip: info, cat, extract, verify from the URL, byte-compared.
+"$HEXZ" info "$URL/base.hxz" | grep -q "snapshot: *$URL/base.hxz" || fail "info"
+"$HEXZ" cat "$URL/base.hxz" >cat.out && cmp cat.out "$WORK/disk.img" || fail "cat"
+"$HEXZ" cat --offset 7777777 --length 123457 "$URL/base.hxz" >part.out
+cmp part.out <(tail -c +7777778 "$WORK/disk.img" | head -c 123457) || fail "cat range"
+"$HEXZ" extract -q "$URL/base.hxz" --disk ex.img && cmp ex.img "$WORK/disk.img" || fail "extract"
+"$HEXZ" verify -q "$URL/base.hxz" || fail "verify"
+pass "round trip over http"
+
+# Opening costs two requests (header, tail).
+: >"$NGINX_LOG"
+"$REMOTE_PROBE" open "$URL/base.hxz" 1 >/dev/null
+n="$(wc -l <"$NGINX_LOG")"
+[[ "$n" -le 2 ]] || fail "open made $n requests"
+pass "open = $n requests"
+
+# Random reads, each on a cold open, byte-compared.
+"$REMOTE_PROBE" random "$URL/base.hxz" "$WORK/disk.img" 40 || fail "random reads"
+pass "random reads"
+
+# A thin snapshot finds its base next to it (the URL prefix).
+"$HEXZ" info "$URL/thin.hxz" | grep -q "$URL/base.hxz" || fail "thin: base not found at the URL"
+"$HEXZ" extract -q "$URL/thin.hxz" --disk thin.img && cmp thin.img "$WORK/disk2.img" || fail "thin extract"
+pass "thin snapshot with its base on the server"
+
+# Clear errors: 404 and 403.
+if "$HEXZ" info "$URL/missing.hxz" 2>err.txt; then fail "404 accepted"; fi
+grep -q "not found" err.txt || fail "404 message: $(cat err.txt)"
+if "$HEXZ" info "$URL/private/base.hxz" 2>err.txt; then fail "403 accepted"; fi
+grep -q "denied" err.txt || fail "403 message: $(cat err.txt)"
+pass "404 and 403 are clear errors"
+
+# A transient failure (503 from nginx's rate limit) that retries recover.
+: >"$NGINX_LOG"
+HEXZ_REMOTE_RETRIES=8 "$HEXZ" cat "$URL/limited/base.hxz" --length 4096 >lim.out
+cmp lim.out <(head -c 4096 "$WORK/disk.img") || fail "limited read"
+grep -q '" 503 ' "$NGINX_LOG" || fail "expected 503 answers in the log"
+pass "503 retried: $(grep -c '" 503 ' "$NGINX_LOG") transient failures recovered"
+
+# On-disk cache shared by processes: a second extract reads the blocks from the cache.
+export HEXZ_CACHE_DIR="$WORK/cache"
+"$HEXZ" extract -q "$URL/base.hxz" --disk c1.img && cmp c1.img "$WORK/disk.img" || fail "cache fill"
+: >"$NGINX_LOG"
+"$HEXZ" extract -q "$URL/base.hxz" --disk c2.img && cmp c2.img "$WORK/disk.img" || fail "cache use"
+n="$(wc -l <"$NGINX_LOG")"
+[[ "$n" -le 2 ]] || fail "a warm disk cache still made $n requests"
+unset HEXZ_CACHE_DIR
+pass "disk cache (second extract: $n requests)"
+
+# The object changes while being read: an error, never wrong bytes.
+cp "$WORK/www/base.hxz" "$WORK/www/changing.hxz"
+touch -d '2001-01-01' "$WORK/www/changing.hxz"
+"$REMOTE_PROBE" interrupt "$URL/changing.hxz" "$WORK/disk.img" \
+  "cp '$WORK/www/other.hxz' '$WORK/www/changing.tmp' && mv '$WORK/www/changing.tmp' '$WORK/www/changing.hxz'" \
+  >probe.txt || fail "changed object: $(cat probe.txt)"
+grep -q "changed while being read" probe.txt || fail "changed object message: $(cat probe.txt)"
+pass "changed object detected"
+
+# The server stops in the middle of a read: a clear error, no wrong data.
+HEXZ_REMOTE_RETRIES=3 "$REMOTE_PROBE" interrupt "$URL/base.hxz" "$WORK/disk.img" \
+  "kill $NGINX_PID; sleep 0.3" >probe.txt || fail "server stopped: $(cat probe.txt)"
+grep -q "gave up after 3 attempts" probe.txt || fail "server stopped message: $(cat probe.txt)"
+pass "server stopped mid-read: $(cat probe.txt)"
+echo "all http tests passed"

@@ -1,0 +1,124 @@
+// The `mount` and `umount` subcommands: a snapshot's streams as read-only files through FUSE.
+// The FUSE code lives in tools/mount/ (linked in when hexz is built with HEXZ_BUILD_FUSE).
+#include <climits>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "commands.hpp"
+#include "hexz/error.hpp"
+#include "hexz/snapshot.hpp"
+#include "password.hpp"
+
+#ifdef HEXZ_HAVE_FUSE
+#include "hexz_mount.hpp"
+#endif
+
+namespace hexz::cli {
+namespace {
+
+/// Command-line values of `mount`.
+struct MountArgs {
+  std::string snapshot;
+  std::string mount_point;
+  bool foreground = false;
+  uint64_t cache_size = OpenOptions{}.block_cache_bytes;
+  uint64_t index_cache = 256ull << 20;
+  bool no_preload = false;
+  unsigned threads = 0;
+  unsigned fuse_threads = 0;
+  AccessArgs access;
+};
+
+#ifdef HEXZ_HAVE_FUSE
+
+/// The absolute form of `path` (as given if it cannot be resolved; open() then reports why).
+std::string absolute(const std::string& path) {
+  char resolved[PATH_MAX];
+  return ::realpath(path.c_str(), resolved) != nullptr ? std::string(resolved) : path;
+}
+
+int run_mount(const MountArgs& args) {
+  mount::MountRequest request;
+  request.snapshot_path = absolute(args.snapshot);
+  request.mount_point = args.mount_point;
+  request.foreground = args.foreground;
+  request.max_threads = args.fuse_threads;
+  auto opener = std::make_shared<SnapshotOpener>(args.access);
+  OpenOptions options;
+  options.block_cache_bytes = args.cache_size;
+  options.page_cache_bytes = args.index_cache;
+  request.index_cache_bytes = args.index_cache;
+  request.preload_index = !args.no_preload;
+  options.threads = args.threads;
+  const std::string path = request.snapshot_path;
+  request.open = [opener, options, path] { return opener->open(path, options); };
+  return mount::mount_snapshot(request);
+}
+
+int run_umount(const std::string& dir) {
+  mount::unmount(dir);
+  return kExitOk;
+}
+
+#else
+
+[[noreturn]] void no_fuse() {
+  throw Error(ErrorCode::kUnsupported,
+              "this hexz was built without FUSE support (install libfuse3-dev and rebuild with "
+              "-DHEXZ_BUILD_FUSE=ON)");
+}
+
+int run_mount(const MountArgs&) {
+  no_fuse();
+}
+
+int run_umount(const std::string&) {
+  no_fuse();
+}
+
+#endif
+
+}  // namespace
+
+void add_mount_commands(CLI::App& parent, CommandFn* selected) {
+  auto args = std::make_shared<MountArgs>();
+  CLI::App* sub = add_command(parent, "mount",
+                              "Mount a snapshot read-only: its streams appear as the files "
+                              "'disk' and 'memory' in DIR",
+                              selected, [args] { return run_mount(*args); });
+  sub->add_option("SNAP", args->snapshot, "Snapshot file (.hxz)")->type_name("")->required();
+  sub->add_option("DIR", args->mount_point, "Existing directory to mount on")
+      ->type_name("")
+      ->required();
+  sub->add_flag("-f,--foreground", args->foreground,
+                "Stay in the foreground until unmounted (Ctrl-C unmounts); by default hexz "
+                "returns once the mount is live and serves it in the background");
+  sub->add_option("--cache-size", args->cache_size, "Memory for decoded blocks")
+      ->type_name("SIZE")
+      ->transform(size_transform())
+      ->capture_default_str();
+  sub->add_option("--index-cache", args->index_cache, "Memory for decoded index pages")
+      ->type_name("SIZE")
+      ->transform(size_transform())
+      ->capture_default_str();
+  sub->add_flag("--no-preload", args->no_preload,
+                "Do not decode the index before the mount goes live (by default as much of it "
+                "as --index-cache holds is, so first reads only decode their data block)");
+  sub->add_option("--threads", args->threads, "Decode threads (0 = one per core)")
+      ->capture_default_str();
+  sub->add_option("--fuse-threads", args->fuse_threads,
+                  "Most FUSE requests served at once (0 = one per core, at least 2)")
+      ->capture_default_str();
+  add_access_options(sub, args->access);
+  sub->footer(std::string("Unmount with 'hexz umount DIR' (or 'fusermount3 -u DIR').\n"
+                          "SIZE accepts a byte count with an optional binary suffix K, M or G.\n") +
+              kAccessFooter);
+
+  auto dir = std::make_shared<std::string>();
+  CLI::App* um = add_command(parent, "umount", "Unmount a snapshot mounted with 'hexz mount'",
+                             selected, [dir] { return run_umount(*dir); });
+  um->add_option("DIR", *dir, "Mount point")->type_name("")->required();
+}
+
+}  // namespace hexz::cli

@@ -1,0 +1,531 @@
+// The FUSE 3 (low-level API) file system behind `hexz mount`, and the process that serves it.
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hexz/error.hpp"
+#include "hexz/types.hpp"
+#include "hexz_mount.hpp"
+
+namespace hexz::mount {
+namespace {
+
+/// Inode numbers: the root directory and one file per stream (fixed, whichever are present).
+constexpr fuse_ino_t kRootIno = FUSE_ROOT_ID;  // 1
+constexpr fuse_ino_t kDiskIno = 2;
+constexpr fuse_ino_t kMemoryIno = 3;
+/// The snapshot never changes while mounted: the kernel may cache names and attributes long.
+constexpr double kCacheSeconds = 86400.0;
+/// Largest read request the kernel sends us (it also caps this at its own limit).
+constexpr unsigned kMaxRead = 1u << 20;
+
+/// One file of the mount.
+struct FileNode {
+  fuse_ino_t ino = 0;
+  Stream stream = Stream::kDisk;
+  const char* name = "";
+  uint64_t size = 0;
+};
+
+/// What the request handlers share (read-only once the mount is live).
+struct FsState {
+  std::unique_ptr<Snapshot> snapshot;
+  std::vector<FileNode> files;
+  struct timespec mtime = {};
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool foreground = true;
+
+  const FileNode* file(fuse_ino_t ino) const {
+    for (const auto& f : files) {
+      if (f.ino == ino) return &f;
+    }
+    return nullptr;
+  }
+};
+
+FsState& state_of(fuse_req_t req) {
+  return *static_cast<FsState*>(fuse_req_userdata(req));
+}
+
+/// Reports a problem of the serving process: on stderr in the foreground, else to syslog.
+void report(const FsState& st, const std::string& message) {
+  if (st.foreground) {
+    std::fprintf(stderr, "hexz mount: %s\n", message.c_str());
+  } else {
+    ::syslog(LOG_ERR, "%s", message.c_str());
+  }
+}
+
+void fill_attr(const FsState& st, fuse_ino_t ino, struct stat* attr) {
+  *attr = {};
+  attr->st_ino = ino;
+  attr->st_uid = st.uid;
+  attr->st_gid = st.gid;
+  attr->st_atim = st.mtime;
+  attr->st_mtim = st.mtime;
+  attr->st_ctim = st.mtime;
+  attr->st_blksize = 4096;
+  if (ino == kRootIno) {
+    attr->st_mode = S_IFDIR | 0555;
+    attr->st_nlink = 2;
+    return;
+  }
+  const FileNode* f = st.file(ino);
+  attr->st_mode = S_IFREG | 0444;
+  attr->st_nlink = 1;
+  attr->st_size = static_cast<off_t>(f->size);
+  attr->st_blocks = static_cast<blkcnt_t>((f->size + 511) / 512);
+}
+
+bool valid_ino(const FsState& st, fuse_ino_t ino) {
+  return ino == kRootIno || st.file(ino) != nullptr;
+}
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  const FsState& st = state_of(req);
+  if (parent != kRootIno) {
+    fuse_reply_err(req, ENOTDIR);
+    return;
+  }
+  for (const auto& f : st.files) {
+    if (std::strcmp(f.name, name) == 0) {
+      struct fuse_entry_param e = {};
+      e.ino = f.ino;
+      e.generation = 1;
+      e.attr_timeout = kCacheSeconds;
+      e.entry_timeout = kCacheSeconds;
+      fill_attr(st, f.ino, &e.attr);
+      fuse_reply_entry(req, &e);
+      return;
+    }
+  }
+  fuse_reply_err(req, ENOENT);
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* /*fi*/) {
+  const FsState& st = state_of(req);
+  if (!valid_ino(st, ino)) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  struct stat attr;
+  fill_attr(st, ino, &attr);
+  fuse_reply_attr(req, &attr, kCacheSeconds);
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t /*ino*/, struct stat* /*attr*/, int /*to_set*/,
+                struct fuse_file_info* /*fi*/) {
+  fuse_reply_err(req, EROFS);
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                struct fuse_file_info* /*fi*/) {
+  const FsState& st = state_of(req);
+  if (ino != kRootIno) {
+    fuse_reply_err(req, ENOTDIR);
+    return;
+  }
+  struct Item {
+    const char* name;
+    fuse_ino_t ino;
+    mode_t mode;
+  };
+  std::vector<Item> items = {{".", kRootIno, S_IFDIR}, {"..", kRootIno, S_IFDIR}};
+  for (const auto& f : st.files) items.push_back({f.name, f.ino, S_IFREG});
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (size_t i = static_cast<size_t>(std::max<off_t>(off, 0)); i < items.size(); ++i) {
+    struct stat attr = {};
+    attr.st_ino = items[i].ino;
+    attr.st_mode = items[i].mode;
+    const size_t need = fuse_add_direntry(req, buf.data() + used, size - used, items[i].name, &attr,
+                                          static_cast<off_t>(i + 1));
+    if (need > size - used) break;
+    used += need;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
+  const FsState& st = state_of(req);
+  if (ino == kRootIno) {
+    fuse_reply_err(req, EISDIR);
+    return;
+  }
+  if (st.file(ino) == nullptr) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC) != 0) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  fi->keep_cache = 1;  // Contents never change: keep the page cache across opens.
+  fi->direct_io = 0;
+  fi->noflush = 1;  // Nothing to flush on close.
+  fuse_reply_open(req, fi);
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+             struct fuse_file_info* /*fi*/) {
+  const FsState& st = state_of(req);
+  const FileNode* f = st.file(ino);
+  if (f == nullptr) {
+    fuse_reply_err(req, EBADF);
+    return;
+  }
+  if (off < 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  const auto offset = static_cast<uint64_t>(off);
+  if (offset >= f->size || size == 0) {
+    fuse_reply_buf(req, nullptr, 0);
+    return;
+  }
+  const auto n = static_cast<size_t>(std::min<uint64_t>(size, f->size - offset));
+  // One buffer per FUSE worker thread, grown to the largest request seen.
+  thread_local std::vector<std::byte> buffer;
+  if (buffer.size() < n) buffer.resize(std::max<size_t>(n, 128 * 1024));
+  try {
+    st.snapshot->read(f->stream, offset, std::span<std::byte>(buffer.data(), n));
+  } catch (const std::exception& e) {
+    report(st, std::string("read of ") + f->name + " at offset " + std::to_string(offset) +
+                   " failed: " + e.what());
+    fuse_reply_err(req, EIO);
+    return;
+  }
+  fuse_reply_buf(req, reinterpret_cast<const char*>(buffer.data()), n);
+}
+
+void op_statfs(fuse_req_t req, fuse_ino_t /*ino*/) {
+  const FsState& st = state_of(req);
+  struct statvfs s = {};
+  uint64_t total = 0;
+  for (const auto& f : st.files) total += f.size;
+  s.f_bsize = 4096;
+  s.f_frsize = 4096;
+  s.f_blocks = static_cast<fsblkcnt_t>((total + 4095) / 4096);
+  s.f_files = st.files.size() + 1;
+  s.f_namemax = 255;
+  s.f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
+  fuse_reply_statfs(req, &s);
+}
+
+void op_init(void* /*userdata*/, struct fuse_conn_info* conn) {
+  conn->want |= FUSE_CAP_ASYNC_READ;  // Concurrent reads of one file.
+  conn->want &= ~static_cast<unsigned>(FUSE_CAP_WRITEBACK_CACHE);
+  conn->max_read = kMaxRead;
+}
+
+fuse_lowlevel_ops make_ops() {
+  fuse_lowlevel_ops ops = {};
+  ops.init = op_init;
+  ops.lookup = op_lookup;
+  ops.getattr = op_getattr;
+  ops.setattr = op_setattr;
+  ops.open = op_open;
+  ops.read = op_read;
+  ops.readdir = op_readdir;
+  ops.statfs = op_statfs;
+  return ops;
+}
+
+/// libfuse's messages, collected while the mount is set up so errors can name the cause.
+std::mutex g_log_mu;
+std::string g_log;
+
+void collect_log(enum fuse_log_level /*level*/, const char* fmt, va_list ap) {
+  char line[1024];
+  std::vsnprintf(line, sizeof line, fmt, ap);
+  std::lock_guard lock(g_log_mu);
+  g_log += line;
+}
+
+std::string take_log() {
+  std::lock_guard lock(g_log_mu);
+  std::string out;
+  out.swap(g_log);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  for (char& c : out) {
+    if (c == '\n') c = ' ';
+  }
+  return out;
+}
+
+/// Escapes ',' and '\' for a libfuse -o option value.
+std::string escape_option(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == ',' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+/// The session being served, for the signal handler.
+std::atomic<fuse_session*> g_session{nullptr};
+pthread_t g_main_thread;
+
+/// SIGINT/SIGTERM/SIGHUP: end the loop. The main thread waits in the loop for a signal to
+/// interrupt it, so a signal delivered to another thread (a reader thread) is passed on to it.
+void on_exit_signal(int signo) {
+  const int saved = errno;
+  if (fuse_session* se = g_session.load()) fuse_session_exit(se);
+  if (!pthread_equal(pthread_self(), g_main_thread)) pthread_kill(g_main_thread, signo);
+  errno = saved;
+}
+
+/// A mounted session; unmounts and frees it on destruction.
+class Server {
+ public:
+  Server(FsState* state, const std::string& snapshot_path, const std::string& mount_point)
+      : mount_point_(mount_point) {
+    const fuse_lowlevel_ops ops = make_ops();
+    const std::string opts =
+        "ro,default_permissions,subtype=hexz,max_read=" + std::to_string(kMaxRead) +
+        ",fsname=" + escape_option("hexz:" + snapshot_path);
+    const char* argv[] = {"hexz", "-o", opts.c_str()};
+    struct fuse_args args = FUSE_ARGS_INIT(3, const_cast<char**>(argv));
+    fuse_set_log_func(collect_log);
+    take_log();
+    session_ = fuse_session_new(&args, &ops, sizeof ops, state);
+    fuse_opt_free_args(&args);  // fuse_session_new may have copied the arguments
+    if (session_ == nullptr) {
+      fuse_set_log_func(nullptr);
+      throw Error(ErrorCode::kInternal, "cannot create the FUSE session: " + take_log());
+    }
+    if (fuse_session_mount(session_, mount_point.c_str()) != 0) {
+      const std::string why = take_log();
+      fuse_set_log_func(nullptr);
+      fuse_session_destroy(session_);
+      session_ = nullptr;
+      throw Error(ErrorCode::kIo, "cannot mount on '" + mount_point + "'" +
+                                      (why.empty() ? std::string() : ": " + why));
+    }
+    fuse_set_log_func(nullptr);
+    mounted_ = true;
+  }
+
+  ~Server() {
+    g_session.store(nullptr);
+    if (session_ != nullptr) {
+      if (mounted_) fuse_session_unmount(session_);
+      fuse_session_destroy(session_);
+    }
+  }
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Serves requests on several threads until unmounted or signalled; returns the exit status.
+  int run(unsigned max_threads) {
+    g_main_thread = pthread_self();
+    g_session.store(session_);
+    struct sigaction action = {};
+    action.sa_handler = on_exit_signal;
+    sigemptyset(&action.sa_mask);
+    for (int signo : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(signo, &action, nullptr);
+
+    // Few workers, kept alive: a request goes to the longest-waiting idle worker, so every
+    // extra idle thread makes the next request land on a colder thread (measured: cold 4 KiB
+    // reads are ~25% slower with 4+ idle workers than with 2 on a 2-core machine), and letting
+    // workers exit makes libfuse create a thread per request under a steady load.
+    struct fuse_loop_config* config = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(config, 0);
+    fuse_loop_cfg_set_max_threads(config, max_threads);
+    fuse_loop_cfg_set_idle_threads(config, max_threads);
+    const int res = fuse_session_loop_mt(session_, config);
+    fuse_loop_cfg_destroy(config);
+
+    for (int signo : {SIGINT, SIGTERM, SIGHUP}) ::signal(signo, SIG_DFL);
+    g_session.store(nullptr);
+    return res == 0 ? 0 : 1;
+  }
+
+ private:
+  std::string mount_point_;
+  fuse_session* session_ = nullptr;
+  bool mounted_ = false;
+};
+
+/// Builds the shared state for a freshly opened snapshot.
+std::unique_ptr<FsState> make_state(std::unique_ptr<Snapshot> snapshot,
+                                    const std::string& snapshot_path, bool foreground) {
+  auto st = std::make_unique<FsState>();
+  st->snapshot = std::move(snapshot);
+  st->foreground = foreground;
+  st->uid = ::getuid();
+  st->gid = ::getgid();
+  struct stat sb = {};
+  if (::stat(snapshot_path.c_str(), &sb) == 0) {
+    st->mtime = sb.st_mtim;
+  } else {
+    ::clock_gettime(CLOCK_REALTIME, &st->mtime);  // not a local file (e.g. a URL)
+  }
+  const FileNode candidates[] = {{kDiskIno, Stream::kDisk, "disk", 0},
+                                 {kMemoryIno, Stream::kMemory, "memory", 0}};
+  for (FileNode f : candidates) {
+    if (!st->snapshot->has_stream(f.stream)) continue;
+    f.size = st->snapshot->size(f.stream);
+    st->files.push_back(f);
+  }
+  return st;
+}
+
+/// Decodes the index of the present streams from their start, as far as about `budget` bytes of
+/// decoded pages go (an entry takes ~80 bytes decoded; 4 KiB chunks assumed), into the reader's
+/// page cache.
+void preload_index(const Snapshot& snapshot, uint64_t budget) {
+  uint64_t remaining = budget / 80 * 4096;
+  for (Stream s : {Stream::kDisk, Stream::kMemory}) {
+    if (!snapshot.has_stream(s) || remaining == 0) continue;
+    const uint64_t n = std::min(snapshot.size(s), remaining);
+    if (n != 0) snapshot.for_each_extent(s, 0, n, [](uint64_t, uint64_t, bool) {});
+    remaining -= n;
+  }
+}
+
+unsigned default_threads(unsigned requested) {
+  if (requested != 0) return requested;
+  // Decoding is CPU-bound: one worker per core (at least 2, so a slow read never blocks all).
+  return std::clamp(std::thread::hardware_concurrency(), 2u, 64u);
+}
+
+/// Mounts and serves in this process. `ready` is called once the mount is live (before serving).
+int serve(const MountRequest& request, const std::string& mount_point,
+          const std::function<void()>& ready) {
+  std::unique_ptr<FsState> state =
+      make_state(request.open(), request.snapshot_path, request.foreground);
+  if (request.preload_index && request.index_cache_bytes != 0) {
+    preload_index(*state->snapshot, request.index_cache_bytes);
+  }
+  Server server(state.get(), request.snapshot_path, mount_point);
+  ready();
+  return server.run(default_threads(request.max_threads));
+}
+
+/// Writes all of `data` to `fd`, ignoring errors (the reader may have gone).
+void write_fully(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<size_t>(n);
+  }
+}
+
+/// Status messages from the detached child to the waiting parent: 'K' = mounted, or
+/// 'E' + one byte ErrorCode + message.
+constexpr char kReadyByte = 'K';
+constexpr char kErrorByte = 'E';
+
+/// Redirects stdin/stdout/stderr to /dev/null and leaves the caller's session and directory.
+void detach_stdio() {
+  const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd >= 0) {
+    ::dup2(null_fd, STDIN_FILENO);
+    ::dup2(null_fd, STDOUT_FILENO);
+    ::dup2(null_fd, STDERR_FILENO);
+    if (null_fd > STDERR_FILENO) ::close(null_fd);
+  }
+  ::setsid();
+  if (::chdir("/") != 0) {
+    // Not fatal: the mount works whatever the working directory.
+  }
+}
+
+}  // namespace
+
+int mount_snapshot(const MountRequest& request) {
+  check_fuse_available();
+  const std::string mount_point = check_mount_point(request.mount_point);
+  if (request.foreground) return serve(request, mount_point, [] {});
+
+  // Detach: the child opens the snapshot (the reader starts threads, which do not survive a
+  // fork), mounts, and tells the parent how it went through a pipe.
+  std::fflush(stdout);
+  std::fflush(stderr);
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    throw Error(ErrorCode::kIo, std::string("pipe: ") + std::strerror(errno));
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int err = errno;
+    ::close(fds[0]);
+    ::close(fds[1]);
+    throw Error(ErrorCode::kIo, std::string("fork: ") + std::strerror(err));
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    const int status_fd = fds[1];
+    try {
+      const int status = serve(request, mount_point, [status_fd] {
+        write_fully(status_fd, std::string(1, kReadyByte));
+        ::close(status_fd);
+        ::openlog("hexz", LOG_PID, LOG_DAEMON);
+        detach_stdio();
+      });
+      return status;
+    } catch (const Error& e) {
+      write_fully(status_fd, std::string(1, kErrorByte) +
+                                 static_cast<char>(static_cast<int>(e.code())) + e.what());
+    } catch (const std::exception& e) {
+      write_fully(status_fd, std::string(1, kErrorByte) +
+                                 static_cast<char>(static_cast<int>(ErrorCode::kInternal)) +
+                                 e.what());
+    }
+    ::_exit(1);
+  }
+
+  ::close(fds[1]);
+  std::string message;
+  char buf[512];
+  for (;;) {
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    message.append(buf, static_cast<size_t>(n));
+    if (message[0] == kReadyByte) break;
+  }
+  ::close(fds[0]);
+  if (!message.empty() && message[0] == kReadyByte) return 0;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (message.size() >= 2 && message[0] == kErrorByte) {
+    throw Error(static_cast<ErrorCode>(static_cast<unsigned char>(message[1])), message.substr(2));
+  }
+  if (WIFSIGNALED(status)) {
+    throw Error(ErrorCode::kInternal, "the mount process was killed by signal " +
+                                          std::to_string(WTERMSIG(status)) +
+                                          " before the mount was ready");
+  }
+  throw Error(ErrorCode::kInternal, "the mount process exited before the mount was ready");
+}
+
+}  // namespace hexz::mount
