@@ -182,7 +182,7 @@ HeaderVerdict judge_header(std::span<const unsigned char, format::kHeaderSize> h
   }
   const auto check = cipher.key_check(h.subspan(format::kKdfFieldsOffset, format::kKdfFieldsSize));
   if (!std::equal(check.begin(), check.end(), h.begin() + 368)) return HeaderVerdict::kKeyCheck;
-  const auto mac = cipher.header_mac(h.first(format::kHeaderMacOffset));
+  const auto mac = cipher.header_mac(format::header_mac_input(h));
   if (!std::equal(mac.begin(), mac.end(), h.begin() + format::kHeaderMacOffset))
     return HeaderVerdict::kMac;
   return HeaderVerdict::kAccepted;
@@ -867,10 +867,9 @@ TEST_F(EncryptionTamper, EveryHeaderByteFlipped) {
 
 TEST_F(EncryptionTamper, EveryHeaderByteFlippedWithTheChecksumRecomputed) {
   // What an attacker can do: change a byte and recompute the XXH3 header checksum. Every byte
-  // the header MAC or key check covers must then be refused. Bytes [400, 504) are reserved,
-  // ignored by the reader and, as implemented, outside the MAC (see docs/SECURITY.md): a change
-  // there is accepted, and must change no plaintext.
-  constexpr size_t kAuthenticatedEnd = 400;
+  // the header MAC or key check covers must then be refused: the MAC covers every byte but
+  // itself and the checksum, reserved bytes [400, 504) included.
+  constexpr size_t kAuthenticatedEnd = format::kHeaderChecksumOffset;
   const auto& hdr = f().header;
   size_t accepted_reserved = 0;
   for (const uint8_t mask : {uint8_t{0x01}, uint8_t{0x80}}) {

@@ -101,6 +101,15 @@ void encode_header(const Header& h, std::span<unsigned char, kHeaderSize> out) {
   store_le<uint64_t>(p + kHeaderChecksumOffset, hash::checksum64(p, kHeaderChecksumOffset));
 }
 
+std::vector<unsigned char> header_mac_input(std::span<const unsigned char, kHeaderSize> bytes) {
+  constexpr size_t kAfterMac = kHeaderMacOffset + crypto::kTagSize;
+  std::vector<unsigned char> in(kHeaderMacOffset + (kHeaderChecksumOffset - kAfterMac));
+  std::memcpy(in.data(), bytes.data(), kHeaderMacOffset);
+  std::memcpy(in.data() + kHeaderMacOffset, bytes.data() + kAfterMac,
+              kHeaderChecksumOffset - kAfterMac);
+  return in;
+}
+
 void reseal_header_checksum(std::span<unsigned char, kHeaderSize> bytes) {
   store_le<uint64_t>(bytes.data() + kHeaderChecksumOffset,
                      hash::checksum64(bytes.data(), kHeaderChecksumOffset));

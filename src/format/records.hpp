@@ -100,6 +100,10 @@ struct Header {
 
 /// Serialises `h` into exactly kHeaderSize bytes, including its checksum.
 void encode_header(const Header& h, std::span<unsigned char, kHeaderSize> out);
+/// The bytes the header MAC authenticates: [0, kHeaderMacOffset) followed by
+/// [kHeaderMacOffset + 16, kHeaderChecksumOffset), i.e. everything but the MAC and the checksum.
+std::vector<unsigned char> header_mac_input(std::span<const unsigned char, kHeaderSize> bytes);
+
 /// Recomputes the checksum of an encoded header (after patching, e.g., the MAC field).
 void reseal_header_checksum(std::span<unsigned char, kHeaderSize> bytes);
 

@@ -43,6 +43,8 @@ void validate_options(const PackOptions& o, bool needs_input_paths) {
     bad("a trained dictionary needs zstd compression (--compression zstd)");
   }
   if (o.encrypt && o.password.empty()) bad("encryption needs a non-empty password");
+  if (!o.encrypt && !o.password.empty())
+    bad("a password was given but encryption was not asked for");
   if (o.encrypt && !o.base_path.empty()) {
     bad("encrypted thin snapshots are not supported yet: pack without --base, or without "
         "encryption");

@@ -257,7 +257,7 @@ class Packer {
       const auto check = cipher_->key_check(
           std::span(bytes).subspan(format::kKdfFieldsOffset, format::kKdfFieldsSize));
       std::memcpy(bytes.data() + 368, check.data(), check.size());
-      const auto mac = cipher_->header_mac(std::span(bytes).first(format::kHeaderMacOffset));
+      const auto mac = cipher_->header_mac(format::header_mac_input(bytes));
       std::memcpy(bytes.data() + format::kHeaderMacOffset, mac.data(), mac.size());
       format::reseal_header_checksum(bytes);
     }
@@ -363,6 +363,12 @@ class Packer {
   /// Hands the open block to the pool for compression.
   void seal_block() {
     if (open_block_.empty()) return;
+    // Sequence numbers are nonce counters under encryption and 31-bit dedup locations: never
+    // let them wrap.
+    if (next_block_seq_ >= DedupTable::kBaseFlag - 1) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "too many blocks (2^31) in one snapshot: use a larger --block-size");
+    }
     util::Buffer raw;
     raw.reserve(options_.block_size);
     raw.swap(open_block_);

@@ -206,7 +206,7 @@ void SnapshotReader::unlock(std::span<const unsigned char, format::kHeaderSize> 
     throw Error(ErrorCode::kWrongPassword,
                 "wrong password or not this snapshot's key ('" + name + "')");
   }
-  const auto mac = cipher_->header_mac(header_bytes.first(format::kHeaderMacOffset));
+  const auto mac = cipher_->header_mac(format::header_mac_input(header_bytes));
   if (CRYPTO_memcmp(mac.data(), header_.encryption.header_mac.data(), mac.size()) != 0) {
     throw Error(ErrorCode::kCorrupt,
                 "'" + name + "' failed authentication: the header was modified");
