@@ -166,11 +166,15 @@ class Packer {
       auto& rec = header.streams[s];
       rec.present = 1;
       rec.logical_size = stats_->logical_size;
-      rec.chunks = stats_->chunks;
-      rec.zero_chunks = stats_->zero_chunks;
-      rec.dup_chunks = stats_->dup_chunks;
-      rec.blocks = stats_->blocks;
-      rec.stored_bytes = stats_->stored_bytes;
+      // The plaintext header of an encrypted snapshot reveals only sizes: its counters stay
+      // zero and readers derive them from the (encrypted) index.
+      if (!cipher_) {
+        rec.chunks = stats_->chunks;
+        rec.zero_chunks = stats_->zero_chunks;
+        rec.dup_chunks = stats_->dup_chunks;
+        rec.blocks = stats_->blocks;
+        rec.stored_bytes = stats_->stored_bytes;
+      }
       rec.first_page = first;
       rec.page_count = count;
     }
