@@ -218,12 +218,56 @@ py::dict info_dict(const hexz::SnapshotInfo& info) {
       std::to_string(info.version_major) + "." + std::to_string(info.version_minor);
   d["codec"] = hexz::codec_name(info.codec);
   d["level"] = info.level;
+  d["chunking"] = info.cdc ? "fastcdc-v1" : "fixed";
   d["chunk_size"] = info.chunk_size;
+  if (info.cdc) {
+    d["min_chunk"] = info.min_chunk;
+    d["avg_chunk"] = info.chunk_size;
+    d["max_chunk"] = info.max_chunk;
+  }
   d["block_size"] = info.block_size;
   d["file_size"] = info.file_size;
   d["index_bytes"] = info.index_bytes;
+  d["dictionary_bytes"] = info.dictionary_bytes;
+  d["encrypted"] = info.encrypted;
+  if (info.encrypted) {
+    py::dict kdf;
+    kdf["algorithm"] = "argon2id";
+    kdf["iterations"] = info.kdf_iterations;
+    kdf["memory_kib"] = info.kdf_memory_kib;
+    kdf["parallelism"] = info.kdf_parallelism;
+    d["kdf"] = kdf;
+  } else {
+    d["kdf"] = py::none();
+  }
   d["identity"] = info.identity_hex;
   d["streams"] = streams_dict(info.streams);
+  // Same fields as `hexz info --json` (docs/cli-json.md).
+  py::list histogram;
+  for (int k = 0; k < static_cast<int>(std::size(info.chunk_histogram)); ++k) {
+    if (info.chunk_histogram[k] == 0) continue;
+    py::dict bucket;
+    bucket["min_length"] = uint64_t{1} << k;
+    bucket["max_length"] = (uint64_t{2} << k) - 1;
+    bucket["chunks"] = info.chunk_histogram[k];
+    histogram.append(bucket);
+  }
+  d["chunk_histogram"] = histogram;
+  py::list bases;
+  for (const auto& base : info.bases) {
+    py::dict b;
+    b["name"] = base.name;
+    b["path"] = base.path.empty() ? py::object(py::none()) : py::object(py::str(base.path));
+    b["identity"] = base.identity_hex;
+    py::dict refs;
+    for (int i = 0; i < hexz::kStreamCount; ++i) {
+      if (!info.streams[i].present) continue;
+      refs[hexz::stream_name(static_cast<hexz::Stream>(i))] = base.bytes_referenced[i];
+    }
+    b["bytes_referenced"] = refs;
+    bases.append(b);
+  }
+  d["bases"] = bases;
   return d;
 }
 

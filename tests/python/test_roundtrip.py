@@ -29,6 +29,12 @@ INFO_KEYS = {
     "index_bytes",
     "identity",
     "streams",
+    "chunking",
+    "dictionary_bytes",
+    "encrypted",
+    "kdf",
+    "chunk_histogram",
+    "bases",
 }
 
 
