@@ -27,22 +27,22 @@ std::vector<unsigned char> SnapshotCipher::aad(const char tag[4],
   return a;
 }
 
+std::array<unsigned char, kTagSize> SnapshotCipher::gmac(
+    NonceDomain domain, const char tag[4], std::span<const unsigned char> data) const {
+  const auto sealed = gcm_seal(keys_.metadata, make_nonce(domain, 0), aad(tag, data), {});
+  std::array<unsigned char, kTagSize> out;
+  std::memcpy(out.data(), sealed.data(), kTagSize);
+  return out;
+}
+
 std::array<unsigned char, kTagSize> SnapshotCipher::key_check(
     std::span<const unsigned char> kdf_fields) const {
-  const auto nonce = make_nonce(NonceDomain::kKeyCheck, 0);
-  const auto sealed = gcm_seal(keys_.metadata, nonce, aad("KEY\0", kdf_fields), {});
-  std::array<unsigned char, kTagSize> tag;
-  std::memcpy(tag.data(), sealed.data(), kTagSize);
-  return tag;
+  return gmac(NonceDomain::kKeyCheck, "KEY\0", kdf_fields);
 }
 
 std::array<unsigned char, kTagSize> SnapshotCipher::header_mac(
     std::span<const unsigned char> prefix) const {
-  const auto nonce = make_nonce(NonceDomain::kHeaderMac, 0);
-  const auto sealed = gcm_seal(keys_.metadata, nonce, aad("HDR\0", prefix), {});
-  std::array<unsigned char, kTagSize> tag;
-  std::memcpy(tag.data(), sealed.data(), kTagSize);
-  return tag;
+  return gmac(NonceDomain::kHeaderMac, "HDR\0", prefix);
 }
 
 namespace {

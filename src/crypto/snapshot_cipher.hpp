@@ -67,6 +67,9 @@ class SnapshotCipher {
 
  private:
   std::vector<unsigned char> aad(const char tag[4], std::span<const unsigned char> extra) const;
+  /// Tag of an empty message (GMAC) under the metadata key, nonce (domain, 0).
+  std::array<unsigned char, kTagSize> gmac(NonceDomain domain, const char tag[4],
+                                           std::span<const unsigned char> data) const;
 
   SnapshotKeys keys_;
   SnapshotId id_;
