@@ -61,6 +61,7 @@ TEST_F(DictionaryTest, EmptyInputGivesNoDictionary) {
 TEST_F(DictionaryTest, DictionaryNeedsZstd) {
   auto o = options(input("d.img", text_image(100000, 2)), "", output("x.hxz"));
   o.train_dictionary = true;
+  o.codec = hexz::Codec::kLz4;
   EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(o); }, {hexz::ErrorCode::kInvalidArgument}));
 }
 

@@ -3,6 +3,9 @@
 
 #include <cstdlib>
 
+#include "hash/digest.hpp"
+#include "read/chain_digests.hpp"
+#include "read/snapshot_reader.hpp"
 #include "support/fixture.hpp"
 
 namespace hexz_test {
@@ -79,6 +82,50 @@ TEST_F(ThinTest, ThreeDeepChainReadsWithOneHop) {
     s3->read(hexz::Stream::kDisk, off, std::as_writable_bytes(std::span(got)));
     ASSERT_TRUE(std::equal(got.begin(), got.end(), v3_disk_.begin() + static_cast<ptrdiff_t>(off)));
   }
+}
+
+TEST_F(ThinTest, BaseChunksStoreNoDigestAndTheBaseIndexSuppliesIt) {
+  auto s2 = hexz::Snapshot::open(output("v2.hxz"));
+  const auto& reader = dynamic_cast<const hexz::read::SnapshotReader&>(*s2);
+  const hexz::read::ChainDigests chain(reader);
+  size_t from_base = 0;
+  reader.for_each_entry(hexz::Stream::kDisk, [&](uint64_t off, const hexz::format::IndexEntry& e) {
+    if (e.kind != hexz::format::ChunkKind::kData) return;
+    const auto content = hexz::hash::chunk_digest(v2_disk_.data() + off, e.length);
+    if (e.source == 0) {
+      EXPECT_EQ(e.digest, content);
+      return;
+    }
+    ++from_base;
+    EXPECT_EQ(e.digest, hexz::hash::ChunkDigest{}) << "digest stored for a base's chunk";
+    const auto* d = chain.find(e);
+    ASSERT_NE(d, nullptr);
+    EXPECT_EQ(*d, content);
+    auto moved = e;
+    moved.offset_in_block += 1;  // a location the base does not record
+    EXPECT_EQ(chain.find(moved), nullptr);
+  });
+  EXPECT_GT(from_base, 100u);
+}
+
+TEST_F(ThinTest, ChunksOfAnOlderBaseDedupEvenIfTheDirectBaseDroppedThem) {
+  // v1's content again, packed on v2: the chunks v2 edited away are still stored in v1, and
+  // the chain's indexes find them, so nothing new is stored.
+  auto o = options(input("v4.img", v1_disk_), "", output("v4.hxz"));
+  o.base_path = output("v2.hxz");
+  const auto r = hexz::pack(o);
+  EXPECT_EQ(r.streams[0].blocks, 0u);
+  auto s4 = hexz::Snapshot::open(output("v4.hxz"));
+  EXPECT_EQ(read_all(*s4, hexz::Stream::kDisk), v1_disk_);
+  EXPECT_TRUE(s4->verify().ok) << s4->verify().first_error;
+}
+
+TEST_F(ThinTest, PackingOnAThinBaseNeedsItsBases) {
+  fs::rename(output("v1.hxz"), tmp().file("elsewhere.hxz"));
+  auto o = options(input("v4.img", v1_disk_), "", output("v4.hxz"));
+  o.base_path = output("v2.hxz");
+  EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(o); }, {hexz::ErrorCode::kNotFound}));
+  EXPECT_FALSE(fs::exists(output("v4.hxz")));
 }
 
 TEST_F(ThinTest, MissingBaseIsAClearError) {

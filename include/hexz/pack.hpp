@@ -28,7 +28,7 @@ struct PackOptions {
   std::string disk_path;    ///< Raw disk image; empty = no disk stream.
   std::string memory_path;  ///< Raw memory image; empty = no memory stream.
   std::string output_path;  ///< Destination .hxz; written atomically.
-  Codec codec = Codec::kLz4;
+  Codec codec = Codec::kZstd;
   /// Compression level; 0 = the codec's default (LZ4: 1 = fast mode; >1 = LZ4-HC level;
   /// Zstd: 1..22).
   int level = 0;

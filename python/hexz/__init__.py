@@ -246,7 +246,7 @@ def pack(
     output: PathLike,
     disk: Optional[PathLike] = None,
     memory: Optional[PathLike] = None,
-    compression: str = "lz4",
+    compression: str = "zstd",
     level: Optional[int] = None,
     block_size: Size = 65536,
     threads: Optional[int] = None,
@@ -266,7 +266,7 @@ def pack(
         disk: raw disk image for the ``disk`` stream (optional).
         memory: raw memory image for the ``memory`` stream (optional). At least one of
             ``disk`` and ``memory`` is required.
-        compression: ``"lz4"`` (fast, the default) or ``"zstd"``.
+        compression: ``"zstd"`` (the default: smaller) or ``"lz4"`` (faster).
         level: compression level; None or 0 = the codec's default (zstd 1..22; lz4: 1 = fast,
             more than 1 = LZ4-HC).
         block_size: compression unit, 1K..16M and at least the chunk size; an int or a size

@@ -323,45 +323,35 @@ MasterEntry decode_master_entry(const unsigned char* p) {
   if (!valid_codec(p[29])) throw Error(ErrorCode::kCorrupt, "master index names an unknown codec");
   e.codec = static_cast<Codec>(p[29]);
   e.checksum = load_le<uint64_t>(p + 32);
-  if (e.entry_count == 0 || e.entry_count > kMaxPageEntries ||
-      e.raw_length != e.entry_count * kIndexEntrySize) {
+  const uint64_t fixed = index_page_raw_size(e.entry_count, 0);
+  if (e.entry_count == 0 || e.entry_count > kMaxPageEntries || e.raw_length < fixed ||
+      e.raw_length > index_page_raw_size(e.entry_count, e.entry_count) ||
+      (e.raw_length - fixed) % kEntryDigestBytes != 0) {
     throw Error(ErrorCode::kCorrupt, "master index entry has an invalid page size");
   }
   return e;
 }
 
-void encode_index_entry(const IndexEntry& e, unsigned char* p) {
-  std::memset(p, 0, kIndexEntrySize);
-  store_le<uint64_t>(p + 0, e.block.offset);
-  store_le<uint64_t>(p + 8, e.block.checksum);
-  store_le<uint32_t>(p + 16, e.block.stored_length);
-  store_le<uint32_t>(p + 20, e.block.raw_length);
-  store_le<uint32_t>(p + 24, e.offset_in_block);
-  store_le<uint32_t>(p + 28, e.length);
-  p[32] = static_cast<uint8_t>(e.kind);
-  p[33] = e.source;
-  p[34] = static_cast<uint8_t>(e.block.codec);
-  std::memcpy(p + 36, e.digest.bytes.data(), e.digest.bytes.size());
-}
+namespace {
 
-IndexEntry decode_index_entry(const unsigned char* p, uint32_t base_count,
-                              uint32_t stored_overhead) {
-  IndexEntry e;
-  e.block.offset = load_le<uint64_t>(p + 0);
-  e.block.checksum = load_le<uint64_t>(p + 8);
-  e.block.stored_length = load_le<uint32_t>(p + 16);
-  e.block.raw_length = load_le<uint32_t>(p + 20);
-  e.offset_in_block = load_le<uint32_t>(p + 24);
-  e.length = load_le<uint32_t>(p + 28);
-  if (p[32] > static_cast<uint8_t>(ChunkKind::kData))
-    throw Error(ErrorCode::kCorrupt, "index entry has an unknown kind");
-  e.kind = static_cast<ChunkKind>(p[32]);
-  e.source = p[33];
-  if (e.source > base_count)
-    throw Error(ErrorCode::kCorrupt, "index entry references an undeclared base snapshot");
-  if (!valid_codec(p[34])) throw Error(ErrorCode::kCorrupt, "index entry names an unknown codec");
-  e.block.codec = static_cast<Codec>(p[34]);
-  std::memcpy(e.digest.bytes.data(), p + 36, e.digest.bytes.size());
+/// Byte offsets of the columns of a raw page of `n` entries (FORMAT.md section 9.1).
+struct PageColumns {
+  size_t kind, source, codec, length, offset_in_block, stored_length, raw_length, block_offset,
+      block_checksum, digests;
+  explicit PageColumns(size_t n)
+      : kind(0),
+        source(n),
+        codec(2 * n),
+        length(3 * n),
+        offset_in_block(7 * n),
+        stored_length(11 * n),
+        raw_length(15 * n),
+        block_offset(19 * n),
+        block_checksum(27 * n),
+        digests(35 * n) {}
+};
+
+void check_entry(const IndexEntry& e, uint32_t stored_overhead) {
   if (e.length == 0) throw Error(ErrorCode::kCorrupt, "index entry has zero length");
   if (e.kind == ChunkKind::kData) {
     if (e.block.stored_length == 0 || e.block.raw_length == 0 ||
@@ -372,7 +362,73 @@ IndexEntry decode_index_entry(const unsigned char* p, uint32_t base_count,
       throw Error(ErrorCode::kCorrupt, "index entry has an inconsistent block location");
     }
   }
-  return e;
+}
+
+}  // namespace
+
+std::vector<unsigned char> encode_index_page(std::span<const IndexEntry> entries) {
+  const size_t n = entries.size();
+  size_t digests = 0;
+  for (const auto& e : entries) digests += e.has_digest() ? 1 : 0;
+  std::vector<unsigned char> out(index_page_raw_size(n, digests));
+  const PageColumns c(n);
+  unsigned char* p = out.data();
+  size_t d = c.digests;
+  for (size_t i = 0; i < n; ++i) {
+    const IndexEntry& e = entries[i];
+    p[c.kind + i] = static_cast<uint8_t>(e.kind);
+    p[c.source + i] = e.source;
+    p[c.codec + i] = static_cast<uint8_t>(e.block.codec);
+    store_le<uint32_t>(p + c.length + 4 * i, e.length);
+    store_le<uint32_t>(p + c.offset_in_block + 4 * i, e.offset_in_block);
+    store_le<uint32_t>(p + c.stored_length + 4 * i, e.block.stored_length);
+    store_le<uint32_t>(p + c.raw_length + 4 * i, e.block.raw_length);
+    store_le<uint64_t>(p + c.block_offset + 8 * i, e.block.offset);
+    store_le<uint64_t>(p + c.block_checksum + 8 * i, e.block.checksum);
+    if (e.has_digest()) {
+      std::memcpy(p + d, e.digest.bytes.data(), kEntryDigestBytes);
+      d += kEntryDigestBytes;
+    }
+  }
+  return out;
+}
+
+std::vector<IndexEntry> decode_index_page(std::span<const unsigned char> raw, uint32_t count,
+                                          uint32_t base_count, uint32_t stored_overhead) {
+  const size_t n = count;
+  if (raw.size() < index_page_raw_size(n, 0))
+    throw Error(ErrorCode::kCorrupt, "index page is shorter than its entries");
+  const PageColumns c(n);
+  const unsigned char* p = raw.data();
+  std::vector<IndexEntry> out(n);
+  size_t d = c.digests;
+  for (size_t i = 0; i < n; ++i) {
+    IndexEntry& e = out[i];
+    if (p[c.kind + i] > static_cast<uint8_t>(ChunkKind::kData))
+      throw Error(ErrorCode::kCorrupt, "index entry has an unknown kind");
+    e.kind = static_cast<ChunkKind>(p[c.kind + i]);
+    e.source = p[c.source + i];
+    if (e.source > base_count)
+      throw Error(ErrorCode::kCorrupt, "index entry references an undeclared base snapshot");
+    if (!valid_codec(p[c.codec + i]))
+      throw Error(ErrorCode::kCorrupt, "index entry names an unknown codec");
+    e.block.codec = static_cast<Codec>(p[c.codec + i]);
+    e.length = load_le<uint32_t>(p + c.length + 4 * i);
+    e.offset_in_block = load_le<uint32_t>(p + c.offset_in_block + 4 * i);
+    e.block.stored_length = load_le<uint32_t>(p + c.stored_length + 4 * i);
+    e.block.raw_length = load_le<uint32_t>(p + c.raw_length + 4 * i);
+    e.block.offset = load_le<uint64_t>(p + c.block_offset + 8 * i);
+    e.block.checksum = load_le<uint64_t>(p + c.block_checksum + 8 * i);
+    if (e.has_digest()) {
+      if (raw.size() - d < kEntryDigestBytes)
+        throw Error(ErrorCode::kCorrupt, "index page is shorter than its entries");
+      std::memcpy(e.digest.bytes.data(), p + d, kEntryDigestBytes);
+      d += kEntryDigestBytes;
+    }
+    check_entry(e, stored_overhead);
+  }
+  if (d != raw.size()) throw Error(ErrorCode::kCorrupt, "index page has trailing bytes");
+  return out;
 }
 
 }  // namespace hexz::format

@@ -26,7 +26,10 @@ inline constexpr size_t kHeaderChecksumOffset = 504;
 inline constexpr size_t kStreamRecordSize = 64;
 inline constexpr size_t kStreamTableOffset = 192;
 inline constexpr size_t kMasterEntrySize = 40;
-inline constexpr size_t kIndexEntrySize = 52;
+/// Bytes every entry takes in a raw index page, digest not included (FORMAT.md section 9.1).
+inline constexpr size_t kEntryFixedBytes = 35;
+/// Bytes of a stored chunk digest; only data entries of source 0 store one.
+inline constexpr size_t kEntryDigestBytes = 16;
 /// Maximum entries in one index page.
 inline constexpr uint32_t kMaxPageEntries = 4096;
 
@@ -133,7 +136,7 @@ void absorb_identity_trailer(hash::Blake3& hasher, const StreamRecord (&streams)
 struct MasterEntry {
   uint64_t offset = 0;         ///< File offset of the stored page.
   uint32_t stored_length = 0;  ///< Stored (possibly compressed) length.
-  uint32_t raw_length = 0;     ///< Decoded length = entry_count * kIndexEntrySize.
+  uint32_t raw_length = 0;     ///< Decoded length: 35 per entry + 16 per stored digest.
   uint64_t first_logical = 0;  ///< Stream offset of the page's first chunk.
   uint32_t entry_count = 0;
   Stream stream = Stream::kDisk;
@@ -167,14 +170,26 @@ struct IndexEntry {
   uint32_t offset_in_block = 0;  ///< Where the chunk's bytes start in the decoded block.
   uint32_t length = 0;           ///< Logical length of the chunk.
   ChunkKind kind = ChunkKind::kZero;
-  uint8_t source = 0;        ///< 0 = this file; k = base table record k-1.
-  hash::ChunkDigest digest;  ///< Truncated BLAKE3 of the chunk's bytes; zero for zero chunks.
+  uint8_t source = 0;  ///< 0 = this file; k = base table record k-1.
+  /// Truncated BLAKE3 of the chunk's bytes. Stored only for data chunks of this file (source
+  /// 0); zero for zero chunks and for chunks of a base (whose own index records it).
+  hash::ChunkDigest digest;
+  /// True if the page stores this entry's digest: a data chunk held by this file.
+  bool has_digest() const { return kind == ChunkKind::kData && source == 0; }
 };
 
-void encode_index_entry(const IndexEntry& e, unsigned char* out);
-/// Decodes one entry; throws kCorrupt on invalid kind/codec, a source above `base_count`, or
-/// inconsistent lengths. `stored_overhead` is what encryption adds to a stored block (its tag).
-IndexEntry decode_index_entry(const unsigned char* in, uint32_t base_count,
-                              uint32_t stored_overhead = 0);
+/// Raw (decoded) size of an index page of `entries` entries, `digests` of which store a digest.
+inline constexpr size_t index_page_raw_size(size_t entries, size_t digests) {
+  return entries * kEntryFixedBytes + digests * kEntryDigestBytes;
+}
+
+/// Serialises entries into the raw, column-by-column page form of FORMAT.md section 9.1. The
+/// digests of entries without has_digest() are not written.
+std::vector<unsigned char> encode_index_page(std::span<const IndexEntry> entries);
+/// Parses a raw page of `count` entries that must fill `raw` exactly; throws kCorrupt on an
+/// invalid kind/codec, a source above `base_count`, inconsistent lengths or a size mismatch.
+/// `stored_overhead` is what encryption adds to a stored block (its tag).
+std::vector<IndexEntry> decode_index_page(std::span<const unsigned char> raw, uint32_t count,
+                                          uint32_t base_count, uint32_t stored_overhead = 0);
 
 }  // namespace hexz::format

@@ -11,7 +11,8 @@ BaseIndex::BaseIndex(const std::string& path, const std::vector<std::string>& ba
   OpenOptions options;
   options.base_dirs = base_dirs;
   options.threads = 1;
-  reader_ = std::make_unique<read::SnapshotReader>(io::open_local_file(path), options, false);
+  // Its bases are opened too: their indexes hold the digests of the chunks it references.
+  reader_ = std::make_unique<read::SnapshotReader>(io::open_local_file(path), options, true);
   const auto& h = reader_->header();
   if (reader_->bases().size() + 1 > format::kMaxBases) {
     throw Error(ErrorCode::kInvalidArgument, "base '" + path + "' already depends on " +
@@ -50,17 +51,16 @@ std::string BaseIndex::chunking_description() const {
 
 void BaseIndex::add_chunks(DedupTable& table, std::vector<BaseBlock>& blocks) const {
   std::unordered_map<uint64_t, uint32_t> block_ids;  // (source << 56 | offset) -> index in blocks
-  for (int s = 0; s < kStreamCount; ++s) {
-    reader_->for_each_entry(static_cast<Stream>(s), [&](uint64_t, const format::IndexEntry& e) {
-      if (e.kind != format::ChunkKind::kData || table.find(e.digest) != nullptr) return;
-      // The base's own blocks become source 1; its sources k become k + 1 (one hop, always).
-      const auto source = static_cast<uint8_t>(e.source + 1);
-      const uint64_t key = (static_cast<uint64_t>(source) << 56) | e.block.offset;
-      auto [it, added] = block_ids.try_emplace(key, static_cast<uint32_t>(blocks.size()));
-      if (added) blocks.push_back({source, e.block});
-      table.insert(e.digest, {it->second | DedupTable::kBaseFlag, e.offset_in_block});
-    });
-  }
+  // Every chunk stored in the base or in one of its bases: the base's own blocks become source
+  // 1, those of its base k become k + 1 (one hop, always).
+  reader_->for_each_stored_chunk([&](uint8_t holder, const format::IndexEntry& e) {
+    if (table.find(e.digest) != nullptr) return;
+    const auto source = static_cast<uint8_t>(holder + 1);
+    const uint64_t key = (static_cast<uint64_t>(source) << 56) | e.block.offset;
+    auto [it, added] = block_ids.try_emplace(key, static_cast<uint32_t>(blocks.size()));
+    if (added) blocks.push_back({source, e.block});
+    table.insert(e.digest, {it->second | DedupTable::kBaseFlag, e.offset_in_block});
+  });
 }
 
 }  // namespace hexz::packing

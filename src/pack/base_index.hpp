@@ -22,8 +22,9 @@ struct BaseBlock {
 /// The base of a thin pack, opened and indexed.
 class BaseIndex {
  public:
-  /// Opens `path` (its own bases are looked up as OpenOptions::base_dirs says). Throws
-  /// hexz::Error if it cannot be opened or the chain would exceed 255 snapshots.
+  /// Opens `path` and its own bases (looked up as OpenOptions::base_dirs says): their indexes
+  /// hold the digests of every chunk the chain stores. Throws hexz::Error if one cannot be
+  /// opened or the chain would exceed 255 snapshots.
   BaseIndex(const std::string& path, const std::vector<std::string>& base_dirs);
 
   /// The new snapshot's base table: the base itself, then the snapshots it depends on.
@@ -32,7 +33,8 @@ class BaseIndex {
   bool same_chunking(const ChunkingParams& chunking) const;
   /// Describes the base's chunking for messages, e.g. "fixed 4096-byte chunks".
   std::string chunking_description() const;
-  /// Records every stored chunk of the base chain in `table`; locations get
+  /// Records every chunk stored in the base chain (the base's own, then each of its bases',
+  /// also those the base no longer uses) in `table`; locations get
   /// DedupTable::kBaseFlag and index `blocks`, which this appends to.
   void add_chunks(DedupTable& table, std::vector<BaseBlock>& blocks) const;
 

@@ -6,7 +6,7 @@ namespace hexz::packing {
 
 IndexWriter::IndexWriter(Codec page_codec, PageSink sink, const crypto::SnapshotCipher* cipher)
     : compressor_(page_codec, 0), cipher_(cipher), sink_(std::move(sink)) {
-  raw_.reserve(format::kMaxPageEntries * format::kIndexEntrySize);
+  entries_.reserve(format::kMaxPageEntries);
 }
 
 void IndexWriter::begin_stream(Stream stream) {
@@ -14,27 +14,26 @@ void IndexWriter::begin_stream(Stream stream) {
   stream_first_page_ = static_cast<uint32_t>(master_.size());
   page_first_logical_ = 0;
   next_logical_ = 0;
-  entries_ = 0;
-  raw_.clear();
+  entries_.clear();
 }
 
 void IndexWriter::add(const format::IndexEntry& entry) {
-  if (entries_ == 0) page_first_logical_ = next_logical_;
-  raw_.resize(raw_.size() + format::kIndexEntrySize);
-  format::encode_index_entry(entry, raw_.data() + raw_.size() - format::kIndexEntrySize);
+  if (entries_.empty()) page_first_logical_ = next_logical_;
+  entries_.push_back(entry);
   next_logical_ += entry.length;
-  if (++entries_ == format::kMaxPageEntries) flush_page();
+  if (entries_.size() == format::kMaxPageEntries) flush_page();
 }
 
 std::pair<uint32_t, uint32_t> IndexWriter::end_stream() {
-  if (entries_ > 0) flush_page();
+  if (!entries_.empty()) flush_page();
   return {stream_first_page_, static_cast<uint32_t>(master_.size()) - stream_first_page_};
 }
 
 void IndexWriter::flush_page() {
-  identity_.update(raw_.data(), raw_.size());
-  const std::span<const std::byte> raw(reinterpret_cast<const std::byte*>(raw_.data()),
-                                       raw_.size());
+  const std::vector<unsigned char> page = format::encode_index_page(entries_);
+  identity_.update(page.data(), page.size());
+  const std::span<const std::byte> raw(reinterpret_cast<const std::byte*>(page.data()),
+                                       page.size());
   packed_.resize(compressor_.bound(raw.size()));
   const size_t n = compressor_.compress(raw, packed_);
   format::MasterEntry m;
@@ -42,7 +41,7 @@ void IndexWriter::flush_page() {
   std::span<const std::byte> stored = n == 0 ? raw : std::span<const std::byte>(packed_.data(), n);
   m.raw_length = static_cast<uint32_t>(raw.size());
   m.first_logical = page_first_logical_;
-  m.entry_count = entries_;
+  m.entry_count = static_cast<uint32_t>(entries_.size());
   m.stream = stream_;
   std::vector<std::byte> sealed;
   if (cipher_ != nullptr) {
@@ -54,8 +53,7 @@ void IndexWriter::flush_page() {
   m.checksum = hash::checksum64(stored.data(), stored.size());
   master_.push_back(m);
   stored_bytes_ += stored.size();
-  entries_ = 0;
-  raw_.clear();
+  entries_.clear();
 }
 
 }  // namespace hexz::packing

@@ -46,8 +46,7 @@ class IndexWriter {
   uint32_t stream_first_page_ = 0;
   uint64_t page_first_logical_ = 0;
   uint64_t next_logical_ = 0;
-  uint32_t entries_ = 0;
-  std::vector<unsigned char> raw_;
+  std::vector<format::IndexEntry> entries_;
   std::vector<std::byte> packed_;
   std::vector<format::MasterEntry> master_;
   uint64_t stored_bytes_ = 0;

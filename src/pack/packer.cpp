@@ -321,6 +321,7 @@ class Packer {
             const BaseBlock& b = base_blocks_[loc->block & ~DedupTable::kBaseFlag];
             e.source = b.source;
             e.block = b.ref;
+            e.digest = {};  // the base's own index records it (FORMAT.md section 8)
             uses_base_ = true;
             emit(e, std::nullopt);
           } else {

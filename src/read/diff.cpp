@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "hexz/error.hpp"
+#include "read/chain_digests.hpp"
 #include "read/snapshot_reader.hpp"
 
 namespace hexz {
@@ -29,11 +31,23 @@ struct Chunk {
   hash::ChunkDigest digest;
 };
 
-std::vector<Chunk> chunks_of(const read::SnapshotReader& s, Stream stream) {
+std::vector<Chunk> chunks_of(const read::SnapshotReader& s, const read::ChainDigests& chain,
+                             Stream stream) {
   std::vector<Chunk> out;
   if (!s.has_stream(stream)) return out;
   s.for_each_entry(stream, [&](uint64_t off, const format::IndexEntry& e) {
-    out.push_back({off, e.length, e.kind == format::ChunkKind::kZero, e.digest});
+    const bool zero = e.kind == format::ChunkKind::kZero;
+    hash::ChunkDigest digest;
+    if (!zero) {
+      const hash::ChunkDigest* d = chain.find(e);
+      if (d == nullptr) {
+        throw Error(ErrorCode::kCorrupt, "the chunk at " + std::string(stream_name(stream)) +
+                                             " offset " + std::to_string(off) +
+                                             " refers to a chunk its base does not record");
+      }
+      digest = *d;
+    }
+    out.push_back({off, e.length, zero, digest});
   });
   return out;
 }
@@ -103,6 +117,12 @@ DiffResult diff(const Snapshot& a, const Snapshot& b) {
   result.from_index = same_chunking(ra->header(), rb->header()) && !ra->header().encrypted() &&
                       !rb->header().encrypted();
   const SnapshotInfo ia = a.info(), ib = b.info();
+  // Entries of chunks held in a base carry no digest; their bases' indexes provide them.
+  std::optional<read::ChainDigests> chain_a, chain_b;
+  if (result.from_index) {
+    chain_a.emplace(*ra);
+    chain_b.emplace(*rb);
+  }
   for (int s = 0; s < kStreamCount; ++s) {
     const auto stream = static_cast<Stream>(s);
     StreamDiff& d = result.streams[s];
@@ -115,7 +135,7 @@ DiffResult diff(const Snapshot& a, const Snapshot& b) {
     const uint64_t common = std::min(d.size_a, d.size_b);
     if (common > 0) {
       if (result.from_index) {
-        diff_by_index(chunks_of(*ra, stream), chunks_of(*rb, stream), d);
+        diff_by_index(chunks_of(*ra, *chain_a, stream), chunks_of(*rb, *chain_b, stream), d);
       } else {
         diff_by_data(a, b, stream, common, d);
       }

@@ -8,16 +8,13 @@ namespace hexz::read {
 
 IndexPage::IndexPage(std::vector<unsigned char> raw, const format::MasterEntry& master,
                      uint32_t base_count, uint32_t stored_overhead)
-    : count_(master.entry_count) {
-  entries_.reserve(count_);
+    : count_(master.entry_count),
+      entries_(format::decode_index_page(raw, count_, base_count, stored_overhead)) {
   offsets_.reserve(count_ + 1);
   uint64_t at = master.first_logical;
   for (uint32_t i = 0; i < count_; ++i) {
-    entries_.push_back(
-        format::decode_index_entry(raw.data() + static_cast<size_t>(i) * format::kIndexEntrySize,
-                                   base_count, stored_overhead));
     offsets_.push_back(at);
-    at += entries_.back().length;
+    at += entries_[i].length;
   }
   offsets_.push_back(at);
 }

@@ -14,6 +14,7 @@
 #include "hash/digest.hpp"
 #include "hexz/error.hpp"
 #include "io/url.hpp"
+#include "read/chain_digests.hpp"
 
 namespace hexz::read {
 
@@ -190,6 +191,23 @@ void SnapshotReader::for_each_entry(
   for (uint32_t p = rec.first_page; p < rec.first_page + rec.page_count; ++p) {
     const auto page = load_page(p);
     for (uint32_t i = 0; i < page->entry_count(); ++i) fn(page->entry_offset(i), page->entry(i));
+  }
+}
+
+void SnapshotReader::for_each_stored_chunk(
+    const std::function<void(uint8_t, const format::IndexEntry&)>& fn) const {
+  if (base_readers_.size() != bases_.size()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "'" + file_->name() + "': its base snapshots were not opened");
+  }
+  for (size_t k = 0; k <= base_readers_.size(); ++k) {
+    const SnapshotReader& holder = k == 0 ? *this : *base_readers_[k - 1];
+    for (int s = 0; s < kStreamCount; ++s) {
+      if (!holder.has_stream(static_cast<Stream>(s))) continue;
+      holder.for_each_entry(static_cast<Stream>(s), [&](uint64_t, const format::IndexEntry& e) {
+        if (e.has_digest()) fn(static_cast<uint8_t>(k), e);
+      });
+    }
   }
 }
 
@@ -591,6 +609,7 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
   hash::Blake3 identity;
   std::unordered_set<uint64_t> checked_blocks;
   try {
+    const ChainDigests chain(*this);  // digests of the chunks referenced in bases
     for (int s = 0; s < kStreamCount; ++s) {
       const auto& rec = header_.streams[s];
       const Stream stream = static_cast<Stream>(s);
@@ -623,10 +642,16 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
                                                  " offset " + num(page.entry_offset(i)) +
                                                  " lies outside its block");
           }
+          const hash::ChunkDigest* expected = chain.find(e);
+          if (expected == nullptr) {
+            throw Error(ErrorCode::kCorrupt, "chunk at " + std::string(stream_name(stream)) +
+                                                 " offset " + num(page.entry_offset(i)) +
+                                                 " refers to a chunk its base does not record");
+          }
           const auto* bytes = block->data() + e.offset_in_block;
           const auto digest = cipher_ ? cipher_->chunk_digest(bytes, e.length)
                                       : hash::chunk_digest(bytes, e.length);
-          if (!(digest == e.digest)) {
+          if (!(digest == *expected)) {
             throw Error(ErrorCode::kCorrupt, "chunk at " + std::string(stream_name(stream)) +
                                                  " offset " + num(page.entry_offset(i)) +
                                                  " does not match its digest");

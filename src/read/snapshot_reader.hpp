@@ -36,6 +36,12 @@ class SnapshotReader final : public Snapshot {
   /// Calls fn(logical_offset, entry) for every index entry of `stream`, in order.
   void for_each_entry(Stream stream,
                       const std::function<void(uint64_t, const format::IndexEntry&)>& fn) const;
+  /// Calls fn(source, entry) for every data entry this file stores itself (source 0) and, for
+  /// each base record k, every data entry base k stores itself (passed as source k): all the
+  /// chunks this snapshot's entries can refer to, each with its digest. Throws kInvalidArgument
+  /// if the bases were not resolved.
+  void for_each_stored_chunk(
+      const std::function<void(uint8_t, const format::IndexEntry&)>& fn) const;
   /// Reads, checks and decodes a block stored in this file (source 0) without caching.
   std::shared_ptr<const util::Buffer> fetch_local_block(const format::BlockRef& ref) const;
 

@@ -22,7 +22,7 @@ struct PackArgs {
   std::string disk;
   std::string memory;
   std::string output;
-  std::string compression = "lz4";
+  std::string compression = "zstd";
   int level = 0;
   uint64_t chunk_size = kDefaultChunkSize;
   uint64_t block_size = kDefaultBlockSize;
