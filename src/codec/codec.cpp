@@ -171,4 +171,20 @@ void Decompressor::decompress(Codec codec, std::span<const std::byte> in, std::s
               "unknown block codec id " + std::to_string(static_cast<int>(codec)));
 }
 
+size_t Decompressor::decompress_prefix(Codec codec, std::span<const std::byte> in,
+                                       std::span<std::byte> out, size_t want,
+                                       const Dictionary* dictionary) {
+  if (codec != Codec::kLz4 || want >= out.size()) {
+    decompress(codec, in, out, dictionary);
+    return out.size();
+  }
+  const int r = LZ4_decompress_safe_partial(
+      reinterpret_cast<const char*>(in.data()), reinterpret_cast<char*>(out.data()),
+      static_cast<int>(in.size()), static_cast<int>(want), static_cast<int>(out.size()));
+  if (r < 0 || static_cast<size_t>(r) < want) {
+    throw Error(ErrorCode::kCorrupt, "lz4 block does not decode to its recorded size");
+  }
+  return static_cast<size_t>(r);
+}
+
 }  // namespace hexz::codec

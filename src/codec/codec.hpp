@@ -71,6 +71,12 @@ class Decompressor {
   /// Zstd blocks of a snapshot with a dictionary need that `dictionary`.
   void decompress(Codec codec, std::span<const std::byte> in, std::span<std::byte> out,
                   const Dictionary* dictionary = nullptr);
+  /// Decodes at least the first `want` bytes (1 <= want <= out.size()) of a block whose whole
+  /// decoded size is out.size(), and returns how many leading bytes of `out` are valid (want to
+  /// out.size()). LZ4 stops early; the other codecs decode everything. Throws kCorrupt like
+  /// decompress(), for a malformed prefix or, when all is decoded, a size mismatch.
+  size_t decompress_prefix(Codec codec, std::span<const std::byte> in, std::span<std::byte> out,
+                           size_t want, const Dictionary* dictionary = nullptr);
 
  private:
   struct State;

@@ -327,19 +327,19 @@ std::shared_ptr<const IndexPage> SnapshotReader::load_page(uint32_t page) const 
 }
 
 std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_block(
-    uint8_t source, const format::BlockRef& ref) const {
+    uint8_t source, const format::BlockRef& ref, uint32_t need) const {
   if (source != 0) {
     if (source > base_readers_.size()) {
       throw Error(ErrorCode::kInternal,
                   "base snapshot " + num(source) + " of '" + file_->name() + "' is not open");
     }
-    return base_readers_[source - 1]->fetch_local_block(ref);
+    return base_readers_[source - 1]->fetch_local_block(ref, need);
   }
-  return fetch_local_block(ref);
+  return fetch_local_block(ref, need);
 }
 
 std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_local_block(
-    const format::BlockRef& ref) const {
+    const format::BlockRef& ref, uint32_t need) const {
   if (ref.offset < format::kHeaderSize || ref.offset > header_.tail_offset ||
       ref.stored_length > header_.tail_offset - ref.offset) {
     throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: block location " +
@@ -371,7 +371,9 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_local_block(
   }
   auto block = std::make_shared<Block>(ref.raw_length);
   try {
-    thread_decompressor().decompress(ref.codec, stored, *block, dictionary_.get());
+    const size_t valid = thread_decompressor().decompress_prefix(
+        ref.codec, stored, *block, std::min(need, ref.raw_length), dictionary_.get());
+    block->resize(valid);
   } catch (const Error& e) {
     throw Error(ErrorCode::kCorrupt, "'" + file_->name() +
                                          "' is corrupt: data block at file offset " +
@@ -380,24 +382,35 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_local_block(
   return block;
 }
 
-std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(
-    uint8_t source, const format::BlockRef& ref) const {
+std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(uint8_t source,
+                                                                        const format::BlockRef& ref,
+                                                                        uint32_t need) const {
   const uint64_t key = (static_cast<uint64_t>(source) << 56) | ref.offset;
-  if (auto hit = blocks_.get(key)) return hit;
+  need = std::min(need, ref.raw_length);
+  // A cached prefix that falls short: decode the whole block this time, not a longer prefix,
+  // so that reading a block chunk by chunk decodes it at most twice.
+  bool had_prefix = false;
   std::promise<std::shared_ptr<const Block>> promise;
-  {
-    std::unique_lock lock(inflight_mu_);
-    if (auto it = inflight_.find(key); it != inflight_.end()) {
-      auto fut = it->second;
-      lock.unlock();
-      return fut.get();
+  for (;;) {
+    if (auto hit = blocks_.get(key)) {
+      if (hit->size() >= need) return hit;
+      had_prefix = true;
     }
-    inflight_.emplace(key, promise.get_future().share());
+    std::unique_lock lock(inflight_mu_);
+    auto it = inflight_.find(key);
+    if (it == inflight_.end()) {
+      inflight_.emplace(key, promise.get_future().share());
+      break;
+    }
+    auto fut = it->second;
+    lock.unlock();
+    if (auto b = fut.get(); b->size() >= need) return b;
+    had_prefix = true;  // another thread decoded too short a prefix; try again
   }
   std::shared_ptr<const Block> block;
   try {
-    block = fetch_block(source, ref);
-    blocks_.put(key, block, block->size() + sizeof(Block));
+    block = fetch_block(source, ref, had_prefix ? ref.raw_length : need);
+    blocks_.put(key, block, block->capacity() + sizeof(Block));
     promise.set_value(block);
   } catch (...) {
     promise.set_exception(std::current_exception());
@@ -486,9 +499,11 @@ void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> o
       if (e.kind == format::ChunkKind::kZero) {
         std::memset(out.data() + done, 0, n);
       } else {
-        const auto block = load_block(e.source, e.block);
         // Entries sharing a block must agree on its size; a crafted file might not.
-        if (static_cast<uint64_t>(e.offset_in_block) + within + n > block->size()) {
+        const uint64_t need = static_cast<uint64_t>(e.offset_in_block) + within + n;
+        const auto block = load_block(
+            e.source, e.block, static_cast<uint32_t>(std::min<uint64_t>(need, e.block.raw_length)));
+        if (need > block->size()) {
           throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: a chunk at " +
                                                stream_name(stream) + " offset " + num(cur) +
                                                " lies outside its block");

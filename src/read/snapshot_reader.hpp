@@ -42,8 +42,11 @@ class SnapshotReader final : public Snapshot {
   /// if the bases were not resolved.
   void for_each_stored_chunk(
       const std::function<void(uint8_t, const format::IndexEntry&)>& fn) const;
-  /// Reads, checks and decodes a block stored in this file (source 0) without caching.
-  std::shared_ptr<const util::Buffer> fetch_local_block(const format::BlockRef& ref) const;
+  /// Reads, checks and decodes a block stored in this file (source 0) without caching. With
+  /// `need` below the block's raw length, only a prefix of at least `need` bytes may be
+  /// decoded: the result's size() says how many leading bytes it holds.
+  std::shared_ptr<const util::Buffer> fetch_local_block(const format::BlockRef& ref,
+                                                        uint32_t need = UINT32_MAX) const;
 
   bool has_stream(Stream stream) const override;
   uint64_t size(Stream stream) const override;
@@ -69,8 +72,12 @@ class SnapshotReader final : public Snapshot {
   /// Bytes encryption adds to each stored block.
   uint32_t stored_overhead() const { return cipher_ ? static_cast<uint32_t>(crypto::kTagSize) : 0; }
   /// Returns the decoded block of `source` (0 = this file), from the cache, from a fetch
-  /// already in flight on another thread, or by fetching it now.
-  std::shared_ptr<const Block> load_block(uint8_t source, const format::BlockRef& ref) const;
+  /// already in flight on another thread, or by fetching it now. The result holds at least its
+  /// first `need` bytes (its size() may be less than the raw length: see fetch_local_block).
+  /// A random read decodes only the prefix it needs the first time it touches an LZ4 block,
+  /// and the whole block when a later read needs more of it.
+  std::shared_ptr<const Block> load_block(uint8_t source, const format::BlockRef& ref,
+                                          uint32_t need = UINT32_MAX) const;
   /// Finds and opens base `index` of the base table.
   std::unique_ptr<SnapshotReader> open_base(size_t index) const;
   /// Starts decoding the data blocks of [offset, offset+length) on the pool (best effort).
@@ -79,7 +86,8 @@ class SnapshotReader final : public Snapshot {
   void for_each_block(Stream stream, uint64_t offset, uint64_t length,
                       const std::function<void(uint8_t, const format::BlockRef&)>& fn) const;
   /// Reads, checks and decodes a block of `source` without touching the cache.
-  std::shared_ptr<const Block> fetch_block(uint8_t source, const format::BlockRef& ref) const;
+  std::shared_ptr<const Block> fetch_block(uint8_t source, const format::BlockRef& ref,
+                                           uint32_t need) const;
   void check_range(Stream stream, uint64_t offset, uint64_t length) const;
   io::StorageOptions storage_options() const { return {options_.endpoint, options_.cache_dir}; }
 
