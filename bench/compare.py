@@ -109,20 +109,21 @@ def build_configs(name, inp, stream, work, hexz, nproc, caps):
         cid, label, "pack", "hexz",
         [hexz, "pack", sflag, inp, "-o", o("." + cid + ".hxz"), "--force", "-q"] + extra,
         o("." + cid + ".hxz"), note=note, stream=stream, roundtrip=True)
-    cfgs.append(hx("hexz-lz4", "hexz pack (lz4)", []))
+    cfgs.append(hx("hexz-lz4", "hexz pack --compression lz4", ["--compression", "lz4"]))
     cfgs.append(hx("hexz-zstd", "hexz pack --compression zstd --level 3",
                    ["--compression", "zstd", "--level", "3"]))
     if caps["train_dict"]:
         cfgs.append(hx("hexz-zstd-dict", "hexz pack zstd -3 --train-dict",
                        ["--compression", "zstd", "--level", "3", "--train-dict"]))
     if caps["threads"]:
-        cfgs.append(hx("hexz-t1", "hexz pack (lz4) --threads 1", ["--threads", "1"]))
-        cfgs.append(hx("hexz-t2", "hexz pack (lz4) --threads 2", ["--threads", "2"]))
+        # Thread scaling with the default codec (zstd level 3).
+        cfgs.append(hx("hexz-t1", "hexz pack (defaults) --threads 1", ["--threads", "1"]))
+        cfgs.append(hx("hexz-t2", "hexz pack (defaults) --threads 2", ["--threads", "2"]))
     else:
         # Without --threads, approximate scaling by pinning the default pack to 1 or 2 CPUs.
         note = "CLI has no --threads: pinned with taskset"
         for n in (1, 2):
-            c = hx("hexz-t%d" % n, "hexz pack (lz4) taskset %d CPU%s" % (n, "" if n == 1 else "s"),
+            c = hx("hexz-t%d" % n, "hexz pack taskset %d CPU%s" % (n, "" if n == 1 else "s"),
                    [], note)
             c.cmd = ["taskset", "-c", ",".join(str(i) for i in range(n))] + c.cmd
             cfgs.append(c)

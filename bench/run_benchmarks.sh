@@ -5,7 +5,11 @@
 # docs/benchmarks.md.
 #
 # Usage: bench/run_benchmarks.sh [--reps N] [--skip-install] [--skip-build] [--no-micro]
-#                                [--no-compare] [--keep] [--work DIR]
+#                                [--no-compare] [--no-thin] [--keep] [--work DIR]
+#
+# With disk-v2.img next to disk-v1.img (the corpus), it also measures the next backup:
+# bench/thin_vs_peers.sh packs v2 as a thin snapshot on v1 and compares the bytes added with
+# borg, casync and restic (a few minutes more; --no-thin skips it).
 #
 # Inputs: $HEXZ_CORPUS (default /work/corpus) when it holds disk-v1.img and mem.img; otherwise
 # a generated sample (scripts/make-sample.sh, else bench/gen_sample.py) in WORK/sample, and the
@@ -26,6 +30,7 @@ install=1
 build=1
 micro=1
 compare=1
+thin=1
 keep=0
 orig_args=("$@")
 while (($#)); do
@@ -38,6 +43,7 @@ while (($#)); do
     --skip-build) build=0; shift ;;
     --no-micro) micro=0; shift ;;
     --no-compare) compare=0; shift ;;
+    --no-thin) thin=0; shift ;;
     --keep) keep=1; shift ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "run_benchmarks: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -55,7 +61,7 @@ export PATH="$PATH:/usr/sbin:/sbin"  # mksquashfs, mke2fs
 # ---------------------------------------------------------------------------- 1. tools
 if ((install)); then
   phase "Installing tools"
-  tools=(lz4 zstd squashfs-tools qemu-utils hyperfine time util-linux)
+  tools=(lz4 zstd squashfs-tools qemu-utils hyperfine time util-linux borgbackup casync restic bc)
   missing=()
   for p in "${tools[@]}"; do
     [[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" == installed ]] ||
@@ -148,7 +154,17 @@ if ((micro)); then
   done
 fi
 
-# ---------------------------------------------------------------------------- 6. report
+# ---------------------------------------------------------------------------- 6. thin
+thin_args=()
+if ((thin)) && [[ -f "$corpus/disk-v2.img" && "$disk" == "$corpus/disk-v1.img" ]]; then
+  phase "Thin snapshots: disk-v2.img on disk-v1.img, hexz vs borg, casync, restic"
+  WORK="$work/thin" HEXZ="$hexz" bash bench/thin_vs_peers.sh "$disk" "$corpus/disk-v2.img" \
+    >"$results/thin.md"
+  rm -rf "$work/thin"
+  thin_args=(--thin "$results/thin.md")
+fi
+
+# ---------------------------------------------------------------------------- 7. report
 phase "Writing docs/benchmarks.md"
 python3 bench/machine_info.py "$hexz" "$work" >"$results/machine.json"
 cmd="bench/run_benchmarks.sh${orig_args[*]:+ ${orig_args[*]}}"
@@ -156,5 +172,5 @@ cmd="bench/run_benchmarks.sh${orig_args[*]:+ ${orig_args[*]}}"
 cmd="$cmd   # reps=$reps, inputs: $disk, $mem"
 python3 bench/report.py --compare "$results/compare.json" "${micro_json[@]}" \
   --machine "$results/machine.json" --command "$cmd" --sample-note "$sample_note" \
-  --observations bench/observations.md --out docs/benchmarks.md
+  --observations bench/observations.md "${thin_args[@]}" --out docs/benchmarks.md
 grep -A40 '^## Targets' docs/benchmarks.md | sed '/^## Method/,$d'

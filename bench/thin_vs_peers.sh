@@ -43,7 +43,7 @@ hexz_case() { # name, extra pack flags...
   local a b
   a=$(size_of "$work/v1.hxz")
   b=$(size_of "$work/v2.hxz")
-  row "$name" "$a" "$((a + b))" "hexz pack --disk v2 $* --base v1.hxz"
+  row "$name" "$a" "$((a + b))" "hexz pack --disk v2${*:+ $*} --base v1.hxz"
   # Read back: the thin snapshot must give v2's bytes exactly.
   "$hexz" cat "$work/v2.hxz" --stream disk | cmp - "$v2"
 }
@@ -67,7 +67,7 @@ borg_case() { # name, chunker params, compression
   a=$(size_of "$repo_dir")
   (cd "$(dirname "$v2")" && borg create "${flags[@]}" "$repo_dir::v2" "$(basename "$v2")")
   b=$(size_of "$repo_dir")
-  row "$1" "$a" "$b" "borg create ${flags[*]}"
+  row "$1" "$a" "$b" "borg create${flags[*]:+ ${flags[*]}}"
   rm -rf "$repo_dir"
 }
 
