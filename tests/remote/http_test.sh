@@ -64,6 +64,27 @@ n="$(wc -l <"$NGINX_LOG")"
 unset HEXZ_CACHE_DIR
 pass "disk cache (second extract: $n requests)"
 
+# The same through --cache-dir, on every reading command.
+"$HEXZ" extract -q --cache-dir "$WORK/cache2" "$URL/base.hxz" --disk d1.img || fail "--cache-dir fill"
+: >"$NGINX_LOG"
+"$HEXZ" cat --cache-dir "$WORK/cache2" "$URL/base.hxz" >d2.out && cmp d2.out "$WORK/disk.img" || fail "--cache-dir cat"
+"$HEXZ" verify -q --cache-dir "$WORK/cache2" "$URL/base.hxz" || fail "--cache-dir verify"
+"$HEXZ" info --cache-dir "$WORK/cache2" "$URL/base.hxz" >/dev/null || fail "--cache-dir info"
+"$HEXZ" diff --cache-dir "$WORK/cache2" "$URL/base.hxz" "$URL/base.hxz" >/dev/null || fail "--cache-dir diff"
+"$HEXZ" flatten -q --cache-dir "$WORK/cache2" "$URL/base.hxz" -o flat.hxz || fail "--cache-dir flatten"
+"$HEXZ" cat flat.hxz | cmp - "$WORK/disk.img" || fail "--cache-dir flatten content"
+# Opens still fetch the header (64 KiB) and the small tail; no data range may be fetched again.
+n="$(awk '$10 > 65536' "$NGINX_LOG" | wc -l)"
+[[ "$n" == 0 ]] || fail "--cache-dir: a warm cache still fetched $n data ranges"
+pass "--cache-dir on cat, verify, info, diff, flatten (warm: $(wc -l <"$NGINX_LOG") small requests)"
+
+# A cache directory that cannot be created: one clear error line, exit 1.
+echo x >afile
+set +e; "$HEXZ" cat --cache-dir afile/cache "$URL/base.hxz" >/dev/null 2>err.txt; rc=$?; set -e
+[[ "$rc" == 1 && "$(wc -l <err.txt)" == 1 ]] || fail "bad --cache-dir: exit $rc, $(cat err.txt)"
+grep -q "cannot create cache directory 'afile/cache'" err.txt || fail "bad --cache-dir: $(cat err.txt)"
+pass "bad --cache-dir: $(cat err.txt)"
+
 # The object changes while being read: an error, never wrong bytes.
 cp "$WORK/www/base.hxz" "$WORK/www/changing.hxz"
 touch -d '2001-01-01' "$WORK/www/changing.hxz"

@@ -37,6 +37,21 @@ cmp part.out <(tail -c +5555556 "$WORK/disk.img" | head -c 99999) || fail "cat r
 "$HEXZ" extract -q "$S/other.hxz" --disk ex2.img && cmp ex2.img "$WORK/disk.img" || fail "extract zstd"
 pass "round trip over s3"
 
+# --endpoint instead of AWS_ENDPOINT_URL on the reading commands.
+(
+  unset AWS_ENDPOINT_URL
+  E=(--endpoint "$S3_ENDPOINT")
+  "$HEXZ" info "${E[@]}" "$S/base.hxz" | grep -q "snapshot: *$S/base.hxz" || fail "--endpoint info"
+  "$HEXZ" cat "${E[@]}" "$S/base.hxz" | cmp - "$WORK/disk.img" || fail "--endpoint cat"
+  "$HEXZ" verify -q "${E[@]}" "$S/base.hxz" || fail "--endpoint verify"
+  "$HEXZ" extract -q "${E[@]}" --cache-dir "$WORK/s3cache" "$S/thin.hxz" --disk e.img
+  cmp e.img "$WORK/disk2.img" || fail "--endpoint extract thin"
+  "$HEXZ" diff "${E[@]}" "$S/base.hxz" "$S/other.hxz" >/dev/null || fail "--endpoint diff"
+  "$HEXZ" flatten -q "${E[@]}" "$S/thin.hxz" -o flat.hxz || fail "--endpoint flatten"
+  "$HEXZ" cat flat.hxz | cmp - "$WORK/disk2.img" || fail "--endpoint flatten content"
+)
+pass "--endpoint on info, cat, verify, extract, diff, flatten"
+
 "$REMOTE_PROBE" random "$S/base.hxz" "$WORK/disk.img" 40 || fail "random reads"
 pass "random reads"
 

@@ -103,4 +103,19 @@ bool progress_wanted(bool quiet) {
   return !quiet && isatty(STDERR_FILENO) == 1;
 }
 
+void add_endpoint_option(CLI::App* sub, std::string& endpoint) {
+  sub->add_option("--endpoint", endpoint,
+                  "S3 endpoint URL for s3:// locations (default: AWS_ENDPOINT_URL, else AWS for "
+                  "AWS_REGION)")
+      ->type_name("URL");
+}
+
+void add_remote_options(CLI::App* sub, RemoteArgs& args) {
+  add_endpoint_option(sub, args.endpoint);
+  sub->add_option("--cache-dir", args.cache_dir,
+                  "Keep fetched bytes of remote snapshots in DIR, shared by processes "
+                  "(default: HEXZ_CACHE_DIR, else no disk cache)")
+      ->type_name("DIR");
+}
+
 }  // namespace hexz::cli

@@ -61,4 +61,16 @@ std::string format_seconds(double seconds);
 /// True when a progress bar should be drawn: stderr is a terminal and `quiet` is false.
 bool progress_wanted(bool quiet);
 
+/// Command-line values that say how remote snapshots (http(s)://, s3://) are reached.
+struct RemoteArgs {
+  std::string endpoint;   ///< --endpoint (empty: AWS_ENDPOINT_URL, else AWS)
+  std::string cache_dir;  ///< --cache-dir (empty: HEXZ_CACHE_DIR, else no disk cache)
+};
+
+/// Adds `--endpoint URL` to `sub`, bound to `endpoint`.
+void add_endpoint_option(CLI::App* sub, std::string& endpoint);
+
+/// Adds the options of remote reading to `sub`, bound to `args`: --endpoint and --cache-dir.
+void add_remote_options(CLI::App* sub, RemoteArgs& args);
+
 }  // namespace hexz::cli
