@@ -296,6 +296,10 @@ void throw_http_error(const HttpTarget& target, const HttpResponse& response,
       throw Error(ErrorCode::kNotFound, "'" + target.name + "' not found (" + detail + ")");
     case 401:
     case 403:
+      if (code == "QuotaExceeded") {
+        throw Error(ErrorCode::kIo,
+                    what + " '" + target.name + "' failed: the quota is exceeded (" + detail + ")");
+      }
       throw Error(ErrorCode::kIo,
                   "access to '" + target.name + "' denied (" + detail + "; check the credentials)");
     case 412:

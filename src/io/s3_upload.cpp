@@ -98,6 +98,26 @@ void head_object(const HttpTarget& target, uint64_t* size, std::string* etag) {
   *etag = r.etag;
 }
 
+bool object_exists(const HttpTarget& target) {
+  HttpClient client;
+  HttpRequest req;
+  req.method = "HEAD";
+  const HttpResponse r = client.perform(target, req);
+  if (r.status == 404) return false;
+  if (r.status != 200) throw_http_error(target, r, "HEAD");
+  return true;
+}
+
+void delete_object(const HttpTarget& target) {
+  HttpClient client;
+  HttpRequest req;
+  req.method = "DELETE";
+  const HttpResponse r = client.perform(target, req);
+  if (r.status != 204 && r.status != 200 && r.status != 404) {
+    throw_http_error(target, r, "deleting");
+  }
+}
+
 UploadResult upload_multipart(const std::string& path, const HttpTarget& target, uint64_t part_size,
                               unsigned threads,
                               const std::function<void(uint64_t, uint64_t)>& progress) {
@@ -285,6 +305,17 @@ std::string snapshot_identity(std::unique_ptr<io::ReadableFile> file) {
 
 }  // namespace
 
+bool remote_exists(const std::string& destination, const PushOptions& options) {
+  const io::Location loc = io::parse_location(destination);
+  if (loc.scheme != io::Scheme::kS3) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "'" + destination + "' is not an S3 location of the form s3://bucket/key");
+  }
+  io::StorageOptions storage;
+  storage.endpoint = options.endpoint;
+  return io::object_exists(io::s3_target(loc.bucket, loc.key, storage));
+}
+
 PushResult push(const std::string& path, const std::string& destination, const PushOptions& options,
                 const ProgressFn& progress) {
   const io::Location loc = io::parse_location(destination);
@@ -299,30 +330,41 @@ PushResult push(const std::string& path, const std::string& destination, const P
   const io::HttpTarget target = io::s3_target(loc.bucket, loc.key, storage);
   const io::UploadResult up =
       io::upload_multipart(path, target, options.part_size, options.threads, progress);
-  uint64_t size = 0;
-  std::string etag;
-  io::head_object(target, &size, &etag);
-  if (size != up.bytes) {
-    throw Error(ErrorCode::kCorrupt, "'" + destination + "' holds " + std::to_string(size) +
-                                         " bytes after the upload, expected " +
-                                         std::to_string(up.bytes));
-  }
-  const std::string got =
-      etag.size() >= 2 && etag.front() == '"' ? etag.substr(1, etag.size() - 2) : etag;
-  if (got.find('-') != std::string::npos && got != up.expected_etag) {
-    throw Error(ErrorCode::kCorrupt, "'" + destination +
-                                         "' does not hold what was uploaded (ETag " + got +
-                                         ", expected " + up.expected_etag + ")");
-  }
   PushResult result;
   result.bytes = up.bytes;
   result.parts = up.parts;
-  result.etag = etag;
-  const std::string remote_identity = snapshot_identity(io::open_storage(destination, storage));
-  if (remote_identity != identity) {
-    throw Error(ErrorCode::kCorrupt, "'" + destination + "' reads back with identity " +
-                                         remote_identity.substr(0, 16) + "…, expected " +
-                                         identity.substr(0, 16) + "…");
+  try {
+    uint64_t size = 0;
+    io::head_object(target, &size, &result.etag);
+    if (size != up.bytes) {
+      throw Error(ErrorCode::kCorrupt, "'" + destination + "' holds " + std::to_string(size) +
+                                           " bytes after the upload, expected " +
+                                           std::to_string(up.bytes));
+    }
+    const std::string& etag = result.etag;
+    const std::string got =
+        etag.size() >= 2 && etag.front() == '"' ? etag.substr(1, etag.size() - 2) : etag;
+    if (got.find('-') != std::string::npos && got != up.expected_etag) {
+      throw Error(ErrorCode::kCorrupt, "'" + destination +
+                                           "' does not hold what was uploaded (ETag " + got +
+                                           ", expected " + up.expected_etag + ")");
+    }
+    const std::string remote_identity = snapshot_identity(io::open_storage(destination, storage));
+    if (remote_identity != identity) {
+      throw Error(ErrorCode::kCorrupt, "'" + destination + "' reads back with identity " +
+                                           remote_identity.substr(0, 16) + "…, expected " +
+                                           identity.substr(0, 16) + "…");
+    }
+  } catch (const Error& e) {
+    // What landed is not the snapshot: leave no object at the key rather than a wrong one.
+    if (e.code() != ErrorCode::kCorrupt) throw;
+    try {
+      io::delete_object(target);
+    } catch (const Error&) {
+      throw Error(ErrorCode::kCorrupt,
+                  std::string(e.what()) + "; deleting the bad object failed too");
+    }
+    throw Error(ErrorCode::kCorrupt, std::string(e.what()) + "; the bad object was deleted");
   }
   result.identity_hex = identity;
   return result;

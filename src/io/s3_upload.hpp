@@ -24,6 +24,12 @@ UploadResult upload_multipart(const std::string& path, const HttpTarget& target,
                               unsigned threads,
                               const std::function<void(uint64_t, uint64_t)>& progress);
 
+/// HEAD of `target`: true if the object exists, false on 404. Throws hexz::Error otherwise.
+bool object_exists(const HttpTarget& target);
+
+/// DELETE of `target` (an absent object is not an error). Throws hexz::Error.
+void delete_object(const HttpTarget& target);
+
 /// HEAD of `target`: its size and ETag. Throws hexz::Error.
 void head_object(const HttpTarget& target, uint64_t* size, std::string* etag);
 

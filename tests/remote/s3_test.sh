@@ -27,6 +27,60 @@ env -u AWS_ENDPOINT_URL "$HEXZ" push -q --endpoint "$S3_ENDPOINT" "$WORK/www/oth
 s3_curl GET bkt/images/base.hxz -o got.hxz && cmp got.hxz "$WORK/www/base.hxz" || fail "pushed bytes differ"
 pass "push ($(cat push.txt))"
 
+# pack -o s3://: packed into a temporary file in $TMPDIR, pushed, the temporary file removed.
+export TMPDIR="$WORK/tmp"
+mkdir -p "$TMPDIR"
+tmp_empty() { [[ -z "$(ls -A "$TMPDIR")" ]] || fail "$1: left behind in TMPDIR: $(ls -A "$TMPDIR")"; }
+"$HEXZ" pack --disk "$WORK/disk.img" -o s3://bkt/packed/base.hxz 2>pack.txt || fail "pack -o s3://: $(cat pack.txt)"
+grep -q "uploaded .* to s3://bkt/packed/base.hxz, identity .* checked" pack.txt || fail "pack -o s3:// report: $(cat pack.txt)"
+tmp_empty "pack -o s3://"
+"$HEXZ" cat s3://bkt/packed/base.hxz | cmp - "$WORK/disk.img" || fail "pack -o s3:// content"
+# the same bytes as a local pack (deterministic output)
+s3_curl GET bkt/packed/base.hxz -o packed.hxz && cmp packed.hxz "$WORK/www/base.hxz" || fail "pack -o s3:// bytes"
+pass "pack -o s3:// ($(tail -n 1 pack.txt))"
+
+# An existing object is not replaced without --force, and nothing is packed then.
+set +e; "$HEXZ" pack -q --disk "$WORK/disk2.img" -o s3://bkt/packed/base.hxz 2>err.txt; rc=$?; set -e
+[[ "$rc" == 1 && "$(wc -l <err.txt)" == 1 ]] || fail "existing object: exit $rc, $(cat err.txt)"
+grep -q "already exists (use --force" err.txt || fail "existing object: $(cat err.txt)"
+tmp_empty "refused pack"
+"$HEXZ" pack -q -f --disk "$WORK/disk2.img" -o s3://bkt/packed/base.hxz || fail "pack -o s3:// --force"
+"$HEXZ" cat s3://bkt/packed/base.hxz | cmp - "$WORK/disk2.img" || fail "pack -o s3:// --force content"
+pass "pack -o s3:// refuses to replace an object unless --force"
+
+# --endpoint (and no AWS_ENDPOINT_URL) for the output; --endpoint with a local output is a usage error.
+env -u AWS_ENDPOINT_URL "$HEXZ" pack -q --endpoint "$S3_ENDPOINT" --disk "$WORK/disk.img" -o s3://bkt/packed/ep.hxz
+"$HEXZ" cat s3://bkt/packed/ep.hxz | cmp - "$WORK/disk.img" || fail "pack --endpoint content"
+set +e; "$HEXZ" pack -q --endpoint "$S3_ENDPOINT" --disk "$WORK/disk.img" -o local.hxz 2>err.txt; rc=$?; set -e
+[[ "$rc" == 2 && ! -e local.hxz ]] || fail "--endpoint with a local output: exit $rc, $(cat err.txt)"
+grep -q "needs an s3://bucket/key output" err.txt || fail "--endpoint with a local output: $(cat err.txt)"
+pass "pack --endpoint"
+
+# Failures: one clear line, exit 1, no temporary file, no object and no pending multipart upload.
+set +e; "$HEXZ" pack -q --disk "$WORK/disk.img" -o s3://nobucket/x.hxz 2>err.txt; rc=$?; set -e
+[[ "$rc" == 1 && "$(wc -l <err.txt)" == 1 ]] || fail "missing bucket: exit $rc, $(cat err.txt)"
+grep -q "NoSuchBucket" err.txt || fail "missing bucket: $(cat err.txt)"
+tmp_empty "pack to a missing bucket"
+set +e; AWS_SECRET_ACCESS_KEY=wrong "$HEXZ" pack -q --disk "$WORK/disk.img" -o s3://bkt/packed/x.hxz 2>err.txt; rc=$?; set -e
+[[ "$rc" == 1 && "$(wc -l <err.txt)" == 1 ]] || fail "wrong secret: exit $rc, $(cat err.txt)"
+grep -q "denied (HTTP 403" err.txt || fail "pack wrong secret: $(cat err.txt)"
+tmp_empty "pack with a wrong secret"
+# A bucket quota of 1 MiB makes the part upload fail after the multipart upload started.
+s3_curl PUT qbkt >/dev/null || fail "create bucket qbkt"
+radosgw-admin -c "$CEPH_CONF_DIR/ceph.conf" quota set --quota-scope=bucket --bucket=qbkt --max-size=1048576 >/dev/null 2>&1
+radosgw-admin -c "$CEPH_CONF_DIR/ceph.conf" quota enable --quota-scope=bucket --bucket=qbkt >/dev/null 2>&1
+set +e; "$HEXZ" pack -q --disk "$WORK/disk.img" -o s3://qbkt/big.hxz 2>err.txt; rc=$?; set -e
+[[ "$rc" == 1 && "$(wc -l <err.txt)" == 1 ]] || fail "quota: exit $rc, $(cat err.txt)"
+grep -q "QuotaExceeded" err.txt || fail "quota: $(cat err.txt)"
+tmp_empty "pack over quota"
+code="$(s3_curl HEAD qbkt/big.hxz -I -o /dev/null -w '%{http_code}' 2>/dev/null || true)"
+[[ "$code" == 404 ]] || fail "quota: HEAD of the key gave HTTP $code, expected 404 (no object)"
+s3_curl GET "qbkt?uploads=" >uploads.xml || fail "listing multipart uploads"
+grep -q "<ListMultipartUploadsResult" uploads.xml || fail "listing multipart uploads: $(cat uploads.xml)"
+! grep -q "<Upload>" uploads.xml || fail "quota: a multipart upload was left pending: $(cat uploads.xml)"
+pass "failed pack -o s3:// leaves nothing behind ($(cat err.txt))"
+unset TMPDIR
+
 S=s3://bkt/images
 "$HEXZ" info "$S/base.hxz" | grep -q "snapshot: *$S/base.hxz" || fail "info"
 "$HEXZ" cat "$S/base.hxz" >cat.out && cmp cat.out "$WORK/disk.img" || fail "cat"
