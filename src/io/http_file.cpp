@@ -353,7 +353,7 @@ class HttpFile final : public ReadableFile {
       throw Error(ErrorCode::kIo, "'" + target_.name + "': short response from the server");
     }
     if (const auto dir = cache_dir_for(options.cache_dir); dir && !etag_.empty()) {
-      cache_ = std::make_unique<DiskCache>(*dir, target_.name, etag_, size_);
+      cache_ = std::make_unique<DiskCache>(*dir, target_.name, etag_, size_, cache_budget_for());
     }
   }
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <utility>
 
 namespace hexz::cli {
@@ -116,6 +117,16 @@ void add_remote_options(CLI::App* sub, RemoteArgs& args) {
                   "Keep fetched bytes of remote snapshots in DIR, shared by processes "
                   "(default: HEXZ_CACHE_DIR, else no disk cache)")
       ->type_name("DIR");
+  sub->add_option("--cache-dir-size", args.cache_dir_size,
+                  "Byte budget of the --cache-dir directory; least recently used pieces are "
+                  "removed beyond it (default: HEXZ_CACHE_DIR_BYTES, else 1G; 0 = no limit)")
+      ->type_name("SIZE")
+      ->transform(size_transform());
+}
+
+void apply_remote_args(const RemoteArgs& args) {
+  if (!args.cache_dir_size.empty())
+    ::setenv("HEXZ_CACHE_DIR_BYTES", args.cache_dir_size.c_str(), 1);
 }
 
 }  // namespace hexz::cli

@@ -260,7 +260,9 @@ void add_access_options(CLI::App* sub, AccessArgs& args) {
 }
 
 SnapshotOpener::SnapshotOpener(const AccessArgs& args)
-    : base_dirs_(args.base_dirs), remote_(args.remote), passwords_(args.password_file) {}
+    : base_dirs_(args.base_dirs), remote_(args.remote), passwords_(args.password_file) {
+  apply_remote_args(remote_);
+}
 
 SnapshotOpener::~SnapshotOpener() {
   wipe(last_.password);
