@@ -4,8 +4,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -124,6 +126,12 @@ int on_socket(void*, curl_socket_t fd, curlsocktype) {
   return CURL_SOCKOPT_OK;
 }
 
+/// Failures of TLS certificate verification (not transient).
+bool tls_verification_failure(CURLcode rc) {
+  return rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+         rc == CURLE_SSL_ISSUER_ERROR || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+}
+
 bool transient_status(long status) {
   return status == 429 || (status >= 500 && status <= 599);
 }
@@ -150,6 +158,13 @@ HttpClient::HttpClient()
       timeout_s_(env_long("HEXZ_REMOTE_TIMEOUT", 30)),
       keepalive_(env_long("HEXZ_REMOTE_KEEPALIVE", 1) != 0) {
   global_init();
+  if (const char* ca = std::getenv("HEXZ_CA_FILE"); ca != nullptr && *ca != '\0') {
+    if (::access(ca, R_OK) != 0) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  std::string("HEXZ_CA_FILE '") + ca + "' cannot be read: " + std::strerror(errno));
+    }
+    ca_file_ = ca;
+  }
 }
 
 HttpClient::~HttpClient() {
@@ -194,6 +209,7 @@ HttpResponse HttpClient::perform_once(void* handle, const HttpTarget& target,
   curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, on_socket);
   if (!keepalive_) curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+  if (!ca_file_.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, ca_file_.c_str());
   curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, nullptr);  // bytes as stored, never re-encoded
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
@@ -244,6 +260,14 @@ HttpResponse HttpClient::perform_once(void* handle, const HttpTarget& target,
                                       "for (does it support range requests?)");
     }
     *transport_error = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+    if (tls_verification_failure(rc)) {
+      // Retrying cannot help: the certificate will not change.
+      throw Error(ErrorCode::kIo,
+                  "cannot read '" + target.name + "': the server's TLS certificate was rejected (" +
+                      *transport_error +
+                      "); if it is signed by a private CA, set HEXZ_CA_FILE to a PEM file "
+                      "with that CA");
+    }
     response.status = 0;
     return response;
   }

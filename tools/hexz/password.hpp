@@ -25,7 +25,8 @@ inline constexpr const char* kAccessFooter =
     "The bases of a thin snapshot are searched in its own directory, then in each --base-dir,\n"
     "then in the ':'-separated directories of HEXZ_BASE_PATH.\n"
     "A snapshot may be a local file, an http(s):// URL or s3://bucket/key (S3 credentials from\n"
-    "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, region from AWS_REGION).";
+    "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, region from AWS_REGION;\n"
+    "HEXZ_CA_FILE names a PEM file of CA certificates to trust for https://).";
 
 /// Reads the first line of `path` (without its line terminator) as a password. Throws
 /// hexz::Error if the file cannot be read or the line is empty.
