@@ -49,8 +49,23 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b);
 }
 
+/// A pooled libcurl handle and the socket of the connection it keeps alive. libcurl does not
+/// report the socket of a reused connection (CURLINFO_ACTIVESOCKET is reset by
+/// curl_easy_reset()), so the socket callbacks record it here.
+struct Handle {
+  CURL* curl = nullptr;
+  curl_socket_t fd = CURL_SOCKET_BAD;
+};
+
+void destroy(void* handle) {
+  auto* hd = static_cast<Handle*>(handle);
+  curl_easy_cleanup(hd->curl);
+  delete hd;
+}
+
 struct Transfer {
   CURL* handle;
+  const Handle* owner;
   HttpResponse* response;
   size_t max_body;
   bool overflow = false;
@@ -85,11 +100,9 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
     // End of the headers: acknowledge them now. Some servers (radosgw) write headers and body
     // in two segments without TCP_NODELAY; on a reused connection a delayed ACK would then
     // stall every response by ~40 ms. Setting TCP_QUICKACK sends a pending ACK at once.
-    curl_socket_t fd = CURL_SOCKET_BAD;
-    if (curl_easy_getinfo(t->handle, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK &&
-        fd != CURL_SOCKET_BAD) {
+    if (t->owner->fd != CURL_SOCKET_BAD) {
       int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+      ::setsockopt(t->owner->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
     }
     return len;
   }
@@ -120,10 +133,19 @@ size_t on_upload(char* buffer, size_t size, size_t n, void* user) {
 
 /// Asks for immediate ACKs: some servers (radosgw) write a response's headers and body in two
 /// segments without TCP_NODELAY, and a delayed ACK then stalls every reused connection ~40 ms.
-int on_socket(void*, curl_socket_t fd, curlsocktype) {
+/// Also records the new connection's socket in its Handle.
+int on_socket(void* handle, curl_socket_t fd, curlsocktype) {
+  static_cast<Handle*>(handle)->fd = fd;
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
   return CURL_SOCKOPT_OK;
+}
+
+/// Closes a connection's socket and forgets it in its Handle.
+int on_close_socket(void* handle, curl_socket_t fd) {
+  auto* hd = static_cast<Handle*>(handle);
+  if (hd->fd == fd) hd->fd = CURL_SOCKET_BAD;
+  return ::close(fd);
 }
 
 /// Failures of TLS certificate verification (not transient).
@@ -168,7 +190,7 @@ HttpClient::HttpClient()
 }
 
 HttpClient::~HttpClient() {
-  for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
+  for (void* h : idle_) destroy(h);
 }
 
 void* HttpClient::acquire() const {
@@ -182,7 +204,7 @@ void* HttpClient::acquire() const {
   }
   CURL* h = curl_easy_init();
   if (h == nullptr) throw Error(ErrorCode::kIo, "cannot initialise libcurl");
-  return h;
+  return new Handle{h, CURL_SOCKET_BAD};
 }
 
 void HttpClient::release(void* handle) const {
@@ -193,10 +215,11 @@ void HttpClient::release(void* handle) const {
 HttpResponse HttpClient::perform_once(void* handle, const HttpTarget& target,
                                       const HttpRequest& request,
                                       std::string* transport_error) const {
-  CURL* h = static_cast<CURL*>(handle);
+  auto* hd = static_cast<Handle*>(handle);
+  CURL* h = hd->curl;
   curl_easy_reset(h);
   HttpResponse response;
-  Transfer t{h, &response, request.max_body, false, request.body, 0};
+  Transfer t{h, hd, &response, request.max_body, false, request.body, 0};
   const std::string url = target.url + request.query;
   char errbuf[CURL_ERROR_SIZE] = {};
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
@@ -208,6 +231,9 @@ HttpResponse HttpClient::perform_once(void* handle, const HttpTarget& target,
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, timeout_s_);
   curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, on_socket);
+  curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, hd);
+  curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+  curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, hd);
   if (!keepalive_) curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
   if (!ca_file_.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, ca_file_.c_str());
   curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, nullptr);  // bytes as stored, never re-encoded
@@ -291,7 +317,7 @@ HttpResponse HttpClient::perform(const HttpTarget& target, const HttpRequest& re
     try {
       r = perform_once(handle, target, request, &transport_error);
     } catch (...) {
-      curl_easy_cleanup(static_cast<CURL*>(handle));
+      destroy(handle);
       throw;
     }
     if (r.status == 0) {
@@ -305,7 +331,7 @@ HttpResponse HttpClient::perform(const HttpTarget& target, const HttpRequest& re
     release(handle);
     return r;
   }
-  curl_easy_cleanup(static_cast<CURL*>(handle));
+  destroy(handle);
   throw Error(ErrorCode::kIo, "cannot read '" + target.name + "': " + last_problem +
                                   " (gave up after " + std::to_string(attempts_) + " attempts)");
 }
