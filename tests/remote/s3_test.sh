@@ -79,6 +79,18 @@ s3_curl GET "qbkt?uploads=" >uploads.xml || fail "listing multipart uploads"
 grep -q "<ListMultipartUploadsResult" uploads.xml || fail "listing multipart uploads: $(cat uploads.xml)"
 ! grep -q "<Upload>" uploads.xml || fail "quota: a multipart upload was left pending: $(cat uploads.xml)"
 pass "failed pack -o s3:// leaves nothing behind ($(cat err.txt))"
+pack_error() {  # NAME PATTERN [env assignments...]: pack -o fails with one line, exit 1, TMPDIR empty
+  local name="$1" pattern="$2" rc
+  shift 2
+  set +e; env "$@" "$HEXZ" pack -q --disk "$WORK/disk.img" -o "${OUT:-s3://bkt/packed/e.hxz}" 2>err.txt; rc=$?; set -e
+  [[ "$rc" == 1 && "$(wc -l <err.txt)" == 1 ]] || fail "$name: exit $rc, $(cat err.txt)"
+  grep -q -- "$pattern" err.txt || fail "$name: $(cat err.txt)"
+  tmp_empty "$name"
+  pass "$name: $(cat err.txt)"
+}
+OUT=s3://bkt pack_error "pack -o s3:// without a key" "not an S3 location of the form s3://bucket/key"
+pack_error "pack -o s3:// without credentials" "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" -u AWS_ACCESS_KEY_ID
+pack_error "pack -o s3:// with no usable TMPDIR" "cannot create a temporary directory in '$WORK/none' (set TMPDIR)" TMPDIR="$WORK/none"
 unset TMPDIR
 
 S=s3://bkt/images

@@ -179,7 +179,8 @@ int run_pack(const PackArgs& args) {
   }
   wipe(options.password);
   bar.clear();
-  if (!args.quiet) print_pack_report(result, {"packed", args.output, args.encrypt});
+  // For an s3:// output the summary waits until the upload has succeeded.
+  if (!args.quiet && !to_s3) print_pack_report(result, {"packed", args.output, args.encrypt});
   if (to_s3) {
     ProgressBar upload_bar("uploading", progress_wanted(args.quiet));
     const PushResult pushed =
@@ -189,6 +190,7 @@ int run_pack(const PackArgs& args) {
         });
     upload_bar.clear();
     if (!args.quiet) {
+      print_pack_report(result, {"packed", args.output, args.encrypt});
       std::fprintf(stderr, "uploaded %llu bytes in %llu parts to %s, identity %s checked\n",
                    static_cast<unsigned long long>(pushed.bytes),
                    static_cast<unsigned long long>(pushed.parts), args.output.c_str(),
