@@ -29,8 +29,9 @@ packages=(
   # booting a Debian kernel from a busybox root file system, squashfuse for comparisons)
   libfuse3-dev fuse3 nbdkit nbdkit-plugin-dev libnbd-bin qemu-utils qemu-system-x86
   linux-image-amd64 busybox-static kmod squashfs-tools squashfuse util-linux
-  # remote snapshots (libcurl) and their tests: nginx (HTTP ranges), Ceph radosgw (S3)
-  libcurl4-openssl-dev curl nginx ceph-mon ceph-osd radosgw ceph-common
+  # remote snapshots (libcurl) and their tests: nginx (HTTP ranges; https with a certificate
+  # made by openssl), Ceph radosgw (S3)
+  libcurl4-openssl-dev curl openssl nginx ceph-mon ceph-osd radosgw ceph-common
 )
 packages+=("$@")
 

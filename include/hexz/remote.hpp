@@ -28,11 +28,17 @@ struct PushResult {
   std::string identity_hex;  ///< Identity of the snapshot, checked on the uploaded object.
 };
 
+/// True if the S3 location `destination` (s3://bucket/key) holds an object (a HEAD request).
+/// Uses options.endpoint. Throws hexz::Error (kInvalidArgument for a location that is not
+/// s3://bucket/key or missing credentials, kIo for refused access or a failing server).
+bool remote_exists(const std::string& destination, const PushOptions& options = {});
+
 /// Uploads the local snapshot `path` to `destination` (s3://bucket/key) with a multipart upload
 /// (parts in parallel, each checked by the server against its Content-MD5), then checks what
 /// landed: the object's size and multipart ETag, and its header and identity read back through
-/// Snapshot::open. An upload that fails is aborted. `progress` gets (bytes_done, bytes_total).
-/// Throws hexz::Error (kInvalidArgument, kNotFound, kIo, kCorrupt, kAborted).
+/// Snapshot::open. An upload that fails is aborted, and an object that fails these checks is
+/// deleted, so a failed push leaves no (new) object at the key. `progress` gets (bytes_done,
+/// bytes_total). Throws hexz::Error (kInvalidArgument, kNotFound, kIo, kCorrupt, kAborted).
 PushResult push(const std::string& path, const std::string& destination,
                 const PushOptions& options = {}, const ProgressFn& progress = {});
 

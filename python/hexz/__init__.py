@@ -673,11 +673,14 @@ def open(
     threads: Optional[int] = None,
     readahead: Optional[Size] = None,
     base_dirs: Optional[Iterable[PathLike]] = None,
+    endpoint: Optional[str] = None,
+    cache_dir: Optional[PathLike] = None,
 ) -> Snapshot:
     """Opens the snapshot at ``path`` for reading and validates its header and index.
 
     Args:
-        path: the ``.hxz`` file.
+        path: the ``.hxz`` file, an ``http(s)://`` URL or ``s3://bucket/key`` (see
+            docs/remote.md for credentials and the environment variables).
         password: the password of an encrypted snapshot (WrongPasswordError if it is wrong or
             missing); ignored for unencrypted snapshots.
         cache_size: byte budget for decoded data blocks (default 64 MiB); an int or a size
@@ -688,6 +691,11 @@ def open(
         readahead: bytes read ahead of a sequential reader (default 8 MiB; 0 disables).
         base_dirs: directories searched, after the snapshot's own directory, for the base
             snapshots a thin snapshot depends on.
+        endpoint: S3 endpoint URL for ``s3://`` locations (default: ``AWS_ENDPOINT_URL``,
+            else AWS).
+        cache_dir: directory of an on-disk cache of remote bytes shared by processes
+            (default: ``HEXZ_CACHE_DIR``, else none); its budget is ``HEXZ_CACHE_DIR_BYTES``
+            (default 1 GiB).
 
     Returns:
         A :class:`Snapshot`; use it as a context manager.
@@ -713,5 +721,11 @@ def open(
         if isinstance(base_dirs, (str, bytes)):
             raise TypeError("base_dirs must be a list of paths")
         options["base_dirs"] = [_path("base_dirs", d) for d in base_dirs]
+    if endpoint is not None:
+        if not isinstance(endpoint, str):
+            raise TypeError("endpoint must be a str")
+        options["endpoint"] = endpoint
+    if cache_dir is not None:
+        options["cache_dir"] = _path("cache_dir", cache_dir)
     handle = _hexz.Snapshot.open(raw_path, options)
     return Snapshot(handle, os.fsdecode(raw_path))

@@ -178,6 +178,8 @@ hexz::OpenOptions open_options(const py::dict& d) {
   if (d.contains("readahead_bytes")) o.readahead_bytes = get<uint64_t>(d, "readahead_bytes");
   if (d.contains("base_dirs")) o.base_dirs = get<std::vector<std::string>>(d, "base_dirs");
   if (d.contains("password")) o.password = get<std::string>(d, "password");
+  if (d.contains("endpoint")) o.endpoint = get<std::string>(d, "endpoint");
+  if (d.contains("cache_dir")) o.cache_dir = get<std::string>(d, "cache_dir");
   return o;
 }
 

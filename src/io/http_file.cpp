@@ -4,8 +4,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -47,8 +49,23 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b);
 }
 
+/// A pooled libcurl handle and the socket of the connection it keeps alive. libcurl does not
+/// report the socket of a reused connection (CURLINFO_ACTIVESOCKET is reset by
+/// curl_easy_reset()), so the socket callbacks record it here.
+struct Handle {
+  CURL* curl = nullptr;
+  curl_socket_t fd = CURL_SOCKET_BAD;
+};
+
+void destroy(void* handle) {
+  auto* hd = static_cast<Handle*>(handle);
+  curl_easy_cleanup(hd->curl);
+  delete hd;
+}
+
 struct Transfer {
   CURL* handle;
+  const Handle* owner;
   HttpResponse* response;
   size_t max_body;
   bool overflow = false;
@@ -83,11 +100,9 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
     // End of the headers: acknowledge them now. Some servers (radosgw) write headers and body
     // in two segments without TCP_NODELAY; on a reused connection a delayed ACK would then
     // stall every response by ~40 ms. Setting TCP_QUICKACK sends a pending ACK at once.
-    curl_socket_t fd = CURL_SOCKET_BAD;
-    if (curl_easy_getinfo(t->handle, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK &&
-        fd != CURL_SOCKET_BAD) {
+    if (t->owner->fd != CURL_SOCKET_BAD) {
       int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+      ::setsockopt(t->owner->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
     }
     return len;
   }
@@ -118,10 +133,25 @@ size_t on_upload(char* buffer, size_t size, size_t n, void* user) {
 
 /// Asks for immediate ACKs: some servers (radosgw) write a response's headers and body in two
 /// segments without TCP_NODELAY, and a delayed ACK then stalls every reused connection ~40 ms.
-int on_socket(void*, curl_socket_t fd, curlsocktype) {
+/// Also records the new connection's socket in its Handle.
+int on_socket(void* handle, curl_socket_t fd, curlsocktype) {
+  static_cast<Handle*>(handle)->fd = fd;
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
   return CURL_SOCKOPT_OK;
+}
+
+/// Closes a connection's socket and forgets it in its Handle.
+int on_close_socket(void* handle, curl_socket_t fd) {
+  auto* hd = static_cast<Handle*>(handle);
+  if (hd->fd == fd) hd->fd = CURL_SOCKET_BAD;
+  return ::close(fd);
+}
+
+/// Failures of TLS certificate verification (not transient).
+bool tls_verification_failure(CURLcode rc) {
+  return rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+         rc == CURLE_SSL_ISSUER_ERROR || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
 }
 
 bool transient_status(long status) {
@@ -150,10 +180,17 @@ HttpClient::HttpClient()
       timeout_s_(env_long("HEXZ_REMOTE_TIMEOUT", 30)),
       keepalive_(env_long("HEXZ_REMOTE_KEEPALIVE", 1) != 0) {
   global_init();
+  if (const char* ca = std::getenv("HEXZ_CA_FILE"); ca != nullptr && *ca != '\0') {
+    if (::access(ca, R_OK) != 0) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  std::string("HEXZ_CA_FILE '") + ca + "' cannot be read: " + std::strerror(errno));
+    }
+    ca_file_ = ca;
+  }
 }
 
 HttpClient::~HttpClient() {
-  for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
+  for (void* h : idle_) destroy(h);
 }
 
 void* HttpClient::acquire() const {
@@ -167,7 +204,7 @@ void* HttpClient::acquire() const {
   }
   CURL* h = curl_easy_init();
   if (h == nullptr) throw Error(ErrorCode::kIo, "cannot initialise libcurl");
-  return h;
+  return new Handle{h, CURL_SOCKET_BAD};
 }
 
 void HttpClient::release(void* handle) const {
@@ -178,10 +215,11 @@ void HttpClient::release(void* handle) const {
 HttpResponse HttpClient::perform_once(void* handle, const HttpTarget& target,
                                       const HttpRequest& request,
                                       std::string* transport_error) const {
-  CURL* h = static_cast<CURL*>(handle);
+  auto* hd = static_cast<Handle*>(handle);
+  CURL* h = hd->curl;
   curl_easy_reset(h);
   HttpResponse response;
-  Transfer t{h, &response, request.max_body, false, request.body, 0};
+  Transfer t{h, hd, &response, request.max_body, false, request.body, 0};
   const std::string url = target.url + request.query;
   char errbuf[CURL_ERROR_SIZE] = {};
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
@@ -193,7 +231,11 @@ HttpResponse HttpClient::perform_once(void* handle, const HttpTarget& target,
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, timeout_s_);
   curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, on_socket);
+  curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, hd);
+  curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+  curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, hd);
   if (!keepalive_) curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+  if (!ca_file_.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, ca_file_.c_str());
   curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, nullptr);  // bytes as stored, never re-encoded
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
@@ -244,6 +286,14 @@ HttpResponse HttpClient::perform_once(void* handle, const HttpTarget& target,
                                       "for (does it support range requests?)");
     }
     *transport_error = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+    if (tls_verification_failure(rc)) {
+      // Retrying cannot help: the certificate will not change.
+      throw Error(ErrorCode::kIo,
+                  "cannot read '" + target.name + "': the server's TLS certificate was rejected (" +
+                      *transport_error +
+                      "); if it is signed by a private CA, set HEXZ_CA_FILE to a PEM file "
+                      "with that CA");
+    }
     response.status = 0;
     return response;
   }
@@ -267,7 +317,7 @@ HttpResponse HttpClient::perform(const HttpTarget& target, const HttpRequest& re
     try {
       r = perform_once(handle, target, request, &transport_error);
     } catch (...) {
-      curl_easy_cleanup(static_cast<CURL*>(handle));
+      destroy(handle);
       throw;
     }
     if (r.status == 0) {
@@ -281,7 +331,7 @@ HttpResponse HttpClient::perform(const HttpTarget& target, const HttpRequest& re
     release(handle);
     return r;
   }
-  curl_easy_cleanup(static_cast<CURL*>(handle));
+  destroy(handle);
   throw Error(ErrorCode::kIo, "cannot read '" + target.name + "': " + last_problem +
                                   " (gave up after " + std::to_string(attempts_) + " attempts)");
 }
@@ -296,6 +346,10 @@ void throw_http_error(const HttpTarget& target, const HttpResponse& response,
       throw Error(ErrorCode::kNotFound, "'" + target.name + "' not found (" + detail + ")");
     case 401:
     case 403:
+      if (code == "QuotaExceeded") {
+        throw Error(ErrorCode::kIo,
+                    what + " '" + target.name + "' failed: the quota is exceeded (" + detail + ")");
+      }
       throw Error(ErrorCode::kIo,
                   "access to '" + target.name + "' denied (" + detail + "; check the credentials)");
     case 412:
@@ -349,7 +403,7 @@ class HttpFile final : public ReadableFile {
       throw Error(ErrorCode::kIo, "'" + target_.name + "': short response from the server");
     }
     if (const auto dir = cache_dir_for(options.cache_dir); dir && !etag_.empty()) {
-      cache_ = std::make_unique<DiskCache>(*dir, target_.name, etag_, size_);
+      cache_ = std::make_unique<DiskCache>(*dir, target_.name, etag_, size_, cache_budget_for());
     }
   }
 

@@ -57,16 +57,19 @@ struct HttpResponse {
 /// transient failures (connection errors, timeouts, 5xx, 429) with exponential backoff.
 /// Thread-safe. Environment: HEXZ_REMOTE_RETRIES (attempts, default 6), HEXZ_REMOTE_TIMEOUT
 /// (seconds without progress before a transfer is abandoned, default 30), HEXZ_REMOTE_KEEPALIVE
-/// (0 = a new connection per request).
+/// (0 = a new connection per request), HEXZ_CA_FILE (a PEM file of CA certificates to trust for
+/// https:// instead of the system's bundle). TLS certificate failures are not retried.
 class HttpClient {
  public:
+  /// Reads the environment. Throws kInvalidArgument if HEXZ_CA_FILE names an unreadable file.
   HttpClient();
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
   /// Performs `request` against `target`. Returns any response that is not a transient failure
-  /// (the caller interprets the status); throws kIo once the retries are exhausted.
+  /// (the caller interprets the status); throws kIo once the retries are exhausted, or at once
+  /// for a TLS certificate that fails verification.
   HttpResponse perform(const HttpTarget& target, const HttpRequest& request) const;
 
  private:
@@ -79,7 +82,8 @@ class HttpClient {
   mutable std::vector<void*> idle_;
   int attempts_;
   long timeout_s_;
-  bool keepalive_;  ///< HEXZ_REMOTE_KEEPALIVE=0: a new connection for every request.
+  bool keepalive_;       ///< HEXZ_REMOTE_KEEPALIVE=0: a new connection for every request.
+  std::string ca_file_;  ///< HEXZ_CA_FILE (empty: libcurl's default CA bundle).
 };
 
 /// Throws the hexz::Error matching a failed response (403 -> kIo "access denied", 404 ->

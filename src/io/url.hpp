@@ -13,7 +13,8 @@ struct StorageOptions {
   /// S3 endpoint ("http://127.0.0.1:7480"); empty = AWS_ENDPOINT_URL, else AWS for AWS_REGION.
   std::string endpoint;
   /// Directory of an on-disk cache of remote bytes shared by processes; empty = HEXZ_CACHE_DIR,
-  /// and no disk cache if that is unset too.
+  /// and no disk cache if that is unset too. Its byte budget comes from HEXZ_CACHE_DIR_BYTES
+  /// (default 1 GiB; see cache_budget_for()).
   std::string cache_dir;
 };
 

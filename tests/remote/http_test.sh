@@ -64,6 +64,48 @@ n="$(wc -l <"$NGINX_LOG")"
 unset HEXZ_CACHE_DIR
 pass "disk cache (second extract: $n requests)"
 
+# The same through --cache-dir, on every reading command.
+"$HEXZ" extract -q --cache-dir "$WORK/cache2" "$URL/base.hxz" --disk d1.img || fail "--cache-dir fill"
+: >"$NGINX_LOG"
+"$HEXZ" cat --cache-dir "$WORK/cache2" "$URL/base.hxz" >d2.out && cmp d2.out "$WORK/disk.img" || fail "--cache-dir cat"
+"$HEXZ" verify -q --cache-dir "$WORK/cache2" "$URL/base.hxz" || fail "--cache-dir verify"
+"$HEXZ" info --cache-dir "$WORK/cache2" "$URL/base.hxz" >/dev/null || fail "--cache-dir info"
+"$HEXZ" diff --cache-dir "$WORK/cache2" "$URL/base.hxz" "$URL/base.hxz" >/dev/null || fail "--cache-dir diff"
+"$HEXZ" flatten -q --cache-dir "$WORK/cache2" "$URL/base.hxz" -o flat.hxz || fail "--cache-dir flatten"
+"$HEXZ" cat flat.hxz | cmp - "$WORK/disk.img" || fail "--cache-dir flatten content"
+# Opens still fetch the header (64 KiB) and the small tail; no data range may be fetched again.
+n="$(awk '$10 > 65536' "$NGINX_LOG" | wc -l)"
+[[ "$n" == 0 ]] || fail "--cache-dir: a warm cache still fetched $n data ranges"
+pass "--cache-dir on cat, verify, info, diff, flatten (warm: $(wc -l <"$NGINX_LOG") small requests)"
+
+# The cache directory keeps to its byte budget (--cache-dir-size, HEXZ_CACHE_DIR_BYTES). A process
+# may exceed it by what it wrote since its last scan (at most one 1 MiB piece at these budgets).
+cache_bytes() { find "$1" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
+"$HEXZ" extract -q --cache-dir "$WORK/cache3" --cache-dir-size 3M "$URL/base.hxz" --disk b1.img
+cmp b1.img "$WORK/disk.img" || fail "--cache-dir-size extract"
+used="$(cache_bytes "$WORK/cache3")"
+[[ "$used" -gt 0 && "$used" -le $((4 << 20)) ]] || fail "--cache-dir-size 3M: the cache holds $used bytes"
+HEXZ_CACHE_DIR_BYTES=0 "$HEXZ" extract -q -f --cache-dir "$WORK/cache4" "$URL/base.hxz" --disk b2.img
+full="$(cache_bytes "$WORK/cache4")"
+[[ "$full" -ge $(($(stat -c %s "$WORK/www/base.hxz") - (1 << 20))) ]] || fail "HEXZ_CACHE_DIR_BYTES=0 kept only $full bytes"
+HEXZ_CACHE_DIR_BYTES=2M "$HEXZ" info --cache-dir "$WORK/cache4" "$URL/base.hxz" >/dev/null
+used="$(cache_bytes "$WORK/cache4")"
+[[ "$used" -le $((3 << 20)) ]] || fail "HEXZ_CACHE_DIR_BYTES=2M: the cache holds $used bytes"
+set +e; HEXZ_CACHE_DIR_BYTES=lots "$HEXZ" cat --cache-dir "$WORK/cache3" "$URL/base.hxz" >/dev/null 2>err.txt; rc=$?; set -e
+[[ "$rc" == 1 && "$(wc -l <err.txt)" == 1 ]] || fail "bad HEXZ_CACHE_DIR_BYTES: exit $rc, $(cat err.txt)"
+grep -q "HEXZ_CACHE_DIR_BYTES='lots' is not a size" err.txt || fail "bad HEXZ_CACHE_DIR_BYTES: $(cat err.txt)"
+set +e; "$HEXZ" cat --cache-dir "$WORK/cache3" --cache-dir-size lots "$URL/base.hxz" >/dev/null 2>err.txt; rc=$?; set -e
+[[ "$rc" == 2 ]] || fail "bad --cache-dir-size: exit $rc, $(cat err.txt)"
+grep -q "invalid size 'lots'" err.txt || fail "bad --cache-dir-size: $(cat err.txt)"
+pass "cache budget kept (--cache-dir-size 3M; HEXZ_CACHE_DIR_BYTES=0 kept $full bytes, =2M trimmed them to $used); bad sizes refused"
+
+# A cache directory that cannot be created: one clear error line, exit 1.
+echo x >afile
+set +e; "$HEXZ" cat --cache-dir afile/cache "$URL/base.hxz" >/dev/null 2>err.txt; rc=$?; set -e
+[[ "$rc" == 1 && "$(wc -l <err.txt)" == 1 ]] || fail "bad --cache-dir: exit $rc, $(cat err.txt)"
+grep -q "cannot create cache directory 'afile/cache'" err.txt || fail "bad --cache-dir: $(cat err.txt)"
+pass "bad --cache-dir: $(cat err.txt)"
+
 # The object changes while being read: an error, never wrong bytes.
 cp "$WORK/www/base.hxz" "$WORK/www/changing.hxz"
 touch -d '2001-01-01' "$WORK/www/changing.hxz"

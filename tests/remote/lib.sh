@@ -32,22 +32,39 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-wait_http() {  # URL: waits up to 20 s for any HTTP answer
+wait_http() {  # URL: waits up to 20 s for any HTTP answer (an https certificate is not checked)
   for _ in $(seq 1 200); do
-    if curl -s -o /dev/null "$1"; then return 0; fi
+    if curl -s -k -o /dev/null "$1"; then return 0; fi
     sleep 0.1
   done
   fail "no server at $1"
 }
 
-# start_nginx ROOT: serves ROOT on a free port; sets NGINX_URL and NGINX_PID.
+# make_cert DIR: a self-signed certificate for 127.0.0.1 (DIR/cert.pem, DIR/key.pem), valid for
+# a day, made with openssl.
+make_cert() {
+  mkdir -p "$1"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" \
+    -addext "subjectAltName=IP:127.0.0.1" -keyout "$1/key.pem" -out "$1/cert.pem" >/dev/null 2>&1 \
+    || fail "openssl could not make a certificate in $1"
+}
+
+# start_nginx ROOT [tls]: serves ROOT on a free port; sets NGINX_URL and NGINX_PID.
+# With "tls": https with a fresh self-signed certificate, NGINX_CERT (trust it with HEXZ_CA_FILE).
 # /limited/ answers 503 to requests above 2 per second (a transient failure retries recover).
 # /private/ answers 403.
 start_nginx() {
-  local root="$1" port dir
+  local root="$1" tls="${2:-}" port dir listen scheme=http
   port="$(free_port)"
   dir="$WORK/nginx"
   mkdir -p "$dir"
+  listen="listen 127.0.0.1:$port;"
+  if [[ "$tls" == tls ]]; then
+    make_cert "$dir/tls"
+    NGINX_CERT="$dir/tls/cert.pem"
+    listen="listen 127.0.0.1:$port ssl; ssl_certificate $NGINX_CERT; ssl_certificate_key $dir/tls/key.pem;"
+    scheme=https
+  fi
   cat >"$dir/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
@@ -63,7 +80,7 @@ http {
   scgi_temp_path $dir/scgi;
   limit_req_zone \$binary_remote_addr zone=limited:1m rate=2r/s;
   server {
-    listen 127.0.0.1:$port;
+    $listen
     root $root;
     location /limited/ { limit_req zone=limited; limit_req_status 503; }
     location /private/ { return 403; }
@@ -73,7 +90,7 @@ CONF
   nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/stdout.log" 2>&1 &
   NGINX_PID=$!
   PIDS+=("$NGINX_PID")
-  NGINX_URL="http://127.0.0.1:$port"
+  NGINX_URL="$scheme://127.0.0.1:$port"
   NGINX_LOG="$dir/access.log"
   wait_http "$NGINX_URL/"
 }

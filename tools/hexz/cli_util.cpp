@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <utility>
 
 namespace hexz::cli {
@@ -101,6 +102,31 @@ std::string format_seconds(double seconds) {
 
 bool progress_wanted(bool quiet) {
   return !quiet && isatty(STDERR_FILENO) == 1;
+}
+
+void add_endpoint_option(CLI::App* sub, std::string& endpoint) {
+  sub->add_option("--endpoint", endpoint,
+                  "S3 endpoint URL for s3:// locations (default: AWS_ENDPOINT_URL, else AWS for "
+                  "AWS_REGION)")
+      ->type_name("URL");
+}
+
+void add_remote_options(CLI::App* sub, RemoteArgs& args) {
+  add_endpoint_option(sub, args.endpoint);
+  sub->add_option("--cache-dir", args.cache_dir,
+                  "Keep fetched bytes of remote snapshots in DIR, shared by processes "
+                  "(default: HEXZ_CACHE_DIR, else no disk cache)")
+      ->type_name("DIR");
+  sub->add_option("--cache-dir-size", args.cache_dir_size,
+                  "Byte budget of the --cache-dir directory; least recently used pieces are "
+                  "removed beyond it (default: HEXZ_CACHE_DIR_BYTES, else 1G; 0 = no limit)")
+      ->type_name("SIZE")
+      ->transform(size_transform());
+}
+
+void apply_remote_args(const RemoteArgs& args) {
+  if (!args.cache_dir_size.empty())
+    ::setenv("HEXZ_CACHE_DIR_BYTES", args.cache_dir_size.c_str(), 1);
 }
 
 }  // namespace hexz::cli

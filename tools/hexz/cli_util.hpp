@@ -61,4 +61,23 @@ std::string format_seconds(double seconds);
 /// True when a progress bar should be drawn: stderr is a terminal and `quiet` is false.
 bool progress_wanted(bool quiet);
 
+/// Command-line values that say how remote snapshots (http(s)://, s3://) are reached.
+struct RemoteArgs {
+  std::string endpoint;        ///< --endpoint (empty: AWS_ENDPOINT_URL, else AWS)
+  std::string cache_dir;       ///< --cache-dir (empty: HEXZ_CACHE_DIR, else no disk cache)
+  std::string cache_dir_size;  ///< --cache-dir-size as a byte count (empty: not given)
+};
+
+/// Adds `--endpoint URL` to `sub`, bound to `endpoint`.
+void add_endpoint_option(CLI::App* sub, std::string& endpoint);
+
+/// Adds the options of remote reading to `sub`, bound to `args`: --endpoint, --cache-dir and
+/// --cache-dir-size.
+void add_remote_options(CLI::App* sub, RemoteArgs& args);
+
+/// Makes the settings of `args` that the library takes from the environment take effect:
+/// --cache-dir-size sets HEXZ_CACHE_DIR_BYTES for this process. Call before opening snapshots
+/// (and before starting threads).
+void apply_remote_args(const RemoteArgs& args);
+
 }  // namespace hexz::cli

@@ -1,5 +1,7 @@
 // The `mount` and `umount` subcommands: a snapshot's streams as read-only files through FUSE.
 // The FUSE code lives in tools/mount/ (linked in when hexz is built with HEXZ_BUILD_FUSE).
+#include <unistd.h>
+
 #include <climits>
 #include <cstdlib>
 #include <memory>
@@ -32,10 +34,26 @@ struct MountArgs {
 
 #ifdef HEXZ_HAVE_FUSE
 
+/// True for the locations the remote backends read (not resolved as local paths).
+bool is_url(const std::string& path) {
+  return path.rfind("http://", 0) == 0 || path.rfind("https://", 0) == 0 ||
+         path.rfind("s3://", 0) == 0;
+}
+
 /// The absolute form of `path` (as given if it cannot be resolved; open() then reports why).
+/// URLs are kept as they are.
 std::string absolute(const std::string& path) {
   char resolved[PATH_MAX];
+  if (is_url(path)) return path;
   return ::realpath(path.c_str(), resolved) != nullptr ? std::string(resolved) : path;
+}
+
+/// `path` made absolute against the current directory, without resolving it (it need not
+/// exist yet). The background server of a mount runs in "/", so relative paths would break.
+std::string anchored(const std::string& path) {
+  if (path.empty() || path.front() == '/') return path;
+  char cwd[PATH_MAX];
+  return ::getcwd(cwd, sizeof cwd) != nullptr ? std::string(cwd) + "/" + path : path;
 }
 
 int run_mount(const MountArgs& args) {
@@ -44,7 +62,10 @@ int run_mount(const MountArgs& args) {
   request.mount_point = args.mount_point;
   request.foreground = args.foreground;
   request.max_threads = args.fuse_threads;
-  auto opener = std::make_shared<SnapshotOpener>(args.access);
+  AccessArgs access = args.access;
+  for (std::string& dir : access.base_dirs) dir = anchored(dir);
+  access.remote.cache_dir = anchored(access.remote.cache_dir);
+  auto opener = std::make_shared<SnapshotOpener>(access);
   OpenOptions options;
   options.block_cache_bytes = args.cache_size;
   options.page_cache_bytes = args.index_cache;

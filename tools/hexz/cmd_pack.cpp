@@ -1,13 +1,19 @@
 // The `pack` subcommand (also reachable as `data pack`).
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "commands.hpp"
 #include "hexz/error.hpp"
 #include "hexz/pack.hpp"
+#include "hexz/remote.hpp"
 #include "hexz/snapshot.hpp"
 #include "interrupt.hpp"
 #include "pack_report.hpp"
@@ -38,6 +44,7 @@ struct PackArgs {
   std::string password_file;
   bool force = false;
   bool quiet = false;
+  std::string endpoint;  ///< --endpoint, for an s3:// output
   /// Set after parsing: the user chose the chunking (--chunk-size, --cdc or a CDC size).
   bool chunking_given = false;
   /// Set after parsing: the user chose --block-size.
@@ -73,13 +80,65 @@ void chunk_like_base(const PackArgs& args, PackOptions& options) {
   }
 }
 
+/// True if the pack output is an S3 object rather than a local file.
+bool is_s3(const std::string& output) {
+  return output.rfind("s3://", 0) == 0;
+}
+
+/// A private temporary directory (under $TMPDIR, else /tmp) that is removed with everything in
+/// it when this object goes away, whether the command succeeded or not.
+class TempDir {
+ public:
+  TempDir() {
+    const char* env = std::getenv("TMPDIR");
+    std::string pattern = (env != nullptr && *env != '\0') ? env : "/tmp";
+    pattern += "/hexz-pack.XXXXXX";
+    std::vector<char> buf(pattern.begin(), pattern.end());
+    buf.push_back('\0');
+    if (::mkdtemp(buf.data()) == nullptr) {
+      throw Error(ErrorCode::kIo, "cannot create a temporary directory in '" +
+                                      pattern.substr(0, pattern.rfind('/')) +
+                                      "' (set TMPDIR): " + std::strerror(errno));
+    }
+    path_ = buf.data();
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 /// Runs the pack described by `args`; returns the exit status. Unless quiet, prints the
-/// library's warnings and a summary line on stderr.
+/// library's warnings and a summary line on stderr. An s3:// output is packed into a temporary
+/// local file, pushed (multipart, checked after landing) and the local file removed.
 int run_pack(const PackArgs& args) {
   PackOptions options;
   options.disk_path = args.disk;
   options.memory_path = args.memory;
   options.output_path = args.output;
+  const bool to_s3 = is_s3(args.output);
+  PushOptions push_options;
+  push_options.endpoint = args.endpoint;
+  std::optional<TempDir> temp;
+  if (to_s3) {
+    // Before the (long) pack: the location must be valid and reachable, and not replace an
+    // object unless forced.
+    if (remote_exists(args.output, push_options) && !args.force) {
+      throw Error(ErrorCode::kAlreadyExists,
+                  "'" + args.output + "' already exists (use --force to replace it)");
+    }
+    temp.emplace();
+    const std::string key = args.output.substr(args.output.rfind('/') + 1);
+    options.output_path = temp->path() + "/" + (key.empty() ? "snapshot.hxz" : key);
+  } else if (!args.endpoint.empty()) {
+    throw CLI::ValidationError("--endpoint", "--endpoint needs an s3://bucket/key output");
+  }
   options.codec = to_codec(args.compression);
   options.level = args.level;
   // size_transform() capped the sizes at UINT32_MAX; the library checks the real limits.
@@ -120,7 +179,24 @@ int run_pack(const PackArgs& args) {
   }
   wipe(options.password);
   bar.clear();
-  if (!args.quiet) print_pack_report(result, {"packed", args.output, args.encrypt});
+  // For an s3:// output the summary waits until the upload has succeeded.
+  if (!args.quiet && !to_s3) print_pack_report(result, {"packed", args.output, args.encrypt});
+  if (to_s3) {
+    ProgressBar upload_bar("uploading", progress_wanted(args.quiet));
+    const PushResult pushed =
+        push(options.output_path, args.output, push_options, [&](uint64_t done, uint64_t total) {
+          throw_if_interrupted();
+          upload_bar.update(done, total);
+        });
+    upload_bar.clear();
+    if (!args.quiet) {
+      print_pack_report(result, {"packed", args.output, args.encrypt});
+      std::fprintf(stderr, "uploaded %llu bytes in %llu parts to %s, identity %s checked\n",
+                   static_cast<unsigned long long>(pushed.bytes),
+                   static_cast<unsigned long long>(pushed.parts), args.output.c_str(),
+                   pushed.identity_hex.substr(0, 16).c_str());
+    }
+  }
   return kExitOk;
 }
 
@@ -134,7 +210,8 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
       ->type_name("FILE");
   sub->add_option("--memory", args->memory, "Raw memory image to store as the memory stream")
       ->type_name("FILE");
-  sub->add_option("-o,--output", args->output, "Snapshot file to write (.hxz)")
+  sub->add_option("-o,--output", args->output,
+                  "Snapshot file to write (.hxz), or s3://bucket/key to pack and upload")
       ->type_name("OUT.hxz")
       ->required();
   sub->add_option("--compression", args->compression, "Block compression codec")
@@ -191,10 +268,13 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
                   "With --encrypt: read the password from the first line of FILE")
       ->type_name("FILE")
       ->needs(encrypt);
-  sub->add_flag("-f,--force", args->force, "Overwrite OUT.hxz if it exists");
+  sub->add_flag("-f,--force", args->force, "Overwrite OUT.hxz (or the S3 object) if it exists");
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar and no summary line");
+  add_endpoint_option(sub, args->endpoint);
   sub->footer(
       "At least one of --disk and --memory is required.\n"
+      "With -o s3://bucket/key the snapshot is packed into a temporary file in $TMPDIR (which\n"
+      "needs room for it), uploaded as 'hexz push' does, and the temporary file removed.\n"
       "SIZE accepts a byte count with an optional binary suffix K, M or G, e.g. 64K.\n"
       "With --base and no chunking options, the base's chunking is used (needed for dedup).\n"
       "The password of --encrypt comes from --password-file, else the HEXZ_PASSWORD environment\n"

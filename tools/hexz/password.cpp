@@ -256,10 +256,13 @@ void add_access_options(CLI::App* sub, AccessArgs& args) {
                   "Also search DIR for the base snapshots of a thin snapshot (repeatable)")
       ->type_name("DIR")
       ->allow_extra_args(false);
+  add_remote_options(sub, args.remote);
 }
 
 SnapshotOpener::SnapshotOpener(const AccessArgs& args)
-    : base_dirs_(args.base_dirs), passwords_(args.password_file) {}
+    : base_dirs_(args.base_dirs), remote_(args.remote), passwords_(args.password_file) {
+  apply_remote_args(remote_);
+}
 
 SnapshotOpener::~SnapshotOpener() {
   wipe(last_.password);
@@ -267,6 +270,8 @@ SnapshotOpener::~SnapshotOpener() {
 
 std::unique_ptr<Snapshot> SnapshotOpener::open(const std::string& path, OpenOptions options) {
   options.base_dirs = base_dirs_;
+  options.endpoint = remote_.endpoint;
+  options.cache_dir = remote_.cache_dir;
   wipe(options.password);
   // A password already obtained (for another snapshot of this command) is tried right away; it
   // is ignored by unencrypted snapshots.

@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli_util.hpp"
 #include "hexz/snapshot.hpp"
 
 namespace hexz::cli {
@@ -22,7 +23,10 @@ inline constexpr const char* kAccessFooter =
     "The password of an encrypted snapshot comes from --password-file, else the HEXZ_PASSWORD\n"
     "environment variable, else a prompt on the terminal; it is asked for only if needed.\n"
     "The bases of a thin snapshot are searched in its own directory, then in each --base-dir,\n"
-    "then in the ':'-separated directories of HEXZ_BASE_PATH.";
+    "then in the ':'-separated directories of HEXZ_BASE_PATH.\n"
+    "A snapshot may be a local file, an http(s):// URL or s3://bucket/key (S3 credentials from\n"
+    "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, region from AWS_REGION;\n"
+    "HEXZ_CA_FILE names a PEM file of CA certificates to trust for https://).";
 
 /// Reads the first line of `path` (without its line terminator) as a password. Throws
 /// hexz::Error if the file cannot be read or the line is empty.
@@ -70,9 +74,11 @@ class PasswordSource {
 struct AccessArgs {
   std::string password_file;           ///< --password-file
   std::vector<std::string> base_dirs;  ///< --base-dir (repeatable)
+  RemoteArgs remote;                   ///< --endpoint, --cache-dir
 };
 
-/// Adds --password-file and --base-dir to `sub`, bound to `args`.
+/// Adds --password-file, --base-dir and the remote options (add_remote_options) to `sub`,
+/// bound to `args`.
 void add_access_options(CLI::App* sub, AccessArgs& args);
 
 /// Opens snapshots as the AccessArgs say: first without a password; only if the library reports
@@ -86,7 +92,8 @@ class SnapshotOpener {
   SnapshotOpener(const SnapshotOpener&) = delete;
   SnapshotOpener& operator=(const SnapshotOpener&) = delete;
 
-  /// Opens `path`. `options` supplies the tuning knobs; base_dirs and password are set here.
+  /// Opens `path`. `options` supplies the tuning knobs; base_dirs, the password and the remote
+  /// settings (endpoint, cache_dir) are set here.
   /// Throws hexz::Error (a wrong password gives the library's kWrongPassword error).
   std::unique_ptr<Snapshot> open(const std::string& path, OpenOptions options = {});
   /// The options that opened the last snapshot successfully (with base_dirs and the password,
@@ -95,6 +102,7 @@ class SnapshotOpener {
 
  private:
   std::vector<std::string> base_dirs_;
+  RemoteArgs remote_;
   PasswordSource passwords_;
   OpenOptions last_;
 };

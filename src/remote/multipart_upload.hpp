@@ -1,4 +1,5 @@
-// Multipart upload of a local file to S3 (the engine behind hexz::push).
+// Whole-object S3 operations (the engine behind hexz::push): multipart upload of a local file,
+// HEAD and DELETE. Built on the HTTP client of src/io; not a byte source.
 #pragma once
 
 #include <cstdint>
@@ -7,7 +8,7 @@
 
 #include "io/http_file.hpp"
 
-namespace hexz::io {
+namespace hexz::remote {
 
 /// Result of upload_multipart().
 struct UploadResult {
@@ -20,11 +21,17 @@ struct UploadResult {
 /// Uploads `path` to `target` in parts of `part_size` bytes, `threads` at a time, each with a
 /// Content-MD5. Aborts the upload on failure. `progress(done, total)` may be called from several
 /// threads (serialized). Throws hexz::Error.
-UploadResult upload_multipart(const std::string& path, const HttpTarget& target, uint64_t part_size,
-                              unsigned threads,
+UploadResult upload_multipart(const std::string& path, const io::HttpTarget& target,
+                              uint64_t part_size, unsigned threads,
                               const std::function<void(uint64_t, uint64_t)>& progress);
 
-/// HEAD of `target`: its size and ETag. Throws hexz::Error.
-void head_object(const HttpTarget& target, uint64_t* size, std::string* etag);
+/// HEAD of `target`: true if the object exists, false on 404. Throws hexz::Error otherwise.
+bool object_exists(const io::HttpTarget& target);
 
-}  // namespace hexz::io
+/// DELETE of `target` (an absent object is not an error). Throws hexz::Error.
+void delete_object(const io::HttpTarget& target);
+
+/// HEAD of `target`: its size and ETag. Throws hexz::Error.
+void head_object(const io::HttpTarget& target, uint64_t* size, std::string* etag);
+
+}  // namespace hexz::remote

@@ -1,4 +1,4 @@
-#include "io/s3_upload.hpp"
+#include "remote/multipart_upload.hpp"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -15,7 +15,13 @@
 
 #include "hexz/error.hpp"
 
-namespace hexz::io {
+namespace hexz::remote {
+
+using io::HttpClient;
+using io::HttpRequest;
+using io::HttpResponse;
+using io::HttpTarget;
+using io::throw_http_error;
 
 namespace {
 
@@ -96,6 +102,26 @@ void head_object(const HttpTarget& target, uint64_t* size, std::string* etag) {
   if (r.status != 200) throw_http_error(target, r, "HEAD");
   *size = std::strtoull(r.content_length.c_str(), nullptr, 10);
   *etag = r.etag;
+}
+
+bool object_exists(const HttpTarget& target) {
+  HttpClient client;
+  HttpRequest req;
+  req.method = "HEAD";
+  const HttpResponse r = client.perform(target, req);
+  if (r.status == 404) return false;
+  if (r.status != 200) throw_http_error(target, r, "HEAD");
+  return true;
+}
+
+void delete_object(const HttpTarget& target) {
+  HttpClient client;
+  HttpRequest req;
+  req.method = "DELETE";
+  const HttpResponse r = client.perform(target, req);
+  if (r.status != 204 && r.status != 200 && r.status != 404) {
+    throw_http_error(target, r, "deleting");
+  }
 }
 
 UploadResult upload_multipart(const std::string& path, const HttpTarget& target, uint64_t part_size,
@@ -238,94 +264,4 @@ UploadResult upload_multipart(const std::string& path, const HttpTarget& target,
   return result;
 }
 
-}  // namespace hexz::io
-
-// The public entry point (declared in hexz/remote.hpp). It sits with the upload engine; the
-// read-back check goes through the public Snapshot API.
-#include "format/records.hpp"
-#include "hash/checksum.hpp"
-#include "hexz/remote.hpp"
-#include "hexz/snapshot.hpp"
-#include "io/s3_file.hpp"
-#include "io/url.hpp"
-
-namespace hexz {
-
-namespace {
-
-/// Checks `file`'s header, length and master index checksum (no password needed) and returns
-/// its identity.
-std::string snapshot_identity(std::unique_ptr<io::ReadableFile> file) {
-  const std::string& name = file->name();
-  std::array<unsigned char, format::kHeaderSize> h{};
-  if (file->size() < h.size()) {
-    throw Error(ErrorCode::kNotASnapshot, "'" + name + "' is not a hexz snapshot (too small)");
-  }
-  file->read_at(0, std::as_writable_bytes(std::span(h)));
-  const format::Header header = format::decode_header(h, name);
-  if (header.file_size != file->size()) {
-    throw Error(ErrorCode::kCorrupt, "'" + name + "' has " + std::to_string(file->size()) +
-                                         " bytes, its header says " +
-                                         std::to_string(header.file_size));
-  }
-  file->will_read(header.tail_offset, header.tail_length);
-  std::vector<std::byte> master(header.master_length);
-  file->read_at(header.master_offset, master);
-  if (hash::checksum64(master.data(), master.size()) != header.master_checksum) {
-    throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: master index checksum mismatch");
-  }
-  static const char* digits = "0123456789abcdef";
-  std::string hex;
-  for (const unsigned char b : header.identity) {
-    hex += digits[b >> 4];
-    hex += digits[b & 15];
-  }
-  return hex;
-}
-
-}  // namespace
-
-PushResult push(const std::string& path, const std::string& destination, const PushOptions& options,
-                const ProgressFn& progress) {
-  const io::Location loc = io::parse_location(destination);
-  if (loc.scheme != io::Scheme::kS3) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "push needs an s3://bucket/key destination, not '" + destination + "'");
-  }
-  // Only snapshots are pushed: check the header and master index (bases need not be here).
-  const std::string identity = snapshot_identity(io::open_local_file(path));
-  io::StorageOptions storage;
-  storage.endpoint = options.endpoint;
-  const io::HttpTarget target = io::s3_target(loc.bucket, loc.key, storage);
-  const io::UploadResult up =
-      io::upload_multipart(path, target, options.part_size, options.threads, progress);
-  uint64_t size = 0;
-  std::string etag;
-  io::head_object(target, &size, &etag);
-  if (size != up.bytes) {
-    throw Error(ErrorCode::kCorrupt, "'" + destination + "' holds " + std::to_string(size) +
-                                         " bytes after the upload, expected " +
-                                         std::to_string(up.bytes));
-  }
-  const std::string got =
-      etag.size() >= 2 && etag.front() == '"' ? etag.substr(1, etag.size() - 2) : etag;
-  if (got.find('-') != std::string::npos && got != up.expected_etag) {
-    throw Error(ErrorCode::kCorrupt, "'" + destination +
-                                         "' does not hold what was uploaded (ETag " + got +
-                                         ", expected " + up.expected_etag + ")");
-  }
-  PushResult result;
-  result.bytes = up.bytes;
-  result.parts = up.parts;
-  result.etag = etag;
-  const std::string remote_identity = snapshot_identity(io::open_storage(destination, storage));
-  if (remote_identity != identity) {
-    throw Error(ErrorCode::kCorrupt, "'" + destination + "' reads back with identity " +
-                                         remote_identity.substr(0, 16) + "…, expected " +
-                                         identity.substr(0, 16) + "…");
-  }
-  result.identity_hex = identity;
-  return result;
-}
-
-}  // namespace hexz
+}  // namespace hexz::remote
