@@ -289,15 +289,38 @@ def targets(inp):
     return res
 
 
-def targets_section(compare):
+def read_targets(micro_files):
+    """Random-read latency targets from bench_read's JSON: [(target, text, met)]."""
+    path = next((m for m in micro_files if m.endswith("bench_read.json")), None)
+    if not path or not os.path.exists(path):
+        return []
+    with open(path) as f:
+        runs = {b["name"]: b for b in json.load(f).get("benchmarks", [])}
+    res = []
+    for codec, label, cold_limit in (("lz4", "LZ4", 20000), ("zstd3", "zstd-3", 50000)):
+        for kind, limit in (("cold", cold_limit), ("warm", 1000)):
+            b = runs.get("BM_RandomRead/%s_%s/real_time/threads:1" % (codec, kind))
+            name = "random 4 KiB read, %s, block cache %s: p50 < %s µs" % (
+                label, kind, "%g" % (limit / 1000))
+            if not b or "p50_ns" not in b:
+                res.append((name, "not measured", None))
+                continue
+            p50 = b["p50_ns"]
+            res.append((name, "%.1f µs (p99 %.1f µs), 1 thread" % (p50 / 1000, b["p99_ns"] / 1000),
+                        p50 < limit))
+    return res
+
+
+def targets_section(compare, micro_files=()):
     out = ["## Targets", "", "| input | target | measured | |", "|---|---|---|---|"]
     missed = []
-    for inp in compare["inputs"]:
-        for name, text, met in targets(inp):
-            mark = "met" if met else "**MISSED**" if met is False else "n/a"
-            if met is False:
-                missed.append("%s: %s" % (inp["name"], name))
-            out.append("| %s | %s | %s | %s |" % (inp["name"], name, text, mark))
+    rows = [(inp["name"], t) for inp in compare["inputs"] for t in targets(inp)]
+    rows += [("bench_read (library)", t) for t in read_targets(list(micro_files))]
+    for input_name, (name, text, met) in rows:
+        mark = "met" if met else "**MISSED**" if met is False else "n/a"
+        if met is False:
+            missed.append("%s: %s" % (input_name, name))
+        out.append("| %s | %s | %s | %s |" % (input_name, name, text, mark))
     out += [""]
     if missed:
         out += ["Missed (%d): " % len(missed) + "; ".join(missed) + "."]
@@ -356,6 +379,8 @@ def main():
     ap.add_argument("--sample-note", default="")
     ap.add_argument("--observations")
     ap.add_argument("--thin", help="Markdown table from bench/thin_vs_peers.sh")
+    ap.add_argument("--append", action="append", default=[],
+                    help="Markdown file appended as is (results measured by other scripts)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     with open(a.compare) as f:
@@ -379,7 +404,7 @@ def main():
     ]
     out += machine_section(machine, compare) + [""]
     out += inputs_section(compare, a.sample_note) + [""]
-    out += targets_section(compare) + [""]
+    out += targets_section(compare, a.micro) + [""]
     if a.observations and os.path.exists(a.observations):
         with open(a.observations) as f:
             out += [f.read().rstrip(), ""]
@@ -396,6 +421,10 @@ def main():
                     "than every peer and under 155 MB at hexz's defaults.", "",
                     f.read().rstrip(), ""]
     out += micro_section(a.micro)
+    for extra in a.append:
+        if os.path.exists(extra):
+            with open(extra) as f:
+                out += ["", f.read().rstrip(), ""]
     with open(a.out, "w") as f:
         f.write("\n".join(out).rstrip() + "\n")
     print("report: wrote %s" % a.out, file=sys.stderr)

@@ -172,5 +172,6 @@ cmd="bench/run_benchmarks.sh${orig_args[*]:+ ${orig_args[*]}}"
 cmd="$cmd   # reps=$reps, inputs: $disk, $mem"
 python3 bench/report.py --compare "$results/compare.json" "${micro_json[@]}" \
   --machine "$results/machine.json" --command "$cmd" --sample-note "$sample_note" \
-  --observations bench/observations.md "${thin_args[@]}" --out docs/benchmarks.md
+  --observations bench/observations.md "${thin_args[@]}" --append bench/remote_results.md \
+  --out docs/benchmarks.md
 grep -A40 '^## Targets' docs/benchmarks.md | sed '/^## Method/,$d'
