@@ -382,7 +382,10 @@ class Packer {
           return compress_block(*compressors_[worker], std::move(r), cipher_.get(), seq);
         }));
     ++next_block_seq_;
-    while (compressing_.size() > 2 * threads_) write_next_block();
+    // Up to 16 blocks per worker in flight (about 2 MiB of raw + packed bytes each): a 2 MiB
+    // segment seals ~32 blocks at once, and a shorter window left workers idle while this
+    // thread waited for the oldest block (disk-v1.img, 2 threads: 3.9 s -> 3.7 s).
+    while (compressing_.size() > 16 * threads_) write_next_block();
   }
 
   /// Waits for the oldest block being compressed and appends it to the file.

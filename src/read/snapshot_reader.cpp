@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <unordered_set>
 
@@ -390,7 +391,7 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(uint8_t 
   // A cached prefix that falls short: decode the whole block this time, not a longer prefix,
   // so that reading a block chunk by chunk decodes it at most twice.
   bool had_prefix = false;
-  std::promise<std::shared_ptr<const Block>> promise;
+  std::optional<std::promise<std::shared_ptr<const Block>>> promise;  // made on a miss only
   for (;;) {
     if (auto hit = blocks_.get(key)) {
       if (hit->size() >= need) return hit;
@@ -399,7 +400,8 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(uint8_t 
     std::unique_lock lock(inflight_mu_);
     auto it = inflight_.find(key);
     if (it == inflight_.end()) {
-      inflight_.emplace(key, promise.get_future().share());
+      promise.emplace();
+      inflight_.emplace(key, promise->get_future().share());
       break;
     }
     auto fut = it->second;
@@ -411,9 +413,9 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(uint8_t 
   try {
     block = fetch_block(source, ref, had_prefix ? ref.raw_length : need);
     blocks_.put(key, block, block->capacity() + sizeof(Block));
-    promise.set_value(block);
+    promise->set_value(block);
   } catch (...) {
-    promise.set_exception(std::current_exception());
+    promise->set_exception(std::current_exception());
     std::lock_guard lock(inflight_mu_);
     inflight_.erase(key);
     throw;
