@@ -16,10 +16,11 @@ std::string env(const char* name) {
 
 }  // namespace
 
-std::string s3_encode_key(const std::string& key) {
+std::string percent_encode(const std::string& text, bool keep_slash) {
   std::string out;
-  for (const unsigned char c : key) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (keep_slash && c == '/')) {
       out += static_cast<char>(c);
     } else {
       char buf[4];

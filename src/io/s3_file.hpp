@@ -15,7 +15,13 @@ namespace hexz::io {
 HttpTarget s3_target(const std::string& bucket, const std::string& key,
                      const StorageOptions& options);
 
+/// Percent-encodes `text` for a URL: RFC 3986 unreserved characters are kept, and '/' too if
+/// `keep_slash` (an S3 key in a path); everything else becomes %XX.
+std::string percent_encode(const std::string& text, bool keep_slash);
+
 /// Percent-encodes an S3 key for a URL path (RFC 3986 unreserved characters and '/' kept).
-std::string s3_encode_key(const std::string& key);
+inline std::string s3_encode_key(const std::string& key) {
+  return percent_encode(key, true);
+}
 
 }  // namespace hexz::io

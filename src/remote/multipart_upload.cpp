@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "hexz/error.hpp"
+#include "io/s3_file.hpp"
 
 namespace hexz::remote {
 
@@ -60,20 +61,6 @@ std::string xml_field(const std::string& body, const std::string& tag) {
   const size_t e = body.find(close, b);
   if (e == std::string::npos) return "";
   return body.substr(b + open.size(), e - b - open.size());
-}
-
-std::string url_encode(const std::string& s) {
-  std::string out;
-  for (const unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
 }
 
 std::string unquote(std::string s) {
@@ -161,7 +148,7 @@ UploadResult upload_multipart(const std::string& path, const HttpTarget& target,
   if (upload_id.empty()) {
     throw Error(ErrorCode::kIo, "'" + target.name + "': the server sent no upload id");
   }
-  const std::string id_query = "uploadId=" + url_encode(upload_id);
+  const std::string id_query = "uploadId=" + io::percent_encode(upload_id, false);
 
   std::vector<std::string> etags(parts);
   std::vector<Md5> digests(parts);
