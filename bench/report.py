@@ -311,11 +311,30 @@ def read_targets(micro_files):
     return res
 
 
+def chunker_targets(micro_files):
+    """FastCDC throughput target (issue: at least 2.7 GB/s per core) from bench_chunker's JSON."""
+    path = next((m for m in micro_files if m.endswith("bench_chunker.json")), None)
+    if not path or not os.path.exists(path):
+        return []
+    res = []
+    with open(path) as f:
+        runs = json.load(f).get("benchmarks", [])
+    for b in runs:
+        if not b["name"].startswith("BM_FastCdc/") or "bytes_per_second" not in b:
+            continue
+        sizes = "/".join("%dK" % (int(x) // 1024) for x in b["name"].split("/")[1:4])
+        bps = b["bytes_per_second"]
+        res.append(("FastCDC %s chunking ≥ 2.7 GB/s per core" % sizes,
+                    "%.2f GB/s (CPU time, one core)" % (bps / 1e9), bps >= 2.7e9))
+    return res
+
+
 def targets_section(compare, micro_files=()):
     out = ["## Targets", "", "| input | target | measured | |", "|---|---|---|---|"]
     missed = []
     rows = [(inp["name"], t) for inp in compare["inputs"] for t in targets(inp)]
     rows += [("bench_read (library)", t) for t in read_targets(list(micro_files))]
+    rows += [("bench_chunker", t) for t in chunker_targets(list(micro_files))]
     for input_name, (name, text, met) in rows:
         mark = "met" if met else "**MISSED**" if met is False else "n/a"
         if met is False:

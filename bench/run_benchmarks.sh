@@ -92,7 +92,7 @@ if ((build)); then
   cmake -S "$repo" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DHEXZ_BUILD_TESTS=OFF -DHEXZ_BUILD_BENCH=ON -DHEXZ_WERROR=OFF >/dev/null
   targets=(hexz_cli)
-  ((micro)) && targets+=(bench_hash bench_codec bench_read)
+  ((micro)) && targets+=(bench_hash bench_codec bench_read bench_chunker)
   cmake --build "$build_dir" --target "${targets[@]}"
 fi
 [[ -x "$hexz" ]] || { echo "run_benchmarks: $hexz was not built" >&2; exit 1; }
@@ -144,7 +144,7 @@ fi
 micro_json=()
 if ((micro)); then
   phase "Micro-benchmarks (--benchmark_min_time=0.2)"
-  for b in bench_hash bench_codec bench_read; do
+  for b in bench_hash bench_codec bench_read bench_chunker; do
     echo "--- $b"
     # bench_codec reads its blocks from the same disk image the tools were compared on;
     # bench_read packs its generated image into a temporary folder under the work folder.
