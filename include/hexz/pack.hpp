@@ -55,6 +55,9 @@ struct PackOptions {
   std::string base_path;
   /// Extra directories searched for the base's own bases (see OpenOptions::base_dirs).
   std::vector<std::string> base_dirs;
+  /// S3 endpoint for an s3:// base_path ("http://127.0.0.1:7480"); empty = AWS_ENDPOINT_URL.
+  /// base_path may be a local file, an http(s):// URL or s3://bucket/key.
+  std::string endpoint;
   /// Encrypt with AES-256-GCM under keys derived from `password` (Argon2id, random salt).
   /// Dedup still works (keyed BLAKE3 of the plaintext). Not combinable with base_path yet.
   bool encrypt = false;

@@ -4,15 +4,20 @@
 
 #include "hexz/error.hpp"
 #include "io/readable_file.hpp"
+#include "io/url.hpp"
 
 namespace hexz::packing {
 
-BaseIndex::BaseIndex(const std::string& path, const std::vector<std::string>& base_dirs) {
+BaseIndex::BaseIndex(const std::string& path, const std::vector<std::string>& base_dirs,
+                     const std::string& endpoint) {
   OpenOptions options;
   options.base_dirs = base_dirs;
+  options.endpoint = endpoint;
   options.threads = 1;
   // Its bases are opened too: their indexes hold the digests of the chunks it references.
-  reader_ = std::make_unique<read::SnapshotReader>(io::open_local_file(path), options, true);
+  // A local file or a URL (http(s)://, s3://): only its header, tail and index are read.
+  reader_ =
+      std::make_unique<read::SnapshotReader>(io::open_storage(path, {endpoint, {}}), options, true);
   const auto& h = reader_->header();
   if (reader_->bases().size() + 1 > format::kMaxBases) {
     throw Error(ErrorCode::kInvalidArgument, "base '" + path + "' already depends on " +

@@ -25,7 +25,8 @@ class BaseIndex {
   /// Opens `path` and its own bases (looked up as OpenOptions::base_dirs says): their indexes
   /// hold the digests of every chunk the chain stores. Throws hexz::Error if one cannot be
   /// opened or the chain would exceed 255 snapshots.
-  BaseIndex(const std::string& path, const std::vector<std::string>& base_dirs);
+  BaseIndex(const std::string& path, const std::vector<std::string>& base_dirs,
+            const std::string& endpoint = {});
 
   /// The new snapshot's base table: the base itself, then the snapshots it depends on.
   const std::vector<format::BaseRecord>& table() const { return table_; }

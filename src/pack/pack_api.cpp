@@ -55,7 +55,8 @@ PackResult pack(const PackOptions& options, const ProgressFn& progress) {
   std::unique_ptr<packing::BaseIndex> base;
   if (!options.base_path.empty()) {
     refuse_output_equal_to(options.output_path, options.base_path, "base snapshot");
-    base = std::make_unique<packing::BaseIndex>(options.base_path, options.base_dirs);
+    base = std::make_unique<packing::BaseIndex>(options.base_path, options.base_dirs,
+                                                options.endpoint);
     job.base = base.get();
   }
   return packing::run_pack(job, progress);

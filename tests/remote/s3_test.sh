@@ -53,7 +53,7 @@ env -u AWS_ENDPOINT_URL "$HEXZ" pack -q --endpoint "$S3_ENDPOINT" --disk "$WORK/
 "$HEXZ" cat s3://bkt/packed/ep.hxz | cmp - "$WORK/disk.img" || fail "pack --endpoint content"
 set +e; "$HEXZ" pack -q --endpoint "$S3_ENDPOINT" --disk "$WORK/disk.img" -o local.hxz 2>err.txt; rc=$?; set -e
 [[ "$rc" == 2 && ! -e local.hxz ]] || fail "--endpoint with a local output: exit $rc, $(cat err.txt)"
-grep -q "needs an s3://bucket/key output" err.txt || fail "--endpoint with a local output: $(cat err.txt)"
+grep -q "needs an s3:// output or --base" err.txt || fail "--endpoint with a local output: $(cat err.txt)"
 pass "pack --endpoint"
 
 # Failures: one clear line, exit 1, no temporary file, no object and no pending multipart upload.
@@ -124,6 +124,21 @@ pass "random reads"
 "$HEXZ" info "$S/thin.hxz" | grep -q "$S/base.hxz" || fail "thin: base not found in the bucket"
 "$HEXZ" extract -q "$S/thin.hxz" --disk thin.img && cmp thin.img "$WORK/disk2.img" || fail "thin extract"
 pass "thin snapshot with its base in the bucket"
+
+# A thin pack against a base in the bucket, written next to it: only the base's index is read.
+"$HEXZ" pack -q --disk "$WORK/disk2.img" --base "$S/base.hxz" -o "$S/thin-remote.hxz" \
+  || fail "pack --base s3://"
+"$HEXZ" info "$S/thin-remote.hxz" | grep -q "$S/base.hxz" || fail "pack --base s3://: base"
+"$HEXZ" cat "$S/thin-remote.hxz" | cmp - "$WORK/disk2.img" || fail "pack --base s3:// content"
+s3_curl GET bkt/images/thin-remote.hxz -o thin-remote.hxz
+cmp thin-remote.hxz "$WORK/www/thin.hxz" || fail "pack --base s3:// differs from a local thin pack"
+(
+  unset AWS_ENDPOINT_URL
+  "$HEXZ" pack -q -f --endpoint "$S3_ENDPOINT" --disk "$WORK/disk2.img" --base "$S/base.hxz" \
+    -o thin-local.hxz || fail "pack --endpoint --base s3://"
+  cmp thin-local.hxz "$WORK/www/thin.hxz" || fail "pack --endpoint --base s3:// bytes"
+)
+pass "thin pack against a base in the bucket"
 
 if AWS_SECRET_ACCESS_KEY=wrong "$HEXZ" info "$S/base.hxz" 2>err.txt; then fail "wrong secret accepted"; fi
 grep -q "denied (HTTP 403" err.txt || fail "403 message: $(cat err.txt)"

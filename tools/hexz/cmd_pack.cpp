@@ -56,6 +56,7 @@ struct PackArgs {
 void chunk_like_base(const PackArgs& args, PackOptions& options) {
   OpenOptions open_options;
   open_options.base_dirs = args.base_dirs;
+  open_options.endpoint = args.endpoint;
   open_options.threads = 1;
   SnapshotInfo base;
   try {
@@ -136,8 +137,8 @@ int run_pack(const PackArgs& args) {
     temp.emplace();
     const std::string key = args.output.substr(args.output.rfind('/') + 1);
     options.output_path = temp->path() + "/" + (key.empty() ? "snapshot.hxz" : key);
-  } else if (!args.endpoint.empty()) {
-    throw CLI::ValidationError("--endpoint", "--endpoint needs an s3://bucket/key output");
+  } else if (!args.endpoint.empty() && !is_s3(args.base)) {
+    throw CLI::ValidationError("--endpoint", "--endpoint needs an s3:// output or --base");
   }
   options.codec = to_codec(args.compression);
   options.level = args.level;
@@ -152,6 +153,7 @@ int run_pack(const PackArgs& args) {
   options.train_dictionary = args.train_dict;
   options.base_path = args.base;
   options.base_dirs = args.base_dirs;
+  options.endpoint = args.endpoint;
   options.force = args.force;
   options.encrypt = args.encrypt;
 
@@ -256,7 +258,8 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
   sub->add_flag("--train-dict", args->train_dict,
                 "Train a zstd dictionary on a sample of the input (needs --compression zstd)");
   sub->add_option("--base", args->base,
-                  "Make a thin snapshot: chunks stored in BASE.hxz are referenced, not stored")
+                  "Make a thin snapshot: chunks stored in BASE.hxz are referenced, not stored "
+                  "(a file, http(s):// or s3:// URL; only its index is read)")
       ->type_name("BASE.hxz");
   sub->add_option("--base-dir", args->base_dirs,
                   "Also search DIR for the bases of BASE.hxz (repeatable)")
