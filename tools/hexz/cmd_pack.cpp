@@ -256,7 +256,7 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
       ->type_name("N")
       ->capture_default_str();
   sub->add_flag("--train-dict", args->train_dict,
-                "Train a zstd dictionary on a sample of the input (needs --compression zstd)");
+                "Train a zstd dictionary on a sample of the input (not with --compression lz4)");
   sub->add_option("--base", args->base,
                   "Make a thin snapshot: chunks stored in BASE.hxz are referenced, not stored "
                   "(a file, http(s):// or s3:// URL; only its index is read)")
