@@ -3,8 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "support/cli_checks.hpp"
 #include "support/fixture.hpp"
 #include "support/json.hpp"
 #include "support/process.hpp"
@@ -23,77 +22,10 @@
 #error "HEXZ_CLI_PATH must name the hexz binary"
 #endif
 
-extern char** environ;
-
 namespace hexz_test {
 namespace {
 
 using hexz::Stream;
-
-/// Like run_process(), but the child starts a new session first (setsid), so it has no
-/// controlling terminal and cannot open /dev/tty; stdin is /dev/null.
-ProcessResult run_without_tty(const std::vector<std::string>& argv,
-                              const std::vector<std::string>& extra_env = {}) {
-  int out_pipe[2];
-  int err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<std::string> env_storage;
-  for (char** e = environ; *e != nullptr; ++e) env_storage.emplace_back(*e);
-  for (const auto& e : extra_env) env_storage.push_back(e);
-  std::vector<char*> env;
-  for (auto& e : env_storage) env.push_back(e.data());
-  env.push_back(nullptr);
-
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    if (::setsid() < 0) ::_exit(125);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::dup2(out_pipe[1], 1);
-    ::dup2(err_pipe[1], 2);
-    ::execve(args[0], args.data(), env.data());
-    ::_exit(127);
-  }
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  ProcessResult result;
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  int open_count = 2;
-  char buf[65536];
-  while (open_count > 0) {
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        sinks[i]->append(buf, static_cast<size_t>(n));
-      } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_count;
-      }
-    }
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) {
-    result.exit_code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
-    result.signaled = true;
-    result.exit_code = 128 + WTERMSIG(status);
-  }
-  return result;
-}
 
 /// Number of times `needle` occurs in `haystack`.
 size_t count_occurrences(const Bytes& haystack, const std::string& needle) {
@@ -131,43 +63,17 @@ class CliFeatures : public HexzTest {
   static ProcessResult hexz_no_tty(std::vector<std::string> args,
                                    const std::vector<std::string>& env = {}) {
     args.insert(args.begin(), HEXZ_CLI_PATH);
-    return run_without_tty(args, env);
+    RunOptions ro;
+    ro.extra_env = env;
+    ro.new_session = true;
+    return run_process(args, ro);
   }
 
-  /// Exit 1, nothing on stdout, exactly one stderr line "hexz: error: ..." containing
-  /// `must_contain`.
   static ::testing::AssertionResult is_error(const ProcessResult& r,
                                              const std::string& must_contain = "") {
-    std::vector<std::string> lines = lines_of(r.err);
-    if (r.exit_code != 1 || lines.size() != 1 || lines[0].rfind("hexz: error: ", 0) != 0 ||
-        !r.out.empty() ||
-        (!must_contain.empty() && lines[0].find(must_contain) == std::string::npos)) {
-      return ::testing::AssertionFailure()
-             << "want exit 1 and one 'hexz: error:' line"
-             << (must_contain.empty() ? "" : " containing '" + must_contain + "'") << "; got exit "
-             << r.exit_code << ", stdout [" << r.out.substr(0, 200) << "], stderr [" << r.err
-             << "]";
-    }
-    return ::testing::AssertionSuccess();
+    return is_cli_error(r, must_contain);
   }
-
-  /// Exit 2 (usage), something on stderr, nothing on stdout.
-  static ::testing::AssertionResult is_usage_error(const ProcessResult& r) {
-    if (r.exit_code != 2 || r.err.empty() || !r.out.empty()) {
-      return ::testing::AssertionFailure()
-             << "want exit 2 with a message on stderr; got exit " << r.exit_code << ", stdout ["
-             << r.out.substr(0, 300) << "], stderr [" << r.err << "]";
-    }
-    return ::testing::AssertionSuccess();
-  }
-
-  static ::testing::AssertionResult ok(const ProcessResult& r) {
-    if (r.exit_code != 0) {
-      return ::testing::AssertionFailure() << "exit " << r.exit_code << ", stdout ["
-                                           << r.out.substr(0, 300) << "], stderr [" << r.err << "]";
-    }
-    return ::testing::AssertionSuccess();
-  }
+  static ::testing::AssertionResult ok(const ProcessResult& r) { return exited_ok(r); }
 
   /// `hexz info --json` of `snap` (plus `extra` arguments), parsed; fails the test on errors.
   static Json info_json(const std::string& snap, std::vector<std::string> extra = {},

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "support/cli_checks.hpp"
 #include "support/fixture.hpp"
 #include "support/json.hpp"
 #include "support/layout.hpp"
@@ -28,39 +29,11 @@ class Cli : public HexzTest {
     return run_process(args, ro);
   }
 
-  /// Exit 1, nothing on stdout, exactly one stderr line "hexz: error: ...".
   static ::testing::AssertionResult is_error(const ProcessResult& r,
                                              const std::string& must_contain = "") {
-    std::vector<std::string> lines = lines_of(r.err);
-    if (r.exit_code != 1 || lines.size() != 1 || lines[0].rfind("hexz: error: ", 0) != 0 ||
-        !r.out.empty() || r.err.back() != '\n' ||
-        (!must_contain.empty() && lines[0].find(must_contain) == std::string::npos)) {
-      return ::testing::AssertionFailure()
-             << "want exit 1 and one 'hexz: error:' line"
-             << (must_contain.empty() ? "" : " containing '" + must_contain + "'") << "; got exit "
-             << r.exit_code << ", stdout [" << r.out.substr(0, 200) << "], stderr [" << r.err
-             << "]";
-    }
-    return ::testing::AssertionSuccess();
+    return is_cli_error(r, must_contain);
   }
-
-  /// Exit 2 (usage), something on stderr, nothing on stdout.
-  static ::testing::AssertionResult is_usage_error(const ProcessResult& r) {
-    if (r.exit_code != 2 || r.err.empty() || !r.out.empty()) {
-      return ::testing::AssertionFailure()
-             << "want exit 2 with a message on stderr; got exit " << r.exit_code << ", stdout ["
-             << r.out.substr(0, 300) << "], stderr [" << r.err << "]";
-    }
-    return ::testing::AssertionSuccess();
-  }
-
-  static ::testing::AssertionResult ok(const ProcessResult& r) {
-    if (r.exit_code != 0) {
-      return ::testing::AssertionFailure()
-             << "exit " << r.exit_code << ", stderr [" << r.err << "]";
-    }
-    return ::testing::AssertionSuccess();
-  }
+  static ::testing::AssertionResult ok(const ProcessResult& r) { return exited_ok(r); }
 
   /// Packs disk+memory images with the CLI; returns the snapshot path.
   std::string cli_pack(const Bytes& disk, const Bytes& memory,

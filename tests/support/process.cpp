@@ -35,6 +35,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
+    if (options.new_session && ::setsid() < 0) ::_exit(125);
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, 0);
     ::dup2(out_pipe[1], 1);

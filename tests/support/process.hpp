@@ -20,6 +20,8 @@ struct RunOptions {
   std::optional<gid_t> gid;
   std::string working_dir;             ///< Empty = current directory.
   std::vector<std::string> extra_env;  ///< "NAME=value" entries added to the environment.
+  /// Start a new session (setsid) first: no controlling terminal, so /dev/tty cannot be opened.
+  bool new_session = false;
 };
 
 /// Runs argv[0] with arguments argv[1..] (no shell), stdin from /dev/null, and
