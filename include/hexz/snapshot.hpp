@@ -70,13 +70,29 @@ struct SnapshotInfo {
   uint64_t chunk_histogram[32] = {};
 };
 
+/// One problem Snapshot::verify() found.
+struct VerifyProblem {
+  /// kCorrupt: bytes were read but are wrong (checksum, tag, digest, structure);
+  /// kUnreadable: bytes could not be read at all (I/O error, network, a missing base).
+  enum class Kind { kCorrupt, kUnreadable };
+  Kind kind = Kind::kCorrupt;
+  std::string message;  ///< One line naming the section, block or chunk at fault.
+};
+
 /// Outcome of Snapshot::verify().
 struct VerifyReport {
   bool ok = true;
   uint64_t blocks_checked = 0;
   uint64_t chunks_checked = 0;
   std::string first_error;  ///< Empty when ok; otherwise names the first bad section/block.
+  /// Every problem found, in stream and file order (at most kMaxVerifyProblems are kept; the
+  /// count of all of them is problem_count). Empty when ok.
+  std::vector<VerifyProblem> problems;
+  uint64_t problem_count = 0;
 };
+
+/// Most problems a VerifyReport lists one by one.
+inline constexpr size_t kMaxVerifyProblems = 1000;
 
 /// An open snapshot. All const member functions are thread-safe.
 class Snapshot {

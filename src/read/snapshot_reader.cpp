@@ -693,6 +693,10 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
     if (e.code() == ErrorCode::kAborted) throw;  // the caller's progress callback stopped us
     report.ok = false;
     report.first_error = e.what();
+    const bool unreadable = e.code() == ErrorCode::kIo || e.code() == ErrorCode::kNotFound;
+    report.problems.push_back(
+        {unreadable ? VerifyProblem::Kind::kUnreadable : VerifyProblem::Kind::kCorrupt, e.what()});
+    report.problem_count = 1;
   }
   if (progress && report.ok) progress(total, total);
   return report;
