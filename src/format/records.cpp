@@ -17,6 +17,11 @@ bool valid_codec(uint8_t id) {
   return id <= static_cast<uint8_t>(Codec::kZstd);
 }
 
+/// True if [offset, offset + length) lies inside [lo, hi), computed without wrapping.
+bool within(uint64_t offset, uint64_t length, uint64_t lo, uint64_t hi) {
+  return lo <= offset && offset <= hi && length <= hi - offset;
+}
+
 std::string hex64(uint64_t v) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
@@ -203,25 +208,30 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
     }
     if ((h.required_features & kFeatureCdc) == 0) bad("CDC chunking without its feature flag");
   }
-  if (h.tail_offset < kHeaderSize || h.tail_offset + h.tail_length != h.file_size)
+  // Every location is checked by subtraction, never by adding offset and length (which a
+  // crafted header can make wrap past 2^64).
+  if (h.tail_offset < kHeaderSize || h.tail_offset > h.file_size ||
+      h.tail_length != h.file_size - h.tail_offset) {
     bad("invalid tail location");
-  if (h.master_offset < h.tail_offset || h.master_offset + h.master_length > h.file_size) {
+  }
+  if (!within(h.master_offset, h.master_length, h.tail_offset, h.file_size)) {
     bad("invalid master index location");
   }
   const uint64_t tag = h.encrypted() ? crypto::kTagSize : 0;
   if (h.master_length != static_cast<uint64_t>(h.page_count) * kMasterEntrySize + tag)
     bad("invalid master index size");
   if ((h.required_features & kFeatureDictionary) != 0) {
-    if (h.dict_length == 0 || h.dict_offset < h.tail_offset ||
-        h.dict_offset + h.dict_length > h.file_size || h.codec != Codec::kZstd) {
+    if (h.dict_length == 0 || !within(h.dict_offset, h.dict_length, h.tail_offset, h.file_size) ||
+        h.codec != Codec::kZstd) {
       bad("invalid dictionary location");
     }
   } else if (h.dict_length != 0 || h.dict_offset != 0) {
     bad("dictionary present without its feature flag");
   }
   if ((h.required_features & kFeatureBases) != 0) {
-    if (h.base_count == 0 || h.base_count > kMaxBases || h.bases_offset < h.tail_offset ||
-        h.bases_offset + h.bases_length > h.file_size) {
+    if (h.base_count == 0 || h.base_count > kMaxBases ||
+        !within(h.bases_offset, h.bases_length, h.tail_offset, h.file_size) ||
+        h.bases_length < static_cast<uint64_t>(h.base_count) * 43) {
       bad("invalid base table location");
     }
   } else if (h.base_count != 0 || h.bases_length != 0) {
@@ -235,6 +245,9 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
   for (const auto& s : h.streams) {
     if (s.present > 1) bad("invalid stream flag");
     if (!s.present && (s.logical_size != 0 || s.page_count != 0)) bad("absent stream has data");
+    if (s.present && (s.logical_size == 0) != (s.page_count == 0)) {
+      bad("stream size and index pages disagree (an empty stream has no pages)");
+    }
     if (static_cast<uint64_t>(s.first_page) + s.page_count > h.page_count)
       bad("stream pages out of range");
     if (s.zero_chunks + s.dup_chunks > s.chunks) bad("inconsistent stream counters");

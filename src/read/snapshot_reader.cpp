@@ -33,7 +33,7 @@ std::string num(uint64_t v) {
 }  // namespace
 
 SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const OpenOptions& options,
-                               bool resolve_bases)
+                               bool resolve_bases, bool as_base)
     : file_(std::move(file)),
       pages_(options.page_cache_bytes),
       blocks_(options.block_cache_bytes),
@@ -64,6 +64,12 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
     throw Error(ErrorCode::kCorrupt, "'" + name +
                                          "' is corrupt: " + num(actual - header_.file_size) +
                                          " unexpected bytes after the end of the snapshot");
+  }
+  if (header_.encrypted() && as_base) {
+    // Opened as the base of another snapshot: FORMAT.md section 11.2 forbids encrypted bases
+    // (the thin file's entries were checked against its own, unencrypted, layout).
+    throw Error(ErrorCode::kUnsupported,
+                "'" + name + "' is encrypted and cannot be the base of a thin snapshot");
   }
   if (header_.encrypted()) unlock(hbytes);
   std::vector<std::byte> mstored(header_.master_length);
@@ -162,9 +168,12 @@ std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
     std::unique_ptr<SnapshotReader> reader;
     try {
       reader = std::make_unique<SnapshotReader>(io::open_storage(candidate, storage_options()),
-                                                base_options, false);
+                                                base_options, false, true);
     } catch (const Error& e) {
       if (e.code() == ErrorCode::kNotFound && io::is_remote(candidate)) continue;  // absent
+      if (e.code() == ErrorCode::kUnsupported) {
+        throw Error(e.code(), "base snapshot of '" + file_->name() + "': " + e.what());
+      }
       mismatch = candidate + " cannot be used (" + e.what() + ")";                 // keep searching
       continue;
     }
@@ -308,10 +317,27 @@ std::vector<unsigned char> SnapshotReader::read_page_bytes(uint32_t page) const 
   return raw;
 }
 
+size_t SnapshotReader::BlockKeyHash::operator()(const BlockKey& k) const {
+  uint64_t h = k.ref.offset * 0x9E3779B97F4A7C15ull;
+  h ^= (static_cast<uint64_t>(k.source) << 56) ^ k.ref.checksum;
+  h ^= (static_cast<uint64_t>(k.ref.stored_length) << 32 | k.ref.raw_length) * 0xC2B2AE3D27D4EB4Full;
+  h ^= static_cast<uint64_t>(k.ref.codec) << 48;
+  return static_cast<size_t>(h ^ (h >> 29));
+}
+
 std::shared_ptr<const IndexPage> SnapshotReader::load_page(uint32_t page) const {
   if (auto hit = pages_.get(page)) return hit;
+  auto decoded = decode_page(page);
+  pages_.put(page, decoded, decoded->cost());
+  return decoded;
+}
+
+std::shared_ptr<const IndexPage> SnapshotReader::decode_page(
+    uint32_t page, std::vector<unsigned char>* raw) const {
   const auto& m = master_[page];
-  auto decoded = std::make_shared<const IndexPage>(read_page_bytes(page), m, header_.base_count,
+  std::vector<unsigned char> bytes = read_page_bytes(page);
+  if (raw != nullptr) *raw = bytes;
+  auto decoded = std::make_shared<const IndexPage>(std::move(bytes), m, header_.base_count,
                                                    stored_overhead());
   // The page must end where the next page (or the stream) begins.
   const auto& rec = header_.streams[static_cast<int>(m.stream)];
@@ -323,7 +349,6 @@ std::shared_ptr<const IndexPage> SnapshotReader::load_page(uint32_t page) const 
                                          " does not cover its range of the " +
                                          stream_name(m.stream) + " stream");
   }
-  pages_.put(page, decoded, decoded->cost());
   return decoded;
 }
 
@@ -345,6 +370,13 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_local_block(
       ref.stored_length > header_.tail_offset - ref.offset) {
     throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: block location " +
                                          num(ref.offset) + " lies outside the data region");
+  }
+  // The entry may come from a thin snapshot, whose pages were checked against its own (not
+  // this file's) encryption overhead: check the stored form against this file's rules here.
+  if (ref.stored_length <= stored_overhead() ||
+      (ref.codec == Codec::kNone && ref.stored_length != ref.raw_length + stored_overhead())) {
+    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: block at file offset " +
+                                         num(ref.offset) + " has an invalid stored length");
   }
   Block stored(ref.stored_length);
   file_->read_at(ref.offset, stored);
@@ -386,7 +418,7 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_local_block(
 std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(uint8_t source,
                                                                         const format::BlockRef& ref,
                                                                         uint32_t need) const {
-  const uint64_t key = (static_cast<uint64_t>(source) << 56) | ref.offset;
+  const BlockKey key{source, ref};
   need = std::min(need, ref.raw_length);
   // A cached prefix that falls short: decode the whole block this time, not a longer prefix,
   // so that reading a block chunk by chunk decodes it at most twice.
@@ -430,16 +462,13 @@ void SnapshotReader::for_each_block(
     const std::function<void(uint8_t, const format::BlockRef&)>& fn) const {
   const uint64_t end = offset + length;
   uint64_t at = offset;
-  uint64_t last = UINT64_MAX;
-  uint8_t last_source = 0;
+  std::optional<BlockKey> last;
   while (at < end) {
     const auto page = load_page(page_for(stream, at));
     for (uint32_t i = page->find(at); i < page->entry_count() && at < end; ++i) {
       const auto& e = page->entry(i);
-      if (e.kind == format::ChunkKind::kData &&
-          (e.block.offset != last || e.source != last_source)) {
-        last = e.block.offset;
-        last_source = e.source;
+      if (e.kind == format::ChunkKind::kData && !(last && *last == BlockKey{e.source, e.block})) {
+        last = BlockKey{e.source, e.block};
         fn(e.source, e.block);
       }
       at = page->entry_offset(i + 1);
@@ -452,7 +481,7 @@ void SnapshotReader::prefetch(Stream stream, uint64_t offset, uint64_t length,
   if (!pool_ || length == 0) return;
   size_t n = 0;
   for_each_block(stream, offset, length, [&](uint8_t source, const format::BlockRef& ref) {
-    const uint64_t key = (static_cast<uint64_t>(source) << 56) | ref.offset;
+    const BlockKey key{source, ref};
     if (n++ < skip_first || blocks_.get(key)) return;
     {
       std::lock_guard lock(inflight_mu_);
@@ -618,85 +647,130 @@ SnapshotInfo SnapshotReader::info() const {
   return i;
 }
 
+namespace {
+
+/// Adds one problem to a report (keeping at most kMaxVerifyProblems of them).
+void add_problem(VerifyReport& report, VerifyProblem::Kind kind, std::string message) {
+  if (report.ok) report.first_error = message;
+  report.ok = false;
+  ++report.problem_count;
+  if (report.problems.size() < kMaxVerifyProblems) {
+    report.problems.push_back({kind, std::move(message)});
+  }
+}
+
+/// Adds the problem an exception describes; rethrows an abort requested by the caller.
+void add_problem(VerifyReport& report, const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::kAborted) throw;
+    const bool unreadable = e.code() == ErrorCode::kIo || e.code() == ErrorCode::kNotFound;
+    add_problem(report,
+                unreadable ? VerifyProblem::Kind::kUnreadable : VerifyProblem::Kind::kCorrupt,
+                e.what());
+  } catch (const std::bad_alloc&) {
+    add_problem(report, VerifyProblem::Kind::kUnreadable, "out of memory while verifying");
+  } catch (const std::exception& e) {
+    add_problem(report, VerifyProblem::Kind::kCorrupt, e.what());
+  }
+}
+
+}  // namespace
+
 VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
+  // Every check below goes through the functions read() uses (decode_page, load_block), so a
+  // file that verifies reads back; verify only adds the digest, counter and identity checks.
   VerifyReport report;
   uint64_t total = 0;
   for (const auto& r : header_.streams) total += r.logical_size;
   uint64_t done = 0;
   hash::Blake3 identity;
-  std::unordered_set<uint64_t> checked_blocks;
+  bool identity_known = true;  // false once a page could not be hashed
+  std::unordered_set<BlockKey, BlockKeyHash> good_blocks;
+  std::unordered_set<BlockKey, BlockKeyHash> bad_blocks;  // reported once, then skipped
+  std::optional<ChainDigests> chain;  // digests of the chunks referenced in bases
   try {
-    const ChainDigests chain(*this);  // digests of the chunks referenced in bases
-    for (int s = 0; s < kStreamCount; ++s) {
-      const auto& rec = header_.streams[s];
-      const Stream stream = static_cast<Stream>(s);
-      uint64_t chunks = 0;
-      uint64_t zeros = 0;
-      uint64_t covered = 0;
-      uint64_t last_block = UINT64_MAX;
-      std::shared_ptr<const Block> block;
-      for (uint32_t p = rec.first_page; p < rec.first_page + rec.page_count; ++p) {
-        const auto& m = master_[p];
-        std::vector<unsigned char> raw = read_page_bytes(p);
-        identity.update(raw.data(), raw.size());
-        const IndexPage page(std::move(raw), m, header_.base_count, stored_overhead());
-        for (uint32_t i = 0; i < page.entry_count(); ++i) {
-          const auto& e = page.entry(i);
-          ++chunks;
-          covered += e.length;
-          if (e.kind == format::ChunkKind::kZero) {
-            ++zeros;
-            continue;
-          }
-          const uint64_t key = (static_cast<uint64_t>(e.source) << 56) | e.block.offset;
-          if (key != last_block) {
-            block = load_block(e.source, e.block);
-            last_block = key;
-            if (checked_blocks.insert(key).second) ++report.blocks_checked;
-          }
+    chain.emplace(*this);
+  } catch (...) {
+    add_problem(report, std::current_exception());
+  }
+  const auto where = [&](Stream stream, uint64_t offset) {
+    return "'" + file_->name() + "' is corrupt: chunk at " + stream_name(stream) + " offset " +
+           num(offset);
+  };
+  for (int s = 0; s < kStreamCount; ++s) {
+    const auto& rec = header_.streams[s];
+    const Stream stream = static_cast<Stream>(s);
+    uint64_t chunks = 0;
+    uint64_t zeros = 0;
+    uint64_t covered = 0;
+    bool complete = true;  // every page of the stream decoded
+    for (uint32_t p = rec.first_page; p < rec.first_page + rec.page_count; ++p) {
+      std::vector<unsigned char> raw;
+      std::shared_ptr<const IndexPage> page;
+      try {
+        page = decode_page(p, &raw);
+      } catch (...) {
+        add_problem(report, std::current_exception());
+        complete = identity_known = false;
+        continue;
+      }
+      identity.update(raw.data(), raw.size());
+      for (uint32_t i = 0; i < page->entry_count(); ++i) {
+        const auto& e = page->entry(i);
+        ++chunks;
+        covered += e.length;
+        if (e.kind == format::ChunkKind::kZero) {
+          ++zeros;
+          continue;
+        }
+        const BlockKey key{e.source, e.block};
+        if (bad_blocks.count(key) != 0) continue;
+        try {
+          const auto block = load_block(e.source, e.block);
+          if (good_blocks.insert(key).second) ++report.blocks_checked;
           if (static_cast<uint64_t>(e.offset_in_block) + e.length > block->size()) {
-            throw Error(ErrorCode::kCorrupt, "chunk at " + std::string(stream_name(stream)) +
-                                                 " offset " + num(page.entry_offset(i)) +
-                                                 " lies outside its block");
+            throw Error(ErrorCode::kCorrupt,
+                        where(stream, page->entry_offset(i)) + " lies outside its block");
           }
-          const hash::ChunkDigest* expected = chain.find(e);
+          if (!chain) continue;  // already reported: the bases' digests could not be read
+          const hash::ChunkDigest* expected = chain->find(e);
           if (expected == nullptr) {
-            throw Error(ErrorCode::kCorrupt, "chunk at " + std::string(stream_name(stream)) +
-                                                 " offset " + num(page.entry_offset(i)) +
+            throw Error(ErrorCode::kCorrupt, where(stream, page->entry_offset(i)) +
                                                  " refers to a chunk its base does not record");
           }
           const auto* bytes = block->data() + e.offset_in_block;
           const auto digest = cipher_ ? cipher_->chunk_digest(bytes, e.length)
                                       : hash::chunk_digest(bytes, e.length);
           if (!(digest == *expected)) {
-            throw Error(ErrorCode::kCorrupt, "chunk at " + std::string(stream_name(stream)) +
-                                                 " offset " + num(page.entry_offset(i)) +
-                                                 " does not match its digest");
+            throw Error(ErrorCode::kCorrupt,
+                        where(stream, page->entry_offset(i)) + " does not match its digest");
           }
           ++report.chunks_checked;
+        } catch (...) {
+          if (good_blocks.count(key) == 0) bad_blocks.insert(key);
+          add_problem(report, std::current_exception());
         }
-        done += page.end_offset() - m.first_logical;
-        if (progress) progress(done, total);
       }
-      const bool counted = !header_.encrypted();  // encrypted headers carry no counters
-      if (covered != rec.logical_size ||
-          (counted && (chunks != rec.chunks || zeros != rec.zero_chunks))) {
-        throw Error(ErrorCode::kCorrupt, std::string(stream_name(stream)) +
-                                             " stream index does not match the header's counts");
-      }
+      done += page->end_offset() - master_[p].first_logical;
+      if (progress) progress(done, total);
     }
+    const bool counted = !header_.encrypted();  // encrypted headers carry no counters
+    if (complete && (covered != rec.logical_size ||
+                     (counted && (chunks != rec.chunks || zeros != rec.zero_chunks)))) {
+      add_problem(report, VerifyProblem::Kind::kCorrupt,
+                  "'" + file_->name() + "' is corrupt: the " + stream_name(stream) +
+                      " stream index does not match the header's counts");
+    }
+  }
+  if (identity_known) {
     format::absorb_identity_trailer(identity, header_.streams);
     if (identity.finish() != header_.identity) {
-      throw Error(ErrorCode::kCorrupt, "the snapshot identity does not match its index");
+      add_problem(report, VerifyProblem::Kind::kCorrupt,
+                  "'" + file_->name() + "' is corrupt: the snapshot identity does not match its "
+                                        "index");
     }
-  } catch (const Error& e) {
-    if (e.code() == ErrorCode::kAborted) throw;  // the caller's progress callback stopped us
-    report.ok = false;
-    report.first_error = e.what();
-    const bool unreadable = e.code() == ErrorCode::kIo || e.code() == ErrorCode::kNotFound;
-    report.problems.push_back(
-        {unreadable ? VerifyProblem::Kind::kUnreadable : VerifyProblem::Kind::kCorrupt, e.what()});
-    report.problem_count = 1;
   }
   if (progress && report.ok) progress(total, total);
   return report;

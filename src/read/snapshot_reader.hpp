@@ -25,9 +25,10 @@ namespace hexz::read {
 class SnapshotReader final : public Snapshot {
  public:
   /// Validates the header and master index of `file`. If `resolve_bases`, also finds and opens
-  /// every base snapshot (checking identities). Throws hexz::Error.
+  /// every base snapshot (checking identities). `as_base`: the file is opened as the base of
+  /// another snapshot, which must not be encrypted (kUnsupported). Throws hexz::Error.
   SnapshotReader(std::unique_ptr<io::ReadableFile> file, const OpenOptions& options,
-                 bool resolve_bases = true);
+                 bool resolve_bases = true, bool as_base = false);
 
   /// The parsed header.
   const format::Header& header() const { return header_; }
@@ -58,6 +59,20 @@ class SnapshotReader final : public Snapshot {
 
  private:
   using Block = util::Buffer;
+  /// What identifies a decoded block: where it is and everything its entry says about it, so
+  /// that two entries that disagree about one block offset never share a cached decoding and
+  /// each entry's block passes its own checks, whatever the cache holds.
+  struct BlockKey {
+    uint8_t source = 0;
+    format::BlockRef ref;
+    bool operator==(const BlockKey&) const = default;
+  };
+  struct BlockKeyHash {
+    size_t operator()(const BlockKey& k) const;
+  };
+  /// A decoded, checked index page, and its raw bytes when `raw` is not null.
+  std::shared_ptr<const IndexPage> decode_page(uint32_t page,
+                                               std::vector<unsigned char>* raw = nullptr) const;
 
   /// Index (into master_) of the page of `stream` containing `offset`.
   uint32_t page_for(Stream stream, uint64_t offset) const;
@@ -100,10 +115,12 @@ class SnapshotReader final : public Snapshot {
   std::vector<std::unique_ptr<SnapshotReader>> base_readers_;  ///< Opened bases, by source - 1.
   std::vector<std::string> base_paths_;
   mutable ByteLruCache<uint32_t, IndexPage> pages_;
-  mutable ByteLruCache<uint64_t, Block> blocks_;
+  mutable ByteLruCache<BlockKey, Block, BlockKeyHash> blocks_;
   OpenOptions options_;
   mutable std::mutex inflight_mu_;
-  mutable std::unordered_map<uint64_t, std::shared_future<std::shared_ptr<const Block>>> inflight_;
+  mutable std::unordered_map<BlockKey, std::shared_future<std::shared_ptr<const Block>>,
+                             BlockKeyHash>
+      inflight_;
   mutable std::atomic<uint64_t> last_end_[kStreamCount] = {};
   mutable std::atomic<uint64_t> readahead_mark_[kStreamCount] = {};
   // Declared last: destroyed (joined) first, while everything its tasks use still exists.
