@@ -174,7 +174,7 @@ std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
       if (e.code() == ErrorCode::kUnsupported) {
         throw Error(e.code(), "base snapshot of '" + file_->name() + "': " + e.what());
       }
-      mismatch = candidate + " cannot be used (" + e.what() + ")";                 // keep searching
+      mismatch = candidate + " cannot be used (" + e.what() + ")";  // keep searching
       continue;
     }
     if (reader->header_.identity == rec.identity && reader->header_.file_size == rec.file_size) {
@@ -320,7 +320,8 @@ std::vector<unsigned char> SnapshotReader::read_page_bytes(uint32_t page) const 
 size_t SnapshotReader::BlockKeyHash::operator()(const BlockKey& k) const {
   uint64_t h = k.ref.offset * 0x9E3779B97F4A7C15ull;
   h ^= (static_cast<uint64_t>(k.source) << 56) ^ k.ref.checksum;
-  h ^= (static_cast<uint64_t>(k.ref.stored_length) << 32 | k.ref.raw_length) * 0xC2B2AE3D27D4EB4Full;
+  h ^=
+      (static_cast<uint64_t>(k.ref.stored_length) << 32 | k.ref.raw_length) * 0xC2B2AE3D27D4EB4Full;
   h ^= static_cast<uint64_t>(k.ref.codec) << 48;
   return static_cast<size_t>(h ^ (h >> 29));
 }
@@ -337,8 +338,8 @@ std::shared_ptr<const IndexPage> SnapshotReader::decode_page(
   const auto& m = master_[page];
   std::vector<unsigned char> bytes = read_page_bytes(page);
   if (raw != nullptr) *raw = bytes;
-  auto decoded = std::make_shared<const IndexPage>(std::move(bytes), m, header_.base_count,
-                                                   stored_overhead());
+  auto decoded =
+      std::make_shared<const IndexPage>(std::move(bytes), m, header_.base_count, stored_overhead());
   // The page must end where the next page (or the stream) begins.
   const auto& rec = header_.streams[static_cast<int>(m.stream)];
   const uint64_t expected_end = page + 1 < rec.first_page + rec.page_count
@@ -768,8 +769,9 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
     format::absorb_identity_trailer(identity, header_.streams);
     if (identity.finish() != header_.identity) {
       add_problem(report, VerifyProblem::Kind::kCorrupt,
-                  "'" + file_->name() + "' is corrupt: the snapshot identity does not match its "
-                                        "index");
+                  "'" + file_->name() +
+                      "' is corrupt: the snapshot identity does not match its "
+                      "index");
     }
   }
   if (progress && report.ok) progress(total, total);
