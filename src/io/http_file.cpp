@@ -36,19 +36,6 @@ long env_long(const char* name, long fallback) {
   return (end != nullptr && *end == '\0' && n >= 0) ? n : fallback;
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string trim(const std::string& s) {
-  size_t b = 0;
-  size_t e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
-
 /// A pooled libcurl handle and the socket of the connection it keeps alive. libcurl does not
 /// report the socket of a reused connection (CURLINFO_ACTIVESOCKET is reset by
 /// curl_easy_reset()), so the socket callbacks record it here.
@@ -95,7 +82,7 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
 size_t on_header(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const size_t len = size * n;
-  const std::string line(data, len);
+  const std::string_view line(data, len);
   if (line == "\r\n" || line == "\n") {
     // End of the headers: acknowledge them now. Some servers (radosgw) write headers and body
     // in two segments without TCP_NODELAY; on a reused connection a delayed ACK would then
@@ -106,20 +93,7 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
     }
     return len;
   }
-  if (line.rfind("HTTP/", 0) == 0) {  // a new response (after a redirect or 100-continue)
-    t->response->etag.clear();
-    t->response->content_range.clear();
-    t->response->content_length.clear();
-    t->response->body.clear();
-    return len;
-  }
-  const size_t colon = line.find(':');
-  if (colon == std::string::npos) return len;
-  const std::string key = lower(trim(line.substr(0, colon)));
-  const std::string value = trim(line.substr(colon + 1));
-  if (key == "etag") t->response->etag = value;
-  if (key == "content-range") t->response->content_range = value;
-  if (key == "content-length") t->response->content_length = value;
+  absorb_header_line(*t->response, line);
   return len;
 }
 
@@ -450,11 +424,13 @@ class HttpFile final : public ReadableFile {
 
  private:
   uint64_t parse_total(const std::string& content_range) const {
-    const size_t slash = content_range.find('/');
-    if (slash == std::string::npos || content_range.compare(slash + 1, 1, "*") == 0) {
-      throw Error(ErrorCode::kIo, "'" + target_.name + "': the server sent no object size");
+    const auto total = content_range_total(content_range);
+    if (!total) {
+      throw Error(ErrorCode::kIo, "'" + target_.name +
+                                      "': the server sent no valid object size (Content-Range '" +
+                                      content_range + "')");
     }
-    return std::strtoull(content_range.c_str() + slash + 1, nullptr, 10);
+    return *total;
   }
 
   /// One range request for exactly out.size() bytes at `offset`, checked against the ETag.

@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "io/readable_file.hpp"
@@ -52,6 +53,17 @@ struct HttpResponse {
   std::string content_range;   ///< Content-Range header value, empty if none.
   std::string content_length;  ///< Content-Length header value, empty if none.
 };
+
+/// Folds one raw response header line (as libcurl hands it over, line ending included) into
+/// `r`: a status line ("HTTP/...") starts a new response and clears what an earlier one set
+/// (after a redirect or a 100-continue); "Key: value" sets etag, content_range or
+/// content_length (keys case-insensitive, values trimmed); anything else is ignored.
+void absorb_header_line(HttpResponse& r, std::string_view line);
+
+/// The object size a Content-Range value names: TOTAL in "bytes FIRST-LAST/TOTAL" or
+/// "bytes */TOTAL", with FIRST <= LAST < TOTAL; nullopt if it is malformed or names no size
+/// ("/*"), or a number does not fit in 63 bits.
+std::optional<uint64_t> content_range_total(std::string_view value);
 
 /// Performs requests with a pool of reusable libcurl handles (kept-alive connections), retrying
 /// transient failures (connection errors, timeouts, 5xx, 429) with exponential backoff.
