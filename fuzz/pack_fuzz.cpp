@@ -14,15 +14,17 @@
 
 namespace {
 
-/// A private directory for this process's inputs and outputs, removed at exit.
+/// A private directory for this process's inputs and outputs, removed at exit. Never
+/// destroyed itself: the exit handler that removes the directory still needs its name.
 const std::string& work_dir() {
-  static const std::string dir = [] {
+  static const std::string* const dir = [] {
     std::string t = (std::filesystem::temp_directory_path() / "hexz-pack-fuzz-XXXXXX").string();
     if (::mkdtemp(t.data()) == nullptr) std::abort();
+    auto* name = new std::string(t);
     std::atexit([] { std::filesystem::remove_all(work_dir()); });
-    return t;
+    return name;
   }();
-  return dir;
+  return *dir;
 }
 
 void write(const std::string& path, const uint8_t* data, size_t size) {

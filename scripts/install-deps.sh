@@ -23,6 +23,8 @@ packages=(
   python3-venv python3-pytest python3-numpy
   # tests, benchmarks, formatting
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
+  # fuzz targets (libFuzzer and the sanitizer runtimes come with clang's runtime package)
+  clang libclang-rt-14-dev
   # sample generation (mke2fs -d, debugfs) and helper scripts
   e2fsprogs python3 coreutils
   # hexz mount (FUSE 3), the nbdkit plugin, and their integration tests (NBD clients, QEMU

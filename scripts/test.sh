@@ -8,6 +8,8 @@
 #   HEXZ_SKIP_DEPS=1      do not run scripts/install-deps.sh
 #   HEXZ_SKIP_ASAN=1      skip the sanitizer build (quicker local runs)
 #   HEXZ_CTEST_TIMEOUT    per-test timeout in seconds (default 1200)
+#   HEXZ_SKIP_FUZZ=1      skip the libFuzzer run (build-fuzz/, clang)
+#   HEXZ_FUZZ_SECONDS     seconds per fuzz target (default 30)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -87,6 +89,17 @@ else
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   build_and_test "ASan+UBSan Debug" build-asan -DCMAKE_BUILD_TYPE=Debug \
     -DHEXZ_SANITIZE=ON -DHEXZ_BUILD_TESTS=ON -DHEXZ_BUILD_BENCH=OFF
+fi
+
+if [[ "${HEXZ_SKIP_FUZZ:-0}" == "1" ]]; then
+  phase "Fuzzing: skipped (HEXZ_SKIP_FUZZ=1)"
+else
+  # Every libFuzzer target for a bounded time on its seed corpus (scripts/fuzz.sh; a longer
+  # local campaign: bash scripts/fuzz.sh 600). Any crash, leak, OOM or broken oracle fails.
+  phase "Fuzzing (libFuzzer + ASan/UBSan, ${HEXZ_FUZZ_SECONDS:-30} s per target)"
+  if ! HEXZ_FUZZ_JOBS="${HEXZ_FUZZ_JOBS:-2}" bash scripts/fuzz.sh "${HEXZ_FUZZ_SECONDS:-30}"; then
+    fail "fuzzing: a target found a problem (see build-fuzz/findings/)"
+  fi
 fi
 
 phase "Summary ($(($(date +%s) - start_all))s)"
