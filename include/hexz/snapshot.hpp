@@ -118,8 +118,13 @@ class Snapshot {
                                const std::function<void(uint64_t, uint64_t, bool)>& fn) const = 0;
   /// Header facts and per-stream statistics.
   virtual SnapshotInfo info() const = 0;
-  /// Reads and checks every section, block and chunk digest. Never throws for corruption;
-  /// reports it. `progress` gets (bytes_done, bytes_total).
+  /// Reads and checks every section, block and chunk digest, applying every rule a read
+  /// applies (through the same code) plus the digest, counter and identity checks, and goes on
+  /// past a bad page or block to report every problem. Contract: if the report is ok, every
+  /// read() of this snapshot succeeds and returns the verified bytes, whatever the caches hold
+  /// (as long as the file and its bases do not change). Never throws for corruption or I/O
+  /// errors; only an exception of kind kAborted from `progress` propagates. `progress` gets
+  /// (bytes_done, bytes_total).
   virtual VerifyReport verify(const ProgressFn& progress = {}) const = 0;
 };
 
