@@ -116,7 +116,7 @@ tsan_phase() {
   phase "Test ThreadSanitizer (ctest -L threads)"
   rm -rf "$logs"
   mkdir -p "$logs"
-  local rc=0
+  local rc=0 reports=()
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$repo/tests/tsan.supp log_path=$logs/tsan" \
     ctest --test-dir "$dir" -L threads --output-on-failure -j2 --no-tests=error \
     --timeout "$timeout_s" || rc=$?
