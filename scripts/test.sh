@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Builds everything and runs every check: formatting, the test suite in a
-# RelWithDebInfo build (build/), and the test suite again under AddressSanitizer +
-# UndefinedBehaviorSanitizer (build-asan/). Exits non-zero if anything fails.
+# RelWithDebInfo build (build/), the test suite again under AddressSanitizer +
+# UndefinedBehaviorSanitizer (build-asan/), and the tests that exercise threads (CTest label
+# `threads`: parallel pack, concurrent reads, the caches, base readers, the disk cache, the http
+# and s3 tests, the FUSE mount) under ThreadSanitizer (build-tsan/). Exits non-zero if anything
+# fails.
 #
 # Usage: bash scripts/test.sh
 # Works from a clean clone, without stdin (CI=true). Environment:
 #   HEXZ_SKIP_DEPS=1      do not run scripts/install-deps.sh
 #   HEXZ_SKIP_ASAN=1      skip the sanitizer build (quicker local runs)
+#   HEXZ_SKIP_TSAN=1      skip the ThreadSanitizer build and run
 #   HEXZ_CTEST_TIMEOUT    per-test timeout in seconds (default 1200)
 #   HEXZ_SKIP_FUZZ=1      skip the libFuzzer run (build-fuzz/, clang)
 #   HEXZ_FUZZ_SECONDS     seconds per fuzz target (default 30)
@@ -89,6 +93,53 @@ else
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   build_and_test "ASan+UBSan Debug" build-asan -DCMAKE_BUILD_TYPE=Debug \
     -DHEXZ_SANITIZE=ON -DHEXZ_BUILD_TESTS=ON -DHEXZ_BUILD_BENCH=OFF
+fi
+
+# The ThreadSanitizer phase builds only what the `threads` tests need. Every process reports
+# to build-tsan/tsan-logs/ (log_path), so a race seen by a detached FUSE daemon or by a command
+# a script expects to fail is caught too: any report there fails the phase. tests/tsan.supp
+# holds the suppressions (third-party code only).
+tsan_phase() {
+  local dir=build-tsan start logs
+  start="$(date +%s)"
+  logs="$repo/$dir/tsan-logs"
+  phase "Configure ThreadSanitizer ($dir/)"
+  if ! cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DHEXZ_SANITIZE_THREAD=ON -DHEXZ_BUILD_TESTS=ON -DHEXZ_BUILD_BENCH=OFF \
+    -DHEXZ_BUILD_NBDKIT=OFF; then
+    fail "ThreadSanitizer: configure"
+    return
+  fi
+  phase "Build ThreadSanitizer (hexz_tests, hexz_cli, remote_probe)"
+  if ! cmake --build "$dir" --target hexz_tests hexz_cli remote_probe; then
+    fail "ThreadSanitizer: build"
+    return
+  fi
+  phase "Test ThreadSanitizer (ctest -L threads)"
+  rm -rf "$logs"
+  mkdir -p "$logs"
+  local rc=0 reports=()
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$repo/tests/tsan.supp log_path=$logs/tsan" \
+    ctest --test-dir "$dir" -L threads --output-on-failure -j2 --no-tests=error \
+    --timeout "$timeout_s" || rc=$?
+  mapfile -t reports < <(find "$logs" -type f | sort)
+  if ((${#reports[@]} > 0)); then
+    echo "${#reports[@]} ThreadSanitizer report file(s):"
+    for f in "${reports[@]}"; do
+      echo "--- $f"
+      head -n 200 "$f"
+    done
+    fail "ThreadSanitizer: ${#reports[@]} report(s) in $logs"
+  elif ((rc != 0)); then
+    fail "ThreadSanitizer: tests"
+  fi
+  echo "ThreadSanitizer phase: $(($(date +%s) - start))s"
+}
+
+if [[ "${HEXZ_SKIP_TSAN:-0}" == "1" ]]; then
+  phase "ThreadSanitizer: skipped (HEXZ_SKIP_TSAN=1)"
+else
+  tsan_phase
 fi
 
 if [[ "${HEXZ_SKIP_FUZZ:-0}" == "1" ]]; then
