@@ -3,8 +3,8 @@
 # RelWithDebInfo build (build/), the test suite again under AddressSanitizer +
 # UndefinedBehaviorSanitizer (build-asan/), and the tests that exercise threads (CTest label
 # `threads`: parallel pack, concurrent reads, the caches, base readers, the disk cache, the http
-# and s3 tests, the FUSE mount) under ThreadSanitizer (build-tsan/). Exits non-zero if anything
-# fails.
+# and s3 tests, the FUSE mount) under ThreadSanitizer (build-tsan/), then every libFuzzer target
+# for a bounded time (build-fuzz/, scripts/fuzz.sh). Exits non-zero if anything fails.
 #
 # Usage: bash scripts/test.sh
 # Works from a clean clone, without stdin (CI=true). Environment:
