@@ -32,6 +32,12 @@ struct OpenOptions {
   std::string endpoint;
   /// On-disk cache of remote bytes shared by processes; empty = HEXZ_CACHE_DIR (or none).
   std::string cache_dir;
+  /// Verified reads: every chunk a read returns is first checked against the BLAKE3 digest
+  /// its index records (keyed when encrypted; a base's chunk against the base's digest), and
+  /// read() throws kCorrupt naming the chunk if it does not match. Each chunk of a decoded,
+  /// cached block is hashed once. For a thin snapshot, open() then also reads the bases'
+  /// indexes and checks them against the bases' identities.
+  bool verify_reads = false;
 };
 
 /// A snapshot a thin snapshot depends on.

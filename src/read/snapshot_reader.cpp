@@ -88,13 +88,25 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
         open_section(crypto::NonceDomain::kDictionary, std::move(dict), "compression dictionary");
     dictionary_ = std::make_unique<codec::Dictionary>(std::move(dict), header_.level);
   }
+  std::vector<unsigned char> bbytes;
   if (header_.base_count != 0) {
-    std::vector<unsigned char> bbytes(header_.bases_length);
+    bbytes.resize(header_.bases_length);
     file_->read_at(header_.bases_offset, std::as_writable_bytes(std::span(bbytes)));
     if (hash::checksum64(bbytes.data(), bbytes.size()) != header_.bases_checksum) {
       throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: base table checksum mismatch");
     }
     bases_ = format::decode_bases(bbytes, header_.base_count);
+  }
+  // The identity covers the dictionary and the base table (FORMAT.md section 14): a base, or
+  // a signed file, whose identity is pinned cannot have them swapped.
+  const auto identity = format::compose_identity(
+      header_.index_digest, dictionary_ != nullptr,
+      dictionary_ ? std::span<const std::byte>(dictionary_->bytes()) : std::span<const std::byte>(),
+      header_.base_count != 0, bbytes);
+  if (identity != header_.identity) {
+    throw Error(ErrorCode::kCorrupt, "'" + name +
+                                         "' is corrupt: its identity does not match its "
+                                         "dictionary, base table and index digest");
   }
   master_.reserve(header_.page_count);
   for (uint32_t i = 0; i < header_.page_count; ++i) {
@@ -126,6 +138,32 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
       base_paths_.push_back(base_readers_.back()->file_->name());
     }
   }
+  if (options_.verify_reads) {
+    if (!base_readers_.empty()) chain_ = std::make_unique<ChainDigests>(*this);
+    chunk_check_ = std::make_unique<ChunkCheck>(name, cipher_.get(), chain_.get());
+  }
+}
+
+void SnapshotReader::check_index_digest() const {
+  hash::Blake3 digest;
+  for (uint32_t p = 0; p < header_.page_count; ++p) {
+    const std::vector<unsigned char> raw = read_page_bytes(p);
+    digest.update(raw.data(), raw.size());
+  }
+  format::absorb_identity_trailer(digest, header_.streams);
+  if (digest.finish() != header_.index_digest) {
+    throw Error(ErrorCode::kCorrupt, "'" + file_->name() +
+                                         "' is corrupt: its index pages do not match its "
+                                         "identity (index digest mismatch)");
+  }
+}
+
+void SnapshotReader::check_base_index_digests() const {
+  if (base_readers_.size() != bases_.size()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "'" + file_->name() + "': its base snapshots were not opened");
+  }
+  for (const auto& base : base_readers_) base->check_index_digest();
 }
 
 namespace {
@@ -159,6 +197,7 @@ std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
     if (!io::is_remote(candidate) && !file_exists(candidate)) continue;
     OpenOptions base_options = options_;
     base_options.threads = 1;
+    base_options.verify_reads = false;  // this reader checks the chunks it takes from a base
     std::unique_ptr<SnapshotReader> reader;
     try {
       reader = std::make_unique<SnapshotReader>(io::open_storage(candidate, storage_options()),
@@ -502,9 +541,12 @@ void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> o
         std::memset(out.data() + done, 0, n);
       } else {
         // Entries sharing a block must agree on its size; a crafted file might not.
-        const uint64_t need = static_cast<uint64_t>(e.offset_in_block) + within + n;
+        // A verified read decodes (and hashes) the whole chunk, not just the part it returns.
+        const uint64_t need =
+            static_cast<uint64_t>(e.offset_in_block) + (chunk_check_ ? e.length : within + n);
         const auto block = load_block(
             e.source, e.block, static_cast<uint32_t>(std::min<uint64_t>(need, e.block.raw_length)));
+        if (chunk_check_) chunk_check_->check_once(stream, page->entry_offset(i), e, block);
         if (need > block->size()) {
           throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: a chunk at " +
                                                stream_name(stream) + " offset " + num(cur) +
@@ -686,7 +728,7 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
       }
     }
     format::absorb_identity_trailer(identity, header_.streams);
-    if (identity.finish() != header_.identity) {
+    if (identity.finish() != header_.index_digest) {
       throw Error(ErrorCode::kCorrupt, "the snapshot identity does not match its index");
     }
   } catch (const Error& e) {
