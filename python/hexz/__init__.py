@@ -675,6 +675,7 @@ def open(
     base_dirs: Optional[Iterable[PathLike]] = None,
     endpoint: Optional[str] = None,
     cache_dir: Optional[PathLike] = None,
+    verify_reads: bool = False,
 ) -> Snapshot:
     """Opens the snapshot at ``path`` for reading and validates its header and index.
 
@@ -696,6 +697,9 @@ def open(
         cache_dir: directory of an on-disk cache of remote bytes shared by processes
             (default: ``HEXZ_CACHE_DIR``, else none); its budget is ``HEXZ_CACHE_DIR_BYTES``
             (default 1 GiB).
+        verify_reads: check every chunk a read returns against its BLAKE3 digest in the
+            index first (a thin snapshot's bases are checked against their identities at
+            open); a mismatch raises CorruptSnapshotError naming the chunk.
 
     Returns:
         A :class:`Snapshot`; use it as a context manager.
@@ -727,5 +731,9 @@ def open(
         options["endpoint"] = endpoint
     if cache_dir is not None:
         options["cache_dir"] = _path("cache_dir", cache_dir)
+    if not isinstance(verify_reads, bool):
+        raise TypeError("verify_reads must be a bool")
+    if verify_reads:
+        options["verify_reads"] = True
     handle = _hexz.Snapshot.open(raw_path, options)
     return Snapshot(handle, os.fsdecode(raw_path))

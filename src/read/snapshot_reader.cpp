@@ -198,6 +198,7 @@ std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
     OpenOptions base_options = options_;
     base_options.threads = 1;
     base_options.verify_reads = false;  // this reader checks the chunks it takes from a base
+    base_options.password.clear();  // bases are never encrypted (FORMAT.md 11.2, rule R3)
     std::unique_ptr<SnapshotReader> reader;
     try {
       reader = std::make_unique<SnapshotReader>(io::open_storage(candidate, storage_options()),

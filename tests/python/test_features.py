@@ -68,3 +68,14 @@ def test_encrypt_needs_a_password(images, tmp_path):
     with pytest.raises(hexz.InvalidArgumentError):
         hexz.pack(tmp_path / "nopw.hxz", disk=images.disk_path, encrypt=True)
     assert not (tmp_path / "nopw.hxz").exists()
+
+
+def test_verified_reads(images, tmp_path):
+    out = tmp_path / "verified.hxz"
+    hexz.pack(out, disk=images.disk_path, memory=images.memory_path)
+    with hexz.open(out, verify_reads=True) as snap:
+        assert snap.read(0, len(images.disk)) == images.disk
+        assert snap.read(0, len(images.memory), "memory") == images.memory
+        assert snap.read(12345, 100) == images.disk[12345:12445]
+    with pytest.raises(TypeError, match="verify_reads must be a bool"):
+        hexz.open(out, verify_reads="yes")

@@ -256,11 +256,17 @@ void add_access_options(CLI::App* sub, AccessArgs& args) {
                   "Also search DIR for the base snapshots of a thin snapshot (repeatable)")
       ->type_name("DIR")
       ->allow_extra_args(false);
+  sub->add_flag("--verify-reads", args.verify_reads,
+                "Check every chunk read against its BLAKE3 digest in the index (and a thin "
+                "snapshot's base indexes against their identities) before using it");
   add_remote_options(sub, args.remote);
 }
 
 SnapshotOpener::SnapshotOpener(const AccessArgs& args)
-    : base_dirs_(args.base_dirs), remote_(args.remote), passwords_(args.password_file) {
+    : base_dirs_(args.base_dirs),
+      remote_(args.remote),
+      passwords_(args.password_file),
+      verify_reads_(args.verify_reads) {
   apply_remote_args(remote_);
 }
 
@@ -272,6 +278,7 @@ std::unique_ptr<Snapshot> SnapshotOpener::open(const std::string& path, OpenOpti
   options.base_dirs = base_dirs_;
   options.endpoint = remote_.endpoint;
   options.cache_dir = remote_.cache_dir;
+  options.verify_reads = options.verify_reads || verify_reads_;
   wipe(options.password);
   // A password already obtained (for another snapshot of this command) is tried right away; it
   // is ignored by unencrypted snapshots.

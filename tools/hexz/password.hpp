@@ -75,10 +75,11 @@ struct AccessArgs {
   std::string password_file;           ///< --password-file
   std::vector<std::string> base_dirs;  ///< --base-dir (repeatable)
   RemoteArgs remote;                   ///< --endpoint, --cache-dir
+  bool verify_reads = false;           ///< --verify-reads (OpenOptions::verify_reads)
 };
 
-/// Adds --password-file, --base-dir and the remote options (add_remote_options) to `sub`,
-/// bound to `args`.
+/// Adds --password-file, --base-dir, --verify-reads and the remote options
+/// (add_remote_options) to `sub`, bound to `args`.
 void add_access_options(CLI::App* sub, AccessArgs& args);
 
 /// Opens snapshots as the AccessArgs say: first without a password; only if the library reports
@@ -105,6 +106,7 @@ class SnapshotOpener {
   RemoteArgs remote_;
   PasswordSource passwords_;
   OpenOptions last_;
+  bool verify_reads_ = false;
 };
 
 }  // namespace hexz::cli
