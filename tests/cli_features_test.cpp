@@ -634,5 +634,32 @@ TEST_F(CliFeatures, VerifyReadsRefusesARewrittenBlock) {
             Bytes(disk.begin() + 65536, disk.begin() + 65536 + 4096));
 }
 
+// keygen, sign, and --key on the reading commands: a signed snapshot verifies with its key,
+// is refused with another key, and an unsigned one is refused when a key is required.
+TEST_F(CliFeatures, KeygenSignAndVerifyWithAKey) {
+  const Bytes disk = make_disk_image(1 << 20, 22);
+  const std::string snap = output("s.hxz");
+  ASSERT_TRUE(ok(hexz({"pack", "--disk", input("d.img", disk), "-o", snap})));
+  const std::string key = output("key");
+  ProcessResult r = hexz({"keygen", "-o", key});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.out.find("key.pub"), std::string::npos) << r.out;
+  EXPECT_TRUE(is_error(hexz({"keygen", "-o", key}), "already exists"));
+  EXPECT_TRUE(is_error(hexz({"verify", "-q", snap, "--key", key + ".pub"}), "is not signed"));
+  r = hexz({"sign", snap, "--key", key});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.out.find("1 signature"), std::string::npos) << r.out;
+  EXPECT_TRUE(ok(hexz({"verify", "-q", snap, "--key", key + ".pub"})));
+  EXPECT_TRUE(ok(hexz({"verify", "-q", snap})));  // no key: the signature is not required
+  r = hexz({"cat", snap, "--key", key + ".pub", "--length", "4096"});
+  ASSERT_TRUE(ok(r));
+  EXPECT_EQ(Bytes(r.out.begin(), r.out.end()), Bytes(disk.begin(), disk.begin() + 4096));
+  ASSERT_TRUE(ok(hexz({"keygen", "-o", output("other")})));
+  EXPECT_TRUE(is_error(hexz({"verify", "-q", snap, "--key", output("other.pub")}),
+                       "not signed by a trusted key"));
+  EXPECT_TRUE(ok(hexz({"info", snap, "--key", output("other.pub"), "--key", key + ".pub"})));
+  EXPECT_TRUE(is_error(hexz({"verify", "-q", snap, "--key", snap}), "is not an Ed25519"));
+}
+
 }  // namespace
 }  // namespace hexz_test

@@ -60,11 +60,9 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
     throw Error(ErrorCode::kTruncated, "'" + name + "' is truncated: expected " +
                                            num(header_.file_size) + " bytes, found " + num(actual));
   }
-  if (actual > header_.file_size) {
-    throw Error(ErrorCode::kCorrupt, "'" + name +
-                                         "' is corrupt: " + num(actual - header_.file_size) +
-                                         " unexpected bytes after the end of the snapshot");
-  }
+  // Bytes after the end must be a signature trailer (FORMAT.md section 21), else rule F2.
+  if (actual > header_.file_size)
+    signatures_ = read_signature_trailer(*file_, header_.file_size, actual);
   if (header_.encrypted()) unlock(hbytes);
   std::vector<std::byte> mstored(header_.master_length);
   file_->read_at(header_.master_offset, mstored);
@@ -132,23 +130,29 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
         expect = std::max(expect, master_[p + 1].first_logical);
     }
   }
+  if (!options_.trusted_keys.empty()) {
+    require_trusted_signature(signatures_, header_.identity, options_.trusted_keys, name);
+    check_index_digest(&page_digests_);  // the index is the signed one, and stays so
+  }
   if (resolve_bases) {
     for (size_t b = 0; b < bases_.size(); ++b) {
       base_readers_.push_back(open_base(b));
       base_paths_.push_back(base_readers_.back()->file_->name());
     }
   }
-  if (options_.verify_reads) {
+  if (options_.verify_reads.value_or(!signatures_.empty())) {
     if (!base_readers_.empty()) chain_ = std::make_unique<ChainDigests>(*this);
     chunk_check_ = std::make_unique<ChunkCheck>(name, cipher_.get(), chain_.get());
   }
 }
 
-void SnapshotReader::check_index_digest() const {
+void SnapshotReader::check_index_digest(std::vector<hash::ChunkDigest>* pinned) const {
   hash::Blake3 digest;
+  std::vector<hash::ChunkDigest> pages;
   for (uint32_t p = 0; p < header_.page_count; ++p) {
     const std::vector<unsigned char> raw = read_page_bytes(p);
     digest.update(raw.data(), raw.size());
+    if (pinned != nullptr) pages.push_back(hash::chunk_digest(raw.data(), raw.size()));
   }
   format::absorb_identity_trailer(digest, header_.streams);
   if (digest.finish() != header_.index_digest) {
@@ -156,6 +160,7 @@ void SnapshotReader::check_index_digest() const {
                                          "' is corrupt: its index pages do not match its "
                                          "identity (index digest mismatch)");
   }
+  if (pinned != nullptr) *pinned = std::move(pages);
 }
 
 void SnapshotReader::check_base_index_digests() const {
@@ -198,7 +203,8 @@ std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
     OpenOptions base_options = options_;
     base_options.threads = 1;
     base_options.verify_reads = false;  // this reader checks the chunks it takes from a base
-    base_options.password.clear();  // bases are never encrypted (FORMAT.md 11.2, rule R3)
+    base_options.password.clear();      // bases are never encrypted (FORMAT.md 11.2, rule R3)
+    base_options.trusted_keys.clear();  // the thin snapshot's identity pins its bases
     std::unique_ptr<SnapshotReader> reader;
     try {
       reader = std::make_unique<SnapshotReader>(io::open_storage(candidate, storage_options()),
@@ -344,6 +350,12 @@ std::vector<unsigned char> SnapshotReader::read_page_bytes(uint32_t page) const 
   } catch (const Error& e) {
     throw Error(ErrorCode::kCorrupt,
                 "'" + file_->name() + "' is corrupt: " + where + ": " + e.what());
+  }
+  if (!page_digests_.empty() &&
+      !(hash::chunk_digest(raw.data(), raw.size()) == page_digests_[page])) {
+    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: " + where +
+                                         " changed after it was checked against the signed "
+                                         "identity");
   }
   return raw;
 }

@@ -2,6 +2,7 @@
 // prompt on the controlling terminal. Never from the command line itself.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,9 +77,10 @@ struct AccessArgs {
   std::vector<std::string> base_dirs;  ///< --base-dir (repeatable)
   RemoteArgs remote;                   ///< --endpoint, --cache-dir
   bool verify_reads = false;           ///< --verify-reads (OpenOptions::verify_reads)
+  std::vector<std::string> keys;       ///< --key (repeatable): trusted public key files
 };
 
-/// Adds --password-file, --base-dir, --verify-reads and the remote options
+/// Adds --password-file, --base-dir, --verify-reads, --key and the remote options
 /// (add_remote_options) to `sub`, bound to `args`.
 void add_access_options(CLI::App* sub, AccessArgs& args);
 
@@ -107,6 +109,7 @@ class SnapshotOpener {
   PasswordSource passwords_;
   OpenOptions last_;
   bool verify_reads_ = false;
+  std::vector<std::array<unsigned char, 32>> trusted_keys_;
 };
 
 }  // namespace hexz::cli
