@@ -272,5 +272,32 @@ TEST_F(IntegrityTest, VerifiedReadsThroughABaseChain) {
   EXPECT_EQ(read_all(*hexz::Snapshot::open(output("flat.hxz")), hexz::Stream::kDisk), v2);
 }
 
+// Files written before the index digest existed (header bytes [400, 432) zero, identity = the
+// index hash) still open and verify when they have no dictionary and no base table; with a
+// dictionary a zero index digest is refused (the dictionary would be uncovered).
+TEST_F(IntegrityTest, FilesFromBeforeTheIndexDigestStillRead) {
+  const Bytes disk = make_disk_image(1 << 20, 19);
+  auto o = options(input("d.img", disk), "", output("old.hxz"));
+  hexz::pack(o);
+  Bytes file = read_file(output("old.hxz"));
+  std::copy(file.begin() + 400, file.begin() + 432, file.begin() + 64);  // the 1.0 identity
+  std::fill(file.begin() + 400, file.begin() + 432, 0);
+  layout::fix_header_checksum(file);
+  write_file(output("old.hxz"), file);
+  const auto s = hexz::Snapshot::open(output("old.hxz"));
+  EXPECT_EQ(read_all(*s, hexz::Stream::kDisk), disk);
+  EXPECT_TRUE(s->verify().ok) << s->verify().first_error;
+
+  o = options(input("d.img", disk), "", output("dict.hxz"));
+  o.train_dictionary = true;
+  ASSERT_GT(hexz::pack(o).dictionary_bytes, 0u);
+  file = read_file(output("dict.hxz"));
+  std::fill(file.begin() + 400, file.begin() + 432, 0);
+  layout::fix_header_checksum(file);
+  write_file(output("dict.hxz"), file);
+  EXPECT_TRUE(ThrowsWith([&] { hexz::Snapshot::open(output("dict.hxz")); },
+                         hexz::ErrorCode::kCorrupt, "identity does not match its dictionary"));
+}
+
 }  // namespace
 }  // namespace hexz_test

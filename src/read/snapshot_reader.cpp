@@ -95,13 +95,18 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
     }
     bases_ = format::decode_bases(bbytes, header_.base_count);
   }
+  // A file without dictionary and bases whose index digest is zero predates the field: its
+  // identity is its index digest (FORMAT.md section 14; nothing else could be swapped).
+  const bool legacy = header_.index_digest == std::array<unsigned char, 32>{} && !dictionary_ &&
+                      header_.base_count == 0;
+  if (legacy) header_.index_digest = header_.identity;
   // The identity covers the dictionary and the base table (FORMAT.md section 14): a base, or
   // a signed file, whose identity is pinned cannot have them swapped.
   const auto identity = format::compose_identity(
       header_.index_digest, dictionary_ != nullptr,
       dictionary_ ? std::span<const std::byte>(dictionary_->bytes()) : std::span<const std::byte>(),
       header_.base_count != 0, bbytes);
-  if (identity != header_.identity) {
+  if (!legacy && identity != header_.identity) {
     throw Error(ErrorCode::kCorrupt, "'" + name +
                                          "' is corrupt: its identity does not match its "
                                          "dictionary, base table and index digest");
