@@ -9,12 +9,12 @@
 
 #include "format/records.hpp"
 #include "hash/checksum.hpp"
-#include "read/signature_check.hpp"
 #include "hexz/error.hpp"
 #include "hexz/remote.hpp"
 #include "hexz/snapshot.hpp"
 #include "io/s3_file.hpp"
 #include "io/url.hpp"
+#include "read/signature_check.hpp"
 #include "remote/multipart_upload.hpp"
 
 namespace hexz {

@@ -43,8 +43,8 @@ void fix_dict_checksum(Bytes& file);
 /// As an attacker who rewrote a block would: sets `block_checksum` of every index entry of
 /// `file` (unencrypted) that refers to the block at `block_offset` of `source` to `checksum`.
 /// A changed page is recompressed in its old place if it fits (the file keeps its size), else
-/// stored raw after the data region (the tail moves); every offset and checksum is fixed up; digests, the index digest and the
-/// identity are left as they were.
+/// stored raw after the data region (the tail moves); every offset and checksum is fixed up;
+/// digests, the index digest and the identity are left as they were.
 Bytes with_block_checksum(const Bytes& file, uint8_t source, uint64_t block_offset,
                           uint64_t checksum);
 

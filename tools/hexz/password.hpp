@@ -25,6 +25,8 @@ inline constexpr const char* kAccessFooter =
     "environment variable, else a prompt on the terminal; it is asked for only if needed.\n"
     "The bases of a thin snapshot are searched in its own directory, then in each --base-dir,\n"
     "then in the ':'-separated directories of HEXZ_BASE_PATH.\n"
+    "--verify-reads checks every chunk against its BLAKE3 digest (the default for signed\n"
+    "snapshots); --key PUB requires a signature by that key (hexz keygen, hexz sign).\n"
     "A snapshot may be a local file, an http(s):// URL or s3://bucket/key (S3 credentials from\n"
     "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, region from AWS_REGION;\n"
     "HEXZ_CA_FILE names a PEM file of CA certificates to trust for https://).";
