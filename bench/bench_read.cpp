@@ -9,6 +9,11 @@
 //         block cache: lookup + copy.
 // Each read is timed on its own; p50 and p99 (nanoseconds) are reported as counters, averaged
 // over the benchmark threads. Threads(2) shares one Snapshot between two threads.
+// The *_verified cases open the snapshot with OpenOptions::verify_reads (every chunk returned
+// is checked against its BLAKE3 digest; warm reads of a chunk already checked in its cached
+// block hash nothing). BM_StreamRead reads the whole image in 1 MiB pieces through an 8 MiB
+// block cache (every block decoded again on each pass), one thread, no readahead, verified
+// and not, so the pair gives the cost of verification on a streaming read.
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -22,7 +27,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -49,15 +56,18 @@ class Images {
   }
   uint64_t image_size() const { return size_; }
 
-  /// A shared Snapshot of `codec` opened for the `cold` or warm pattern.
-  const hexz::Snapshot& snapshot(hexz::Codec codec, bool cold) {
+  /// A shared Snapshot of `codec` opened for the `cold` or warm pattern (`cold` with a block
+  /// cache of `cold_cache` bytes), with or without verified reads.
+  const hexz::Snapshot& snapshot(hexz::Codec codec, bool cold, bool verified = false,
+                                 uint64_t cold_cache = 0) {
     std::lock_guard lock(mu_);
-    auto& slot = open_[{codec, cold}];
+    auto& slot = open_[{codec, cold, verified, cold_cache}];
     if (!slot) {
       hexz::OpenOptions o;
       o.threads = 1;  // Decode on the reading thread; random reads get no readahead anyway.
       o.readahead_bytes = 0;
-      if (cold) o.block_cache_bytes = 0;  // Nothing is kept: every read decodes its block.
+      o.verify_reads = verified;
+      if (cold) o.block_cache_bytes = cold_cache;  // 0: every read decodes its block.
       slot = hexz::Snapshot::open(path(codec), o);
     }
     return *slot;
@@ -111,12 +121,12 @@ class Images {
   fs::path dir_;
   std::string lz4_, zstd_;
   uint64_t size_ = 0;
-  std::map<std::pair<hexz::Codec, bool>, std::unique_ptr<hexz::Snapshot>> open_;
+  std::map<std::tuple<hexz::Codec, bool, bool, uint64_t>, std::unique_ptr<hexz::Snapshot>> open_;
 };
 
-void BM_RandomRead(benchmark::State& state, hexz::Codec codec, bool cold) {
+void BM_RandomRead(benchmark::State& state, hexz::Codec codec, bool cold, bool verified = false) {
   Images& images = Images::get();
-  const hexz::Snapshot& snap = images.snapshot(codec, cold);
+  const hexz::Snapshot& snap = images.snapshot(codec, cold, verified);
   const uint64_t chunks = snap.size(hexz::Stream::kDisk) / kReadSize;
   hexz::bench::Rng rng(0x5eed + static_cast<uint64_t>(state.thread_index()) * 7919 +
                        (cold ? 1 : 0));
@@ -154,6 +164,46 @@ void BM_RandomRead(benchmark::State& state, hexz::Codec codec, bool cold) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 
+/// Whole-image sequential reads in 1 MiB pieces; bytes/s is the streaming throughput.
+void BM_StreamRead(benchmark::State& state, hexz::Codec codec, bool verified) {
+  Images& images = Images::get();
+  const hexz::Snapshot& snap = images.snapshot(codec, true, verified, 8u << 20);
+  std::vector<std::byte> buf(1u << 20);
+  const uint64_t size = snap.size(hexz::Stream::kDisk);
+  for (auto _ : state) {
+    for (uint64_t off = 0; off < size; off += buf.size()) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - off));
+      snap.read(hexz::Stream::kDisk, off, std::span(buf.data(), n));
+      benchmark::DoNotOptimize(buf.data());
+    }
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size));
+}
+
+BENCHMARK_CAPTURE(BM_StreamRead, lz4, hexz::Codec::kLz4, false)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_StreamRead, lz4_verified, hexz::Codec::kLz4, true)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_StreamRead, zstd3, hexz::Codec::kZstd, false)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_StreamRead, zstd3_verified, hexz::Codec::kZstd, true)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RandomRead, lz4_cold_verified, hexz::Codec::kLz4, true, true)
+    ->Threads(1)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_RandomRead, lz4_warm_verified, hexz::Codec::kLz4, false, true)
+    ->Threads(1)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_RandomRead, zstd3_cold_verified, hexz::Codec::kZstd, true, true)
+    ->Threads(1)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_RandomRead, zstd3_warm_verified, hexz::Codec::kZstd, false, true)
+    ->Threads(1)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_RandomRead, lz4_cold, hexz::Codec::kLz4, true)
     ->Threads(1)
     ->Threads(2)

@@ -1,6 +1,7 @@
 // The `hexz` command line: threads, CDC, dictionaries, thin snapshots and their bases, flatten,
 // diff and encryption. Runs the real binary as a separate process.
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include "support/cli_checks.hpp"
 #include "support/fixture.hpp"
 #include "support/json.hpp"
+#include "support/layout.hpp"
 #include "support/process.hpp"
 #include "support/test_data.hpp"
 
@@ -602,6 +604,61 @@ TEST_F(CliFeatures, HelpListsTheNewCommandsAndOptions) {
     EXPECT_NE(r.out.find("--password-file"), std::string::npos) << cmd;
     EXPECT_NE(r.out.find("--base-dir"), std::string::npos) << cmd;
   }
+}
+
+// --verify-reads: a block rewritten with its XXH3 checksums recomputed reads back silently
+// without it, and is refused with it (cat, extract); other blocks still read.
+TEST_F(CliFeatures, VerifyReadsRefusesARewrittenBlock) {
+  const Bytes disk = random_bytes(1 << 20, 21);
+  auto o = options(input("d.img", disk), "", output("s.hxz"));
+  o.codec = hexz::Codec::kNone;
+  o.block_size = 65536;  // the first block is [512, 66048), stored raw
+  hexz::pack(o);
+  Bytes file = read_file(output("s.hxz"));
+  for (size_t i = 0; i < 16; ++i) file[600 + i] ^= 0x5a;
+  const uint64_t sum = XXH3_64bits(file.data() + 512, 65536);
+  write_file(output("s.hxz"), layout::with_block_checksum(file, 0, 512, sum));
+  const std::string snap = output("s.hxz");
+  ProcessResult r = hexz({"cat", snap, "--length", "4096"});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(Bytes(r.out.begin(), r.out.end()), Bytes(disk.begin(), disk.begin() + 4096));
+  EXPECT_TRUE(is_error(hexz({"cat", "--verify-reads", snap, "--length", "4096"}),
+                       "chunk at disk offset 0 (4096 bytes, in the block at file offset 512 of "
+                       "this file) does not match its digest"));
+  EXPECT_TRUE(is_error(hexz({"extract", "--verify-reads", snap, "--disk", output("x.img")}),
+                       "does not match its digest"));
+  EXPECT_FALSE(fs::exists(output("x.img")));
+  r = hexz({"cat", "--verify-reads", snap, "--offset", "65536", "--length", "4096"});
+  ASSERT_TRUE(ok(r));
+  EXPECT_EQ(Bytes(r.out.begin(), r.out.end()),
+            Bytes(disk.begin() + 65536, disk.begin() + 65536 + 4096));
+}
+
+// keygen, sign, and --key on the reading commands: a signed snapshot verifies with its key,
+// is refused with another key, and an unsigned one is refused when a key is required.
+TEST_F(CliFeatures, KeygenSignAndVerifyWithAKey) {
+  const Bytes disk = make_disk_image(1 << 20, 22);
+  const std::string snap = output("s.hxz");
+  ASSERT_TRUE(ok(hexz({"pack", "--disk", input("d.img", disk), "-o", snap})));
+  const std::string key = output("key");
+  ProcessResult r = hexz({"keygen", "-o", key});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.out.find("key.pub"), std::string::npos) << r.out;
+  EXPECT_TRUE(is_error(hexz({"keygen", "-o", key}), "already exists"));
+  EXPECT_TRUE(is_error(hexz({"verify", "-q", snap, "--key", key + ".pub"}), "is not signed"));
+  r = hexz({"sign", snap, "--key", key});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.out.find("1 signature"), std::string::npos) << r.out;
+  EXPECT_TRUE(ok(hexz({"verify", "-q", snap, "--key", key + ".pub"})));
+  EXPECT_TRUE(ok(hexz({"verify", "-q", snap})));  // no key: the signature is not required
+  r = hexz({"cat", snap, "--key", key + ".pub", "--length", "4096"});
+  ASSERT_TRUE(ok(r));
+  EXPECT_EQ(Bytes(r.out.begin(), r.out.end()), Bytes(disk.begin(), disk.begin() + 4096));
+  ASSERT_TRUE(ok(hexz({"keygen", "-o", output("other")})));
+  EXPECT_TRUE(is_error(hexz({"verify", "-q", snap, "--key", output("other.pub")}),
+                       "not signed by a trusted key"));
+  EXPECT_TRUE(ok(hexz({"info", snap, "--key", output("other.pub"), "--key", key + ".pub"})));
+  EXPECT_TRUE(is_error(hexz({"verify", "-q", snap, "--key", snap}), "is not an Ed25519"));
 }
 
 }  // namespace

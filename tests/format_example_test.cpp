@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 
+#include "hash/digest.hpp"
 #include "support/fixture.hpp"
 
 namespace hexz_test {
@@ -43,7 +44,11 @@ TEST_F(FormatExample, MatchesSection20) {
   EXPECT_EQ(r.file_size, 2601u);
   auto s = hexz::Snapshot::open(output("example.hxz"));
   const auto info = s->info();
-  EXPECT_EQ(info.identity_hex, "cf3b4c4f0a6b4c4bc4ee3087862696618a22d1df811d3fd7e7d2f0735a482731");
+  EXPECT_EQ(info.identity_hex, "d22ff30e81ebc98e51c40e29f6b99f30754f5f3a63d87b56562d8c9f113ee06d");
+  // The index digest (header offset 400) is the hash of the pages and stream sizes.
+  const Bytes file = read_file(output("example.hxz"));
+  EXPECT_EQ(hexz::hash::to_hex(file.data() + 400, 32),
+            "cf3b4c4f0a6b4c4bc4ee3087862696618a22d1df811d3fd7e7d2f0735a482731");
   EXPECT_EQ(info.index_bytes, 135u + 86u + 80u);  // two pages and the master index
 }
 

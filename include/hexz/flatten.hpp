@@ -11,7 +11,9 @@ namespace hexz {
 /// Writes a standalone snapshot with the same stream contents as `snapshot_path` (which may be
 /// thin; its bases are found as `open_options` says) to options.output_path. The input paths
 /// and base_path of `options` are ignored; codec, level, chunking, block size, dictionary and
-/// threads apply as for pack(). Throws hexz::Error; on failure no output is left.
+/// threads apply as for pack(). Every chunk read is checked against its digest (a base's
+/// chunk against the base's digest), as with OpenOptions::verify_reads, so bad base bytes fail
+/// with kCorrupt instead of being repacked. Throws hexz::Error; on failure no output is left.
 PackResult flatten(const std::string& snapshot_path, const PackOptions& options,
                    const OpenOptions& open_options = {}, const ProgressFn& progress = {});
 

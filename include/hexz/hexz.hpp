@@ -5,6 +5,7 @@
 #include "hexz/error.hpp"
 #include "hexz/flatten.hpp"
 #include "hexz/pack.hpp"
+#include "hexz/signing.hpp"
 #include "hexz/snapshot.hpp"
 #include "hexz/types.hpp"
 #include "hexz/version.hpp"

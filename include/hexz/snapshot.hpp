@@ -1,10 +1,12 @@
 // Reading a .hxz snapshot at any byte offset.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -32,6 +34,17 @@ struct OpenOptions {
   std::string endpoint;
   /// On-disk cache of remote bytes shared by processes; empty = HEXZ_CACHE_DIR (or none).
   std::string cache_dir;
+  /// Verified reads: every chunk a read returns is first checked against the BLAKE3 digest
+  /// its index records (keyed when encrypted; a base's chunk against the base's digest), and
+  /// read() throws kCorrupt naming the chunk if it does not match. Each chunk of a decoded,
+  /// cached block is hashed once. For a thin snapshot, open() then also reads the bases'
+  /// indexes and checks them against the bases' identities. Unset: on for a signed snapshot
+  /// (one with a signature trailer), off otherwise.
+  std::optional<bool> verify_reads;
+  /// Ed25519 public keys (raw 32 bytes, see read_public_key()). If not empty, open() requires a
+  /// valid signature of the snapshot's identity by one of them (else kCorrupt), and checks the
+  /// whole index against the identity (each index page is re-checked whenever it is read again).
+  std::vector<std::array<unsigned char, 32>> trusted_keys;
 };
 
 /// A snapshot a thin snapshot depends on.

@@ -2,6 +2,7 @@
 //
 //   nbdkit hexz snapshot=vm.hxz [stream=disk|memory] [password=-|+FILE|SECRET]
 //               [cache-size=SIZE] [threads=N] [readahead=SIZE] [base-dir=DIR]...
+//               [verify-reads=true] [key=PUB]...
 //
 // Every connection shares one hexz::Snapshot (thread-safe: block and index caches, sequential
 // readahead, parallel decode), so the thread model is parallel and multi-conn is safe. Zero
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "hexz/error.hpp"
+#include "hexz/signing.hpp"
 #include "hexz/snapshot.hpp"
 #include "hexz/types.hpp"
 #include "hexz/version.hpp"
@@ -160,6 +162,12 @@ int hexz_config(const char* key, const char* value) {
       unsigned n = 0;
       if (nbdkit_parse_unsigned("threads", value, &n) == -1) return -1;
       g_config.options.threads = n;
+    } else if (k == "key") {
+      g_config.options.trusted_keys.push_back(hexz::read_public_key(value));
+    } else if (k == "verify-reads") {
+      const int b = nbdkit_parse_bool(value);
+      if (b == -1) return -1;
+      g_config.options.verify_reads = b != 0;
     } else if (k == "base-dir") {
       g_config.options.base_dirs.emplace_back(value);
     } else {
@@ -355,7 +363,11 @@ struct nbdkit_plugin make_plugin() {
       "preload=false        Do not decode the index before serving (by default as much of\n"
       "                     it as index-cache holds is).\n"
       "threads=<N>          Decode threads (default: one per core).\n"
-      "base-dir=<DIR>       Where to look for the bases of a thin snapshot (repeatable).";
+      "base-dir=<DIR>       Where to look for the bases of a thin snapshot (repeatable).\n"
+      "verify-reads=true    Check every chunk served against its BLAKE3 digest first\n"
+      "                     (a mismatch fails the NBD read with EIO).\n"
+      "key=<PUB>            Require a signature by this public key (hexz keygen/sign;\n"
+      "                     repeatable: any one of them).";
   p.magic_config_key = "snapshot";
   p.get_ready = hexz_get_ready;
   p.after_fork = hexz_after_fork;

@@ -675,6 +675,8 @@ def open(
     base_dirs: Optional[Iterable[PathLike]] = None,
     endpoint: Optional[str] = None,
     cache_dir: Optional[PathLike] = None,
+    verify_reads: Optional[bool] = None,
+    trusted_keys: Optional[Iterable[PathLike]] = None,
 ) -> Snapshot:
     """Opens the snapshot at ``path`` for reading and validates its header and index.
 
@@ -696,6 +698,13 @@ def open(
         cache_dir: directory of an on-disk cache of remote bytes shared by processes
             (default: ``HEXZ_CACHE_DIR``, else none); its budget is ``HEXZ_CACHE_DIR_BYTES``
             (default 1 GiB).
+        verify_reads: check every chunk a read returns against its BLAKE3 digest in the
+            index first (a thin snapshot's bases are checked against their identities at
+            open); a mismatch raises CorruptSnapshotError naming the chunk. None (default):
+            on for a signed snapshot, off otherwise.
+        trusted_keys: public key files (``hexz keygen`` makes them); if given, the snapshot
+            must carry a valid signature by one of them (``hexz sign``), else
+            CorruptSnapshotError, and its whole index is checked against its identity.
 
     Returns:
         A :class:`Snapshot`; use it as a context manager.
@@ -727,5 +736,13 @@ def open(
         options["endpoint"] = endpoint
     if cache_dir is not None:
         options["cache_dir"] = _path("cache_dir", cache_dir)
+    if verify_reads is not None:
+        if not isinstance(verify_reads, bool):
+            raise TypeError("verify_reads must be a bool")
+        options["verify_reads"] = verify_reads
+    if trusted_keys is not None:
+        if isinstance(trusted_keys, (str, bytes)):
+            raise TypeError("trusted_keys must be a list of paths")
+        options["trusted_keys"] = [_path("trusted_keys", k) for k in trusted_keys]
     handle = _hexz.Snapshot.open(raw_path, options)
     return Snapshot(handle, os.fsdecode(raw_path))

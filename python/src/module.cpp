@@ -180,6 +180,11 @@ hexz::OpenOptions open_options(const py::dict& d) {
   if (d.contains("password")) o.password = get<std::string>(d, "password");
   if (d.contains("endpoint")) o.endpoint = get<std::string>(d, "endpoint");
   if (d.contains("cache_dir")) o.cache_dir = get<std::string>(d, "cache_dir");
+  if (d.contains("verify_reads")) o.verify_reads = get<bool>(d, "verify_reads");
+  if (d.contains("trusted_keys")) {
+    for (const auto& path : get<std::vector<std::string>>(d, "trusted_keys"))
+      o.trusted_keys.push_back(hexz::read_public_key(path));
+  }
   return o;
 }
 

@@ -75,6 +75,7 @@ void encode_header(const Header& h, std::span<unsigned char, kHeaderSize> out) {
   store_le<uint32_t>(p + 52, h.max_chunk);
   store_le<uint32_t>(p + 56, h.block_size);
   std::memcpy(p + 64, h.identity.data(), h.identity.size());
+  std::memcpy(p + kIndexDigestOffset, h.index_digest.data(), h.index_digest.size());
   store_le<uint64_t>(p + 96, h.tail_offset);
   store_le<uint64_t>(p + 104, h.tail_length);
   store_le<uint64_t>(p + 112, h.master_offset);
@@ -166,6 +167,7 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
   h.max_chunk = load_le<uint32_t>(p + 52);
   h.block_size = load_le<uint32_t>(p + 56);
   std::memcpy(h.identity.data(), p + 64, h.identity.size());
+  std::memcpy(h.index_digest.data(), p + kIndexDigestOffset, h.index_digest.size());
   h.tail_offset = load_le<uint64_t>(p + 96);
   h.tail_length = load_le<uint64_t>(p + 104);
   h.master_offset = load_le<uint64_t>(p + 112);
@@ -255,6 +257,29 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
   }
   if (pages != h.page_count) bad("page count mismatch");
   return h;
+}
+
+std::array<unsigned char, 32> compose_identity(const std::array<unsigned char, 32>& index_digest,
+                                               bool has_dictionary,
+                                               std::span<const std::byte> dictionary,
+                                               bool has_bases,
+                                               std::span<const unsigned char> base_table) {
+  const auto digest_of = [](bool present, const void* data, size_t size) {
+    std::array<unsigned char, 32> d{};
+    if (present) {
+      hash::Blake3 h;
+      h.update(data, size);
+      d = h.finish();
+    }
+    return d;
+  };
+  const auto dict = digest_of(has_dictionary, dictionary.data(), dictionary.size());
+  const auto bases = digest_of(has_bases, base_table.data(), base_table.size());
+  hash::Blake3 id;
+  id.update(index_digest.data(), index_digest.size());
+  id.update(dict.data(), dict.size());
+  id.update(bases.data(), bases.size());
+  return id.finish();
 }
 
 void absorb_identity_trailer(hash::Blake3& hasher, const StreamRecord (&streams)[kStreamCount]) {

@@ -48,6 +48,8 @@ inline constexpr uint64_t kKnownRequiredFeatures =
 inline constexpr size_t kKdfFieldsOffset = 320;
 inline constexpr size_t kKdfFieldsSize = 32;
 inline constexpr size_t kHeaderMacOffset = 384;
+/// Offset of the 32-byte index digest (FORMAT.md section 14), inside the header MAC's range.
+inline constexpr size_t kIndexDigestOffset = 400;
 
 /// Chunking modes (header byte 40).
 enum class Chunking : uint8_t { kFixed = 0, kFastCdcV1 = 1 };
@@ -83,7 +85,9 @@ struct Header {
   uint32_t max_chunk = 0;
   uint32_t block_size = 0;
   std::array<unsigned char, 32> identity{};  ///< BLAKE3-256 content identity (FORMAT.md §identity).
-  uint64_t tail_offset = 0;                  ///< Start of the metadata tail (ends at file_size).
+  /// BLAKE3-256 of the decoded index pages and stream sizes; the identity covers it.
+  std::array<unsigned char, 32> index_digest{};
+  uint64_t tail_offset = 0;  ///< Start of the metadata tail (ends at file_size).
   uint64_t tail_length = 0;
   uint64_t master_offset = 0;  ///< Master index location.
   uint64_t master_length = 0;
@@ -128,9 +132,19 @@ std::vector<unsigned char> encode_bases(const std::vector<BaseRecord>& bases);
 /// Parses `count` records filling exactly `in`; throws kCorrupt otherwise.
 std::vector<BaseRecord> decode_bases(std::span<const unsigned char> in, uint32_t count);
 
-/// Feeds the identity's trailer (per stream: u8 present, u64 logical size) into `hasher`, after
-/// every decoded index page. The finished digest is Header::identity (FORMAT.md, "Identity").
+/// Feeds the index digest's trailer (per stream: u8 present, u64 logical size) into `hasher`,
+/// after every decoded index page. The finished digest is Header::index_digest (FORMAT.md,
+/// "Identity").
 void absorb_identity_trailer(hash::Blake3& hasher, const StreamRecord (&streams)[kStreamCount]);
+
+/// The snapshot identity (FORMAT.md section 14): BLAKE3-256 of the index digest, the BLAKE3-256
+/// of the (decrypted) dictionary and the BLAKE3-256 of the base table bytes, each of the last
+/// two replaced by 32 zero bytes when the file has no such section (`has_*` false).
+std::array<unsigned char, 32> compose_identity(const std::array<unsigned char, 32>& index_digest,
+                                               bool has_dictionary,
+                                               std::span<const std::byte> dictionary,
+                                               bool has_bases,
+                                               std::span<const unsigned char> base_table);
 
 /// One master index entry: where an index page is and what it covers.
 struct MasterEntry {

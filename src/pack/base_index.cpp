@@ -18,6 +18,13 @@ BaseIndex::BaseIndex(const std::string& path, const std::vector<std::string>& ba
   // A local file or a URL (http(s)://, s3://): only its header, tail and index are read.
   reader_ =
       std::make_unique<read::SnapshotReader>(io::open_storage(path, {endpoint, {}}), options, true);
+  // The chunks this pack will reference are named by the chain's indexes: check each against
+  // the identity its snapshot is known by, so a base whose index was rewritten (its digests
+  // kept, its block checksums recomputed for rewritten blocks) is refused here (FORMAT.md
+  // section 11.3). The blocks themselves are not read: readers check them against those
+  // digests (verify, flatten, verified reads).
+  reader_->check_index_digest();
+  reader_->check_base_index_digests();
   const auto& h = reader_->header();
   if (reader_->bases().size() + 1 > format::kMaxBases) {
     throw Error(ErrorCode::kInvalidArgument, "base '" + path + "' already depends on " +

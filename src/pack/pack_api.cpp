@@ -68,7 +68,11 @@ PackResult flatten(const std::string& snapshot_path, const PackOptions& options,
   o.base_path.clear();
   packing::validate_options(o, false);
   refuse_output_equal_to(o.output_path, snapshot_path, "snapshot being flattened");
-  const auto snapshot = Snapshot::open(snapshot_path, open_options);
+  // Every chunk is checked against its digest (a base's against the base's) before it is
+  // repacked: bad bytes of a base must not become a new snapshot that verifies.
+  OpenOptions verified = open_options;
+  verified.verify_reads = true;
+  const auto snapshot = Snapshot::open(snapshot_path, verified);
   std::vector<std::unique_ptr<packing::SnapshotSource>> sources;
   packing::PackJob job{o, {}, nullptr};
   for (int s = 0; s < kStreamCount; ++s) {

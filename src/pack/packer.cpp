@@ -222,8 +222,10 @@ class Packer {
       out_->append(stored);
     }
     // A thin snapshot that took nothing from its base chain is standalone: no base table.
+    std::vector<unsigned char> base_table;
     if (job_.base != nullptr && uses_base_) {
-      const auto bytes = format::encode_bases(job_.base->table());
+      base_table = format::encode_bases(job_.base->table());
+      const auto& bytes = base_table;
       header.required_features |= format::kFeatureBases;
       header.bases_offset = out_->position();
       header.bases_length = static_cast<uint32_t>(bytes.size());
@@ -248,7 +250,12 @@ class Packer {
     header.tail_length = out_->position() - header.tail_offset;
     header.file_size = out_->position();
     format::absorb_identity_trailer(index_->identity_hasher(), header.streams);
-    header.identity = index_->identity_hasher().finish();
+    header.index_digest = index_->identity_hasher().finish();
+    header.identity =
+        format::compose_identity(header.index_digest, dictionary_ != nullptr,
+                                 dictionary_ ? std::span<const std::byte>(dictionary_->bytes())
+                                             : std::span<const std::byte>(),
+                                 header.base_count != 0, base_table);
     if (cipher_) {
       header.required_features |= format::kFeatureEncrypted;
       header.encryption = encryption_;

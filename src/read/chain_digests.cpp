@@ -6,6 +6,9 @@ namespace hexz::read {
 
 ChainDigests::ChainDigests(const SnapshotReader& snapshot) {
   if (snapshot.bases().empty()) return;
+  // The digests come from the bases' indexes: those must be the ones the bases' identities
+  // (pinned by this snapshot's base table) name.
+  snapshot.check_base_index_digests();
   snapshot.for_each_stored_chunk([&](uint8_t source, const format::IndexEntry& e) {
     if (source != 0) digests_.emplace(location(source, e), e.digest);
   });

@@ -15,8 +15,9 @@ class SnapshotReader;
 /// Maps each chunk location of a snapshot's bases to the digest the base records for it.
 class ChainDigests {
  public:
-  /// Reads the indexes of every base of `snapshot` (whose bases must be resolved). Holds
-  /// nothing, and reads nothing, for a standalone snapshot.
+  /// Reads the indexes of every base of `snapshot` (whose bases must be resolved), checking
+  /// each against its base's index digest (kCorrupt if one does not match). Holds nothing, and
+  /// reads nothing, for a standalone snapshot.
   explicit ChainDigests(const SnapshotReader& snapshot);
 
   /// The digest of a data entry's content: the entry's own if it stores one, else the digest

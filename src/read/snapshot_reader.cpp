@@ -60,11 +60,9 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
     throw Error(ErrorCode::kTruncated, "'" + name + "' is truncated: expected " +
                                            num(header_.file_size) + " bytes, found " + num(actual));
   }
-  if (actual > header_.file_size) {
-    throw Error(ErrorCode::kCorrupt, "'" + name +
-                                         "' is corrupt: " + num(actual - header_.file_size) +
-                                         " unexpected bytes after the end of the snapshot");
-  }
+  // Bytes after the end must be a signature trailer (FORMAT.md section 21), else rule F2.
+  if (actual > header_.file_size)
+    signatures_ = read_signature_trailer(*file_, header_.file_size, actual);
   if (header_.encrypted() && as_base) {
     // Opened as the base of another snapshot: FORMAT.md section 11.2 forbids encrypted bases
     // (the thin file's entries were checked against its own, unencrypted, layout).
@@ -94,13 +92,30 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
         open_section(crypto::NonceDomain::kDictionary, std::move(dict), "compression dictionary");
     dictionary_ = std::make_unique<codec::Dictionary>(std::move(dict), header_.level);
   }
+  std::vector<unsigned char> bbytes;
   if (header_.base_count != 0) {
-    std::vector<unsigned char> bbytes(header_.bases_length);
+    bbytes.resize(header_.bases_length);
     file_->read_at(header_.bases_offset, std::as_writable_bytes(std::span(bbytes)));
     if (hash::checksum64(bbytes.data(), bbytes.size()) != header_.bases_checksum) {
       throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: base table checksum mismatch");
     }
     bases_ = format::decode_bases(bbytes, header_.base_count);
+  }
+  // A file without dictionary and bases whose index digest is zero predates the field: its
+  // identity is its index digest (FORMAT.md section 14; nothing else could be swapped).
+  const bool legacy = header_.index_digest == std::array<unsigned char, 32>{} && !dictionary_ &&
+                      header_.base_count == 0;
+  if (legacy) header_.index_digest = header_.identity;
+  // The identity covers the dictionary and the base table (FORMAT.md section 14): a base, or
+  // a signed file, whose identity is pinned cannot have them swapped.
+  const auto identity = format::compose_identity(
+      header_.index_digest, dictionary_ != nullptr,
+      dictionary_ ? std::span<const std::byte>(dictionary_->bytes()) : std::span<const std::byte>(),
+      header_.base_count != 0, bbytes);
+  if (!legacy && identity != header_.identity) {
+    throw Error(ErrorCode::kCorrupt, "'" + name +
+                                         "' is corrupt: its identity does not match its "
+                                         "dictionary, base table and index digest");
   }
   master_.reserve(header_.page_count);
   for (uint32_t i = 0; i < header_.page_count; ++i) {
@@ -126,12 +141,45 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
         expect = std::max(expect, master_[p + 1].first_logical);
     }
   }
+  if (!options_.trusted_keys.empty()) {
+    require_trusted_signature(signatures_, header_.identity, options_.trusted_keys, name);
+    check_index_digest(&page_digests_);  // the index is the signed one, and stays so
+  }
   if (resolve_bases) {
     for (size_t b = 0; b < bases_.size(); ++b) {
       base_readers_.push_back(open_base(b));
       base_paths_.push_back(base_readers_.back()->file_->name());
     }
   }
+  if (options_.verify_reads.value_or(!signatures_.empty())) {
+    if (!base_readers_.empty()) chain_ = std::make_unique<ChainDigests>(*this);
+    chunk_check_ = std::make_unique<ChunkCheck>(name, cipher_.get(), chain_.get());
+  }
+}
+
+void SnapshotReader::check_index_digest(std::vector<hash::ChunkDigest>* pinned) const {
+  hash::Blake3 digest;
+  std::vector<hash::ChunkDigest> pages;
+  for (uint32_t p = 0; p < header_.page_count; ++p) {
+    const std::vector<unsigned char> raw = read_page_bytes(p);
+    digest.update(raw.data(), raw.size());
+    if (pinned != nullptr) pages.push_back(hash::chunk_digest(raw.data(), raw.size()));
+  }
+  format::absorb_identity_trailer(digest, header_.streams);
+  if (digest.finish() != header_.index_digest) {
+    throw Error(ErrorCode::kCorrupt, "'" + file_->name() +
+                                         "' is corrupt: its index pages do not match its "
+                                         "identity (index digest mismatch)");
+  }
+  if (pinned != nullptr) *pinned = std::move(pages);
+}
+
+void SnapshotReader::check_base_index_digests() const {
+  if (base_readers_.size() != bases_.size()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "'" + file_->name() + "': its base snapshots were not opened");
+  }
+  for (const auto& base : base_readers_) base->check_index_digest();
 }
 
 namespace {
@@ -165,6 +213,9 @@ std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
     if (!io::is_remote(candidate) && !file_exists(candidate)) continue;
     OpenOptions base_options = options_;
     base_options.threads = 1;
+    base_options.verify_reads = false;  // this reader checks the chunks it takes from a base
+    base_options.password.clear();      // bases are never encrypted (FORMAT.md 11.2, rule R3)
+    base_options.trusted_keys.clear();  // the thin snapshot's identity pins its bases
     std::unique_ptr<SnapshotReader> reader;
     try {
       reader = std::make_unique<SnapshotReader>(io::open_storage(candidate, storage_options()),
@@ -313,6 +364,12 @@ std::vector<unsigned char> SnapshotReader::read_page_bytes(uint32_t page) const 
   } catch (const Error& e) {
     throw Error(ErrorCode::kCorrupt,
                 "'" + file_->name() + "' is corrupt: " + where + ": " + e.what());
+  }
+  if (!page_digests_.empty() &&
+      !(hash::chunk_digest(raw.data(), raw.size()) == page_digests_[page])) {
+    throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: " + where +
+                                         " changed after it was checked against the signed "
+                                         "identity");
   }
   return raw;
 }
@@ -532,9 +589,12 @@ void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> o
         std::memset(out.data() + done, 0, n);
       } else {
         // Entries sharing a block must agree on its size; a crafted file might not.
-        const uint64_t need = static_cast<uint64_t>(e.offset_in_block) + within + n;
+        // A verified read decodes (and hashes) the whole chunk, not just the part it returns.
+        const uint64_t need =
+            static_cast<uint64_t>(e.offset_in_block) + (chunk_check_ ? e.length : within + n);
         const auto block = load_block(
             e.source, e.block, static_cast<uint32_t>(std::min<uint64_t>(need, e.block.raw_length)));
+        if (chunk_check_) chunk_check_->check_once(stream, page->entry_offset(i), e, block);
         if (need > block->size()) {
           throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: a chunk at " +
                                                stream_name(stream) + " offset " + num(cur) +
@@ -696,10 +756,8 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
   } catch (...) {
     add_problem(report, std::current_exception());
   }
-  const auto where = [&](Stream stream, uint64_t offset) {
-    return "'" + file_->name() + "' is corrupt: chunk at " + stream_name(stream) + " offset " +
-           num(offset);
-  };
+  std::optional<ChunkCheck> checker;  // the per-chunk check verified reads use
+  if (chain) checker.emplace(file_->name(), cipher_.get(), &*chain);
   for (int s = 0; s < kStreamCount; ++s) {
     const auto& rec = header_.streams[s];
     const Stream stream = static_cast<Stream>(s);
@@ -731,23 +789,8 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
         try {
           const auto block = load_block(e.source, e.block);
           if (good_blocks.insert(key).second) ++report.blocks_checked;
-          if (static_cast<uint64_t>(e.offset_in_block) + e.length > block->size()) {
-            throw Error(ErrorCode::kCorrupt,
-                        where(stream, page->entry_offset(i)) + " lies outside its block");
-          }
-          if (!chain) continue;  // already reported: the bases' digests could not be read
-          const hash::ChunkDigest* expected = chain->find(e);
-          if (expected == nullptr) {
-            throw Error(ErrorCode::kCorrupt, where(stream, page->entry_offset(i)) +
-                                                 " refers to a chunk its base does not record");
-          }
-          const auto* bytes = block->data() + e.offset_in_block;
-          const auto digest = cipher_ ? cipher_->chunk_digest(bytes, e.length)
-                                      : hash::chunk_digest(bytes, e.length);
-          if (!(digest == *expected)) {
-            throw Error(ErrorCode::kCorrupt,
-                        where(stream, page->entry_offset(i)) + " does not match its digest");
-          }
+          if (!checker) continue;  // already reported: the bases' digests could not be read
+          checker->check(stream, page->entry_offset(i), e, *block);  // as verified reads do
           ++report.chunks_checked;
         } catch (...) {
           if (good_blocks.count(key) == 0) bad_blocks.insert(key);
@@ -767,7 +810,7 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
   }
   if (identity_known) {
     format::absorb_identity_trailer(identity, header_.streams);
-    if (identity.finish() != header_.identity) {
+    if (identity.finish() != header_.index_digest) {
       add_problem(report, VerifyProblem::Kind::kCorrupt,
                   "'" + file_->name() +
                       "' is corrupt: the snapshot identity does not match its "

@@ -13,8 +13,11 @@
 #include "hexz/snapshot.hpp"
 #include "io/readable_file.hpp"
 #include "io/url.hpp"
+#include "read/chain_digests.hpp"
+#include "read/chunk_check.hpp"
 #include "read/index_page.hpp"
 #include "read/lru_cache.hpp"
+#include "read/signature_check.hpp"
 #include "util/buffer.hpp"
 #include "util/thread_pool.hpp"
 
@@ -43,6 +46,15 @@ class SnapshotReader final : public Snapshot {
   /// if the bases were not resolved.
   void for_each_stored_chunk(
       const std::function<void(uint8_t, const format::IndexEntry&)>& fn) const;
+  /// Reads every index page of this file and throws kCorrupt unless they hash to the header's
+  /// index digest (which the identity covers: FORMAT.md section 14). With `pinned`, also
+  /// stores there each page's BLAKE3-128 digest.
+  void check_index_digest(std::vector<hash::ChunkDigest>* pinned = nullptr) const;
+  /// Signatures in the file's signature trailer (empty if it has none).
+  const std::vector<format::SignatureRecord>& signatures() const { return signatures_; }
+  /// check_index_digest() on every opened base. Throws kInvalidArgument if the bases were not
+  /// resolved.
+  void check_base_index_digests() const;
   /// Reads, checks and decodes a block stored in this file (source 0) without caching. With
   /// `need` below the block's raw length, only a prefix of at least `need` bytes may be
   /// decoded: the result's size() says how many leading bytes it holds.
@@ -114,6 +126,11 @@ class SnapshotReader final : public Snapshot {
   std::vector<format::BaseRecord> bases_;
   std::vector<std::unique_ptr<SnapshotReader>> base_readers_;  ///< Opened bases, by source - 1.
   std::vector<std::string> base_paths_;
+  std::unique_ptr<ChainDigests> chain_;      ///< Verified reads of a thin snapshot only.
+  std::unique_ptr<ChunkCheck> chunk_check_;  ///< Null unless OpenOptions::verify_reads.
+  std::vector<format::SignatureRecord> signatures_;
+  /// With trusted keys: the BLAKE3-128 of each raw index page, checked when a page is read.
+  std::vector<hash::ChunkDigest> page_digests_;
   mutable ByteLruCache<uint32_t, IndexPage> pages_;
   mutable ByteLruCache<BlockKey, Block, BlockKeyHash> blocks_;
   OpenOptions options_;

@@ -14,6 +14,7 @@
 #include "hexz/snapshot.hpp"
 #include "io/s3_file.hpp"
 #include "io/url.hpp"
+#include "read/signature_check.hpp"
 #include "remote/multipart_upload.hpp"
 
 namespace hexz {
@@ -30,7 +31,11 @@ std::string snapshot_identity(std::unique_ptr<io::ReadableFile> file) {
   }
   file->read_at(0, std::as_writable_bytes(std::span(h)));
   const format::Header header = format::decode_header(h, name);
-  if (header.file_size != file->size()) {
+  if (file->size() > header.file_size) {
+    // A signature trailer (FORMAT.md section 21) travels with the snapshot; anything else after
+    // the end is refused as before.
+    read::read_signature_trailer(*file, header.file_size, file->size());
+  } else if (header.file_size != file->size()) {
     throw Error(ErrorCode::kCorrupt, "'" + name + "' has " + std::to_string(file->size()) +
                                          " bytes, its header says " +
                                          std::to_string(header.file_size));

@@ -68,3 +68,30 @@ def test_encrypt_needs_a_password(images, tmp_path):
     with pytest.raises(hexz.InvalidArgumentError):
         hexz.pack(tmp_path / "nopw.hxz", disk=images.disk_path, encrypt=True)
     assert not (tmp_path / "nopw.hxz").exists()
+
+
+def test_verified_reads(images, tmp_path):
+    out = tmp_path / "verified.hxz"
+    hexz.pack(out, disk=images.disk_path, memory=images.memory_path)
+    with hexz.open(out, verify_reads=True) as snap:
+        assert snap.read(0, len(images.disk)) == images.disk
+        assert snap.read(0, len(images.memory), "memory") == images.memory
+        assert snap.read(12345, 100) == images.disk[12345:12445]
+    with pytest.raises(TypeError, match="verify_reads must be a bool"):
+        hexz.open(out, verify_reads="yes")
+
+
+def test_trusted_keys(images, tmp_path, cli):
+    from conftest import run_cli
+
+    out = tmp_path / "signed.hxz"
+    hexz.pack(out, disk=images.disk_path)
+    key = tmp_path / "key"
+    assert run_cli(cli, "keygen", "-o", str(key)).returncode == 0
+    with pytest.raises(hexz.CorruptSnapshotError, match="is not signed"):
+        hexz.open(out, trusted_keys=[f"{key}.pub"])
+    assert run_cli(cli, "sign", str(out), "--key", str(key)).returncode == 0
+    with hexz.open(out, trusted_keys=[f"{key}.pub"]) as snap:
+        assert snap.read(0, 4096) == images.disk[:4096]
+    with pytest.raises(TypeError, match="trusted_keys must be a list"):
+        hexz.open(out, trusted_keys=f"{key}.pub")

@@ -40,6 +40,19 @@ pass "random reads"
 "$HEXZ" extract -q "$URL/thin.hxz" --disk thin.img && cmp thin.img "$WORK/disk2.img" || fail "thin extract"
 pass "thin snapshot with its base on the server"
 
+# A signed snapshot on the server: the trailer after file_size is read like any other range.
+cp "$WORK/www/base.hxz" "$WORK/www/signed.hxz"
+"$HEXZ" keygen -o "$WORK/key" >/dev/null && "$HEXZ" keygen -o "$WORK/other" >/dev/null
+"$HEXZ" sign -q "$WORK/www/signed.hxz" --key "$WORK/key" || fail "sign"
+"$HEXZ" verify -q "$URL/signed.hxz" --key "$WORK/key.pub" || fail "verify --key over http"
+"$HEXZ" cat --key "$WORK/key.pub" --length 65536 "$URL/signed.hxz" >signed.out
+cmp signed.out <(head -c 65536 "$WORK/disk.img") || fail "cat --key over http"
+if "$HEXZ" verify -q "$URL/signed.hxz" --key "$WORK/other.pub" 2>err.txt; then fail "other key accepted"; fi
+grep -q "not signed by a trusted key" err.txt || fail "other key message: $(cat err.txt)"
+if "$HEXZ" verify -q "$URL/base.hxz" --key "$WORK/key.pub" 2>err.txt; then fail "unsigned accepted"; fi
+grep -q "is not signed" err.txt || fail "unsigned message: $(cat err.txt)"
+pass "signed snapshot over http"
+
 # Clear errors: 404 and 403.
 if "$HEXZ" info "$URL/missing.hxz" 2>err.txt; then fail "404 accepted"; fi
 grep -q "not found" err.txt || fail "404 message: $(cat err.txt)"

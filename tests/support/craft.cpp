@@ -66,12 +66,19 @@ uint64_t block_checksum(const Model& m, const fmt::BlockRef& ref) {
   return hexz::hash::checksum64(m.data.data() + ref.offset, ref.stored_length);
 }
 
-std::array<unsigned char, 32> identity_of(const fmt::Header& header,
-                                          const std::vector<Bytes>& pages_in_stream_order) {
+std::array<unsigned char, 32> index_digest_of(const fmt::Header& header,
+                                              const std::vector<Bytes>& pages_in_stream_order) {
   hexz::hash::Blake3 hasher;
   for (const auto& raw : pages_in_stream_order) hasher.update(raw.data(), raw.size());
   fmt::absorb_identity_trailer(hasher, header.streams);
   return hasher.finish();
+}
+
+std::array<unsigned char, 32> identity_of(const std::array<unsigned char, 32>& index_digest,
+                                          std::span<const uint8_t> dictionary,
+                                          std::span<const uint8_t> bases) {
+  return fmt::compose_identity(index_digest, !dictionary.empty(), std::as_bytes(dictionary),
+                               !bases.empty(), bases);
 }
 
 Bytes rebuild(const Model& m, bool identity) {
@@ -116,7 +123,8 @@ Bytes rebuild(const Model& m, bool identity) {
       for (uint32_t p = rec.first_page; p < rec.first_page + rec.page_count && p < raws.size(); ++p)
         ordered.push_back(raws[p]);
     }
-    h.identity = identity_of(h, ordered);
+    h.index_digest = index_digest_of(h, ordered);
+    h.identity = identity_of(h.index_digest, m.dictionary, m.bases);
   }
   fmt::encode_header(h, std::span<unsigned char, fmt::kHeaderSize>(out.data(), fmt::kHeaderSize));
   return out;
@@ -273,7 +281,14 @@ void reseal(Bytes& file, bool digests) {
       }
     }
     if (complete) {
-      const auto id = identity_of(streams_only, ordered);
+      const auto index = index_digest_of(streams_only, ordered);
+      std::memcpy(h + fmt::kIndexDigestOffset, index.data(), index.size());
+      const auto in_file = [&](uint64_t at, uint64_t n) {
+        return within(at, n, file.size()) ? std::span<const uint8_t>(file.data() + at, n)
+                                          : std::span<const uint8_t>();
+      };
+      const auto id = identity_of(index, in_file(dict_offset, dict_length),
+                                  in_file(bases_offset, bases_length));
       std::memcpy(h + kIdentity, id.data(), id.size());
     }
   }

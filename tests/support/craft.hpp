@@ -33,21 +33,28 @@ Model take_apart(const Bytes& file);
 /// Writes `m` back: the data region as it is, every page encoded from `m.pages` and stored raw
 /// (codec 0) after it, then the dictionary, the base table and the master index, and a header
 /// with every checksum. Master entries keep their `first_logical` and `stream`; the stream
-/// records are m.header's. With `identity`, the identity is recomputed from the new pages.
+/// records are m.header's. With `identity`, the index digest and the identity are recomputed.
 Bytes rebuild(const Model& m, bool identity = true);
 
 /// XXH3-64 of the stored bytes of a block of `m`'s data region (what a block entry records).
 uint64_t block_checksum(const Model& m, const hexz::format::BlockRef& ref);
 
-/// The identity of a snapshot whose raw pages (in stream order, disk then memory) are `pages`.
-std::array<unsigned char, 32> identity_of(const hexz::format::Header& header,
-                                          const std::vector<Bytes>& pages_in_stream_order);
+/// The index digest of a snapshot whose raw pages (in stream order, disk then memory) are
+/// `pages` (FORMAT.md section 14).
+std::array<unsigned char, 32> index_digest_of(const hexz::format::Header& header,
+                                              const std::vector<Bytes>& pages_in_stream_order);
+/// The identity over an index digest, the (plaintext) dictionary and the base table; an empty
+/// section counts as absent.
+std::array<unsigned char, 32> identity_of(const std::array<unsigned char, 32>& index_digest,
+                                          std::span<const uint8_t> dictionary,
+                                          std::span<const uint8_t> bases);
 
 /// Repairs, in place and as far as the bytes allow, the checksums of an unencrypted snapshot
 /// whose index pages are stored raw (as rebuild() writes them): each source-0 block checksum
 /// in each raw page; with `digests` also each chunk digest (from the decoded block) and the
-/// identity; every page checksum; the master index, dictionary and base table checksums; and
-/// last the header checksum. Never throws; fields it cannot reach are left as they are.
+/// index digest and identity; every page checksum; the master index, dictionary and base table
+/// checksums; and last the header checksum. Never throws; fields it cannot reach are left as they
+/// are.
 void reseal(Bytes& file, bool digests);
 
 /// An immutable in-memory ReadableFile (a snapshot fed to the reader without a file system).

@@ -21,6 +21,10 @@ inline constexpr size_t kTailOffset = 96;         // u64
 inline constexpr size_t kMasterOffset = 112;      // u64
 inline constexpr size_t kMasterLength = 120;      // u64
 inline constexpr size_t kPageCount = 136;         // u32
+inline constexpr size_t kDictOffset = 144;        // u64
+inline constexpr size_t kDictLength = 152;        // u32
+inline constexpr size_t kDictChecksum = 160;      // u64 XXH3-64 of the stored dictionary
+inline constexpr size_t kIndexDigest = 400;       // 32 bytes, covered by the identity
 inline constexpr size_t kStreamTable = 192;       // 2 x 64-byte stream records
 inline constexpr size_t kHeaderChecksum = 504;    // u64 XXH3-64 of bytes [0, 504)
 inline constexpr size_t kMasterEntrySize = 40;    // u64 offset, u32 stored length, ...
@@ -33,6 +37,16 @@ void put_u64(Bytes& file, size_t at, uint64_t v);
 void put_u16(Bytes& file, size_t at, uint16_t v);
 /// Recomputes the header checksum after a deliberate header edit.
 void fix_header_checksum(Bytes& file);
+/// Recomputes the dictionary checksum (and then the header checksum) of an unencrypted file
+/// after a deliberate edit of its dictionary.
+void fix_dict_checksum(Bytes& file);
+/// As an attacker who rewrote a block would: sets `block_checksum` of every index entry of
+/// `file` (unencrypted) that refers to the block at `block_offset` of `source` to `checksum`.
+/// A changed page is recompressed in its old place if it fits (the file keeps its size), else
+/// stored raw after the data region (the tail moves); every offset and checksum is fixed up;
+/// digests, the index digest and the identity are left as they were.
+Bytes with_block_checksum(const Bytes& file, uint8_t source, uint64_t block_offset,
+                          uint64_t checksum);
 
 /// Where things are in a packed file.
 struct Map {

@@ -25,6 +25,10 @@ void add_push_command(CLI::App& parent, CommandFn* selected);
 void add_flatten_command(CLI::App& parent, CommandFn* selected);
 /// `diff`: compares the streams of two snapshots (text or --json).
 void add_diff_command(CLI::App& parent, CommandFn* selected);
+/// `keygen`: writes an Ed25519 key pair for `sign`.
+void add_keygen_command(CLI::App& parent, CommandFn* selected);
+/// `sign`: adds a signature of a snapshot's identity to the snapshot, without repacking.
+void add_sign_command(CLI::App& parent, CommandFn* selected);
 /// `mount` and `umount`: a snapshot's streams as read-only files through FUSE (tools/mount/).
 void add_mount_commands(CLI::App& parent, CommandFn* selected);
 

@@ -36,6 +36,8 @@ void build_app(CLI::App& app, CommandFn* selected) {
   add_push_command(app, selected);
   add_flatten_command(app, selected);
   add_diff_command(app, selected);
+  add_keygen_command(app, selected);
+  add_sign_command(app, selected);
   add_mount_commands(app, selected);
 
   CLI::App* data = app.add_subcommand("data", "Commands that work on image data (data pack)");

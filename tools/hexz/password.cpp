@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "hexz/error.hpp"
+#include "hexz/signing.hpp"
 #include "posix_io.hpp"
 
 namespace hexz::cli {
@@ -256,11 +257,23 @@ void add_access_options(CLI::App* sub, AccessArgs& args) {
                   "Also search DIR for the base snapshots of a thin snapshot (repeatable)")
       ->type_name("DIR")
       ->allow_extra_args(false);
+  sub->add_flag("--verify-reads", args.verify_reads,
+                "Check every chunk read against its BLAKE3 digest in the index (and a thin "
+                "snapshot's base indexes against their identities) before using it");
+  sub->add_option("--key", args.keys,
+                  "Require a valid signature by this public key (from hexz keygen; repeatable: "
+                  "any one of them)")
+      ->type_name("PUB")
+      ->allow_extra_args(false);
   add_remote_options(sub, args.remote);
 }
 
 SnapshotOpener::SnapshotOpener(const AccessArgs& args)
-    : base_dirs_(args.base_dirs), remote_(args.remote), passwords_(args.password_file) {
+    : base_dirs_(args.base_dirs),
+      remote_(args.remote),
+      passwords_(args.password_file),
+      verify_reads_(args.verify_reads) {
+  for (const auto& k : args.keys) trusted_keys_.push_back(read_public_key(k));
   apply_remote_args(remote_);
 }
 
@@ -272,6 +285,8 @@ std::unique_ptr<Snapshot> SnapshotOpener::open(const std::string& path, OpenOpti
   options.base_dirs = base_dirs_;
   options.endpoint = remote_.endpoint;
   options.cache_dir = remote_.cache_dir;
+  if (verify_reads_) options.verify_reads = true;
+  if (!trusted_keys_.empty()) options.trusted_keys = trusted_keys_;
   wipe(options.password);
   // A password already obtained (for another snapshot of this command) is tried right away; it
   // is ignored by unencrypted snapshots.

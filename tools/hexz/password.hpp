@@ -2,6 +2,7 @@
 // prompt on the controlling terminal. Never from the command line itself.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +25,8 @@ inline constexpr const char* kAccessFooter =
     "environment variable, else a prompt on the terminal; it is asked for only if needed.\n"
     "The bases of a thin snapshot are searched in its own directory, then in each --base-dir,\n"
     "then in the ':'-separated directories of HEXZ_BASE_PATH.\n"
+    "--verify-reads checks every chunk against its BLAKE3 digest (the default for signed\n"
+    "snapshots); --key PUB requires a signature by that key (hexz keygen, hexz sign).\n"
     "A snapshot may be a local file, an http(s):// URL or s3://bucket/key (S3 credentials from\n"
     "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, region from AWS_REGION;\n"
     "HEXZ_CA_FILE names a PEM file of CA certificates to trust for https://).";
@@ -75,10 +78,12 @@ struct AccessArgs {
   std::string password_file;           ///< --password-file
   std::vector<std::string> base_dirs;  ///< --base-dir (repeatable)
   RemoteArgs remote;                   ///< --endpoint, --cache-dir
+  bool verify_reads = false;           ///< --verify-reads (OpenOptions::verify_reads)
+  std::vector<std::string> keys;       ///< --key (repeatable): trusted public key files
 };
 
-/// Adds --password-file, --base-dir and the remote options (add_remote_options) to `sub`,
-/// bound to `args`.
+/// Adds --password-file, --base-dir, --verify-reads, --key and the remote options
+/// (add_remote_options) to `sub`, bound to `args`.
 void add_access_options(CLI::App* sub, AccessArgs& args);
 
 /// Opens snapshots as the AccessArgs say: first without a password; only if the library reports
@@ -105,6 +110,8 @@ class SnapshotOpener {
   RemoteArgs remote_;
   PasswordSource passwords_;
   OpenOptions last_;
+  bool verify_reads_ = false;
+  std::vector<std::array<unsigned char, 32>> trusted_keys_;
 };
 
 }  // namespace hexz::cli
