@@ -27,6 +27,7 @@ struct CatArgs {
   std::string stream;  ///< Empty: disk if present, else memory.
   uint64_t offset = 0;
   std::optional<uint64_t> length;  ///< Unset: to the end of the stream.
+  unsigned threads = 0;
   AccessArgs access;
 };
 
@@ -48,7 +49,9 @@ Stream choose_stream(const Snapshot& snapshot, const std::string& requested) {
 /// Runs `cat` for `args`; returns the exit status.
 int run_cat(const CatArgs& args) {
   SnapshotOpener opener(args.access);
-  std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot);
+  OpenOptions options;
+  options.threads = args.threads;
+  std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot, options);
   Stream stream = choose_stream(*snapshot, args.stream);
   const uint64_t size = snapshot->size(stream);
   const std::string name = stream_name(stream);
@@ -97,6 +100,7 @@ void add_cat_command(CLI::App& parent, CommandFn* selected) {
   sub->add_option("--length", args->length, "Number of bytes to write (default: to the end)")
       ->type_name("SIZE")
       ->transform(size_transform());
+  add_threads_option(sub, args->threads, "Decode and read-ahead threads; 0 = all cores");
   add_access_options(sub, args->access);
   sub->footer(
       std::string(

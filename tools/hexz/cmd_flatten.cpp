@@ -73,10 +73,9 @@ void add_flatten_command(CLI::App& parent, CommandFn* selected) {
   sub->add_option("-o,--output", args->output, "Standalone snapshot to write (.hxz)")
       ->type_name("OUT.hxz")
       ->required();
-  sub->add_option("--threads", args->threads,
-                  "Worker threads for hashing and compression; 0 = all cores (output identical)")
-      ->type_name("N")
-      ->capture_default_str();
+  add_threads_option(
+      sub, args->threads,
+      "Worker threads for hashing and compression; 0 = all cores (output identical)");
   sub->add_flag("-f,--force", args->force, "Overwrite OUT.hxz if it exists");
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar and no summary line");
   add_access_options(sub, args->access);
