@@ -46,6 +46,8 @@ struct PackArgs {
   std::vector<std::string> base_dirs;
   bool encrypt = false;
   std::string password_file;
+  int password_fd = -1;
+  std::string password_command;
   bool force = false;
   bool quiet = false;
   std::string endpoint;  ///< --endpoint, for an s3:// output
@@ -203,7 +205,11 @@ int run_pack(const PackArgs& args) {
                 "without --encrypt");
   }
   if (!args.base.empty() && !args.chunking_given) chunk_like_base(args, options);
-  PasswordSource passwords(args.password_file);
+  PasswordSource passwords(
+      PasswordArgs{args.password_file, args.password_fd, args.password_command});
+  if (!args.encrypt && (args.password_fd >= 0 || !args.password_command.empty())) {
+    usage_error("--password-fd and --password-command need --encrypt");
+  }
   if (args.encrypt) options.password = passwords.for_new_snapshot();
 
   InterruptGuard guard;
@@ -313,6 +319,13 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
                   "With --encrypt: read the password from the first line of FILE")
       ->type_name("FILE")
       ->needs(encrypt);
+  sub->add_option("--password-fd", args->password_fd,
+                  "With --encrypt: read the password from the first line of descriptor N")
+      ->type_name("N")
+      ->check(int_range(0, 1 << 20));
+  sub->add_option("--password-command", args->password_command,
+                  "With --encrypt: run CMD (/bin/sh -c) and use the first line it prints")
+      ->type_name("CMD");
   sub->add_flag("-f,--force", args->force, "Overwrite OUT.hxz (or the S3 object) if it exists");
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar and no summary line");
   add_endpoint_option(sub, args->endpoint);
@@ -322,8 +335,9 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
       "needs room for it), uploaded as 'hexz push' does, and the temporary file removed.\n"
       "SIZE accepts a byte count with an optional binary suffix K, M or G, e.g. 64K.\n"
       "With --base and no chunking options, the base's chunking is used (needed for dedup).\n"
-      "The password of --encrypt comes from --password-file, else the HEXZ_PASSWORD environment\n"
-      "variable, else a prompt on the terminal (asked twice).");
+      "The password of --encrypt comes from --password-file, --password-fd or --password-command,\n"
+      "else HEXZ_PASSWORD_FD, HEXZ_PASSCOMMAND or HEXZ_PASSWORD, else a prompt on the terminal\n"
+      "(asked twice).");
   sub->parse_complete_callback([args, chunk_size, block_size, cdc, cdc_sizes] {
     args->chunking_given = chunk_size->count() > 0 || cdc->count() > 0;
     for (CLI::Option* opt : cdc_sizes) args->chunking_given |= opt->count() > 0;

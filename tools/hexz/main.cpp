@@ -14,6 +14,7 @@
 #include "hexz/error.hpp"
 #include "hexz/version.hpp"
 #include "interrupt.hpp"
+#include "password.hpp"
 
 namespace hexz::cli {
 namespace {
@@ -113,6 +114,8 @@ int run_command(const CommandFn& command) {
 int main_impl(int argc, char** argv) {
   // Writes to a closed pipe must fail with EPIPE rather than kill the process.
   ::signal(SIGPIPE, SIG_IGN);
+  // Before anything can start a child process (fusermount3, a password command).
+  capture_password_environment();
 
   CLI::App app("hexz: pack VM disk and memory images into one .hxz snapshot and read them back",
                "hexz");
