@@ -21,7 +21,8 @@ std::string errno_text(int err) {
 }  // namespace
 
 InputFile::InputFile(const std::string& path, const std::string& role) : path_(path), role_(role) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO without a writer would block; its type is refused below.
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd_ < 0) {
     const int err = errno;
     const ErrorCode code = err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo;
@@ -52,11 +53,19 @@ InputFile::InputFile(const std::string& path, const std::string& role) : path_(p
     }
     size_ = bytes;
     holes_supported_ = false;
+  } else if (S_ISFIFO(st.st_mode)) {
+    ::close(fd_);
+    throw Error(ErrorCode::kInvalidArgument,
+                role + " '" + path +
+                    "' is a FIFO: an image is read at random, so it must be a regular file or "
+                    "a block device");
   } else {
     ::close(fd_);
     throw Error(ErrorCode::kInvalidArgument,
                 role + " '" + path + "' is not a regular file or block device");
   }
+  const int flags = ::fcntl(fd_, F_GETFL);
+  if (flags >= 0) ::fcntl(fd_, F_SETFL, flags & ~O_NONBLOCK);
   // Probe readability now so an unreadable input fails before any output is created.
   if (size_ > 0) {
     unsigned char probe;

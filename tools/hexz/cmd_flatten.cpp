@@ -79,6 +79,11 @@ void add_flatten_command(CLI::App& parent, CommandFn* selected) {
   sub->add_flag("-f,--force", args->force, "Overwrite OUT.hxz if it exists");
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar and no summary line");
   add_access_options(sub, args->access);
+  sub->parse_complete_callback([args] {
+    if (args->output == "-") {
+      usage_error("-o -: a snapshot cannot be written to standard output; name a file");
+    }
+  });
   sub->footer(
       std::string("OUT.hxz gets the codec, level, chunking, block size and dictionary use of SNAP; "
                   "an encrypted\nsnapshot stays encrypted under the same password.\n") +

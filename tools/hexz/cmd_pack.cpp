@@ -339,6 +339,17 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
       "else HEXZ_PASSWORD_FD, HEXZ_PASSCOMMAND or HEXZ_PASSWORD, else a prompt on the terminal\n"
       "(asked twice).");
   sub->parse_complete_callback([args, chunk_size, block_size, cdc, cdc_sizes] {
+    // "-" is standard input/output elsewhere; never a file literally named "-" here.
+    if (args->output == "-") {
+      usage_error(
+          "-o -: a snapshot cannot be written to standard output (it is written out of "
+          "order); name a file");
+    }
+    if (args->disk == "-" || args->memory == "-") {
+      usage_error(
+          "reading an image from standard input is not supported yet; write it to a "
+          "file or block device first");
+    }
     args->chunking_given = chunk_size->count() > 0 || cdc->count() > 0;
     for (CLI::Option* opt : cdc_sizes) args->chunking_given |= opt->count() > 0;
     args->block_size_given = block_size->count() > 0;

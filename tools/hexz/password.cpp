@@ -183,7 +183,7 @@ constexpr int kPromptTries = 3;
 
 /// Reads one line (up to '\n' or end of file) from `fd` into a password; `what` names the
 /// source in messages. Does not close `fd`.
-std::string read_first_line(int fd, const std::string& what) {
+std::string read_first_line(int fd, const std::string& what, bool allow_empty = false) {
   std::string line;
   char c = 0;
   for (;;) {
@@ -203,7 +203,7 @@ std::string read_first_line(int fd, const std::string& what) {
   }
   c = 0;
   if (!line.empty() && line.back() == '\r') line.pop_back();
-  if (line.empty()) refuse_empty(what);
+  if (line.empty() && !allow_empty) refuse_empty(what);
   return line;
 }
 
@@ -256,7 +256,7 @@ std::string run_password_command(const std::string& command) {
   }
   std::string line;
   try {
-    line = read_first_line(::fileno(pipe), what);
+    line = read_first_line(::fileno(pipe), what, true);
   } catch (...) {
     ::pclose(pipe);
     throw;
@@ -275,6 +275,7 @@ std::string run_password_command(const std::string& command) {
                          ? " (exit status " + std::to_string(WEXITSTATUS(status)) + ")"
                          : std::string()));
   }
+  if (line.empty()) refuse_empty(what);
   return line;
 }
 
