@@ -17,7 +17,8 @@ inline constexpr uint32_t kMinBlockSize = 1024;
 inline constexpr uint32_t kMaxBlockSize = 16u << 20;
 inline constexpr uint32_t kDefaultChunkSize = 4096;
 inline constexpr uint32_t kDefaultBlockSize = 64 * 1024;
-/// FastCDC defaults (see docs/chunking.md for the measurements behind them).
+/// FastCDC defaults (README.md "Choosing chunking" and docs/benchmarks.md give the measurements
+/// behind them).
 inline constexpr uint32_t kDefaultMinChunk = 2 * 1024;
 inline constexpr uint32_t kDefaultAvgChunk = 8 * 1024;
 inline constexpr uint32_t kDefaultMaxChunk = 64 * 1024;
