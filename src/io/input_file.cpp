@@ -78,6 +78,39 @@ InputFile::InputFile(const std::string& path, const std::string& role) : path_(p
   ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
+StreamInput::StreamInput(int fd, std::string name, std::string role)
+    : fd_(fd), name_(std::move(name)), role_(std::move(role)) {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) {
+    throw Error(ErrorCode::kIo,
+                "cannot read " + role_ + " from " + name_ + ": " + errno_text(errno));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    throw Error(ErrorCode::kInvalidArgument, role_ + " " + name_ + " is a directory");
+  }
+}
+
+void StreamInput::read_at(uint64_t, std::span<std::byte>) const {
+  throw Error(ErrorCode::kInternal,
+              role_ + " " + name_ + " is a stream: it cannot be read at random");
+}
+
+size_t StreamInput::read_next(std::span<std::byte> out) const {
+  size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t r = ::read(fd_, out.data() + got, out.size() - got);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw Error(ErrorCode::kIo,
+                  "cannot read " + role_ + " from " + name_ + ": " + errno_text(errno));
+    }
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  done_ += got;
+  return got;
+}
+
 InputFile::~InputFile() {
   if (fd_ >= 0) ::close(fd_);
 }

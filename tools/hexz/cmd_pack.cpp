@@ -253,9 +253,12 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
   auto args = std::make_shared<PackArgs>();
   CLI::App* sub = add_command(parent, "pack", "Pack raw disk and/or memory images into a snapshot",
                               selected, [args] { return run_pack(*args); });
-  sub->add_option("--disk", args->disk, "Raw disk image to store as the disk stream")
+  sub->add_option("--disk", args->disk,
+                  "Raw disk image to store as the disk stream (a file, a block device, or - to "
+                  "read standard input as a stream)")
       ->type_name("FILE");
-  sub->add_option("--memory", args->memory, "Raw memory image to store as the memory stream")
+  sub->add_option("--memory", args->memory,
+                  "Raw memory image to store as the memory stream (as --disk)")
       ->type_name("FILE");
   sub->add_option("-o,--output", args->output,
                   "Snapshot file to write (.hxz), or s3://bucket/key to pack and upload")
@@ -345,10 +348,11 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
           "-o -: a snapshot cannot be written to standard output (it is written out of "
           "order); name a file");
     }
-    if (args->disk == "-" || args->memory == "-") {
-      usage_error(
-          "reading an image from standard input is not supported yet; write it to a "
-          "file or block device first");
+    if (args->disk == "-" && args->memory == "-") {
+      usage_error("--disk - and --memory -: only one image can come from standard input");
+    }
+    if ((args->disk == "-" || args->memory == "-") && args->train_dict) {
+      usage_error("--train-dict samples the whole image: it cannot read standard input");
     }
     args->chunking_given = chunk_size->count() > 0 || cdc->count() > 0;
     for (CLI::Option* opt : cdc_sizes) args->chunking_given |= opt->count() > 0;
