@@ -587,5 +587,28 @@ TEST_F(CliOperatorPasswords, HexzPasswordIsNotInheritedByChildren) {
   EXPECT_TRUE(exited_ok(shell("\"$HEXZ\" verify -q '" + snap_ + "'", {"HEXZ_PASSWORD=s3cr3t"})));
   EXPECT_TRUE(exited_ok(shell("\"$HEXZ\" verify -q '" + plain_ + "'")));
 }
+TEST_F(CliOperatorPasswords, TheTerminalPromptAllowsThreeTries) {
+  if (::access("/usr/bin/script", X_OK) != 0) GTEST_SKIP() << "needs script(1) for a terminal";
+  // script(1) gives hexz a terminal; the answers are typed after each prompt has appeared (the
+  // prompt flushes earlier input).
+  auto typed = [&](const std::vector<std::string>& answers) {
+    std::string feed = "(";
+    for (const std::string& a : answers) feed += "sleep 2; printf '" + a + "\\n'; ";
+    feed +=
+        "sleep 1) | script -qec \"'$HEXZ' verify -q '" + snap_ + "'; echo EXIT=\\$?\" /dev/null";
+    return shell(feed);
+  };
+  ProcessResult r = typed({"bad", "s3cr3t"});
+  EXPECT_NE(r.out.find("Wrong password, try again."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("EXIT=0"), std::string::npos) << r.out;
+  r = typed({"bad1", "bad2", "bad3"});
+  EXPECT_NE(r.out.find("wrong password"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("EXIT=1"), std::string::npos) << r.out;
+  // An unencrypted snapshot never prompts, terminal or not.
+  r = shell("script -qec \"'$HEXZ' verify -q '" + plain_ + "'; echo EXIT=\\$?\" /dev/null");
+  EXPECT_EQ(r.out.find("Password"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("EXIT=0"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace hexz_test
