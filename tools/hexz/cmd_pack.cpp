@@ -333,7 +333,8 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar and no summary line");
   add_endpoint_option(sub, args->endpoint);
   sub->footer(
-      "At least one of --disk and --memory is required.\n"
+      "At least one of --disk and --memory is required; one of them may be - (standard input,\n"
+      "e.g. a pipe from ssh or dd: read once in order, progress shows the bytes done).\n"
       "With -o s3://bucket/key the snapshot is packed into a temporary file in $TMPDIR (which\n"
       "needs room for it), uploaded as 'hexz push' does, and the temporary file removed.\n"
       "SIZE accepts a byte count with an optional binary suffix K, M or G, e.g. 64K.\n"
