@@ -576,7 +576,8 @@ TEST_F(CliEncryption, WrongMissingAndEmptyPasswords) {
   // pack: no password source and no terminal, or an empty password.
   std::string o = output("new.hxz");
   ProcessResult r = hexz_no_tty({"pack", "--disk", disk_path_, "-o", o, "--encrypt"});
-  EXPECT_TRUE(is_error(r, "a password is needed: use --password-file, --password-fd, --password-command"));
+  EXPECT_TRUE(
+      is_error(r, "a password is needed: use --password-file, --password-fd, --password-command"));
   EXPECT_TRUE(
       is_error(hexz({"pack", "--disk", disk_path_, "-o", o, "--encrypt", "--password-file", empty}),
                "empty"));
