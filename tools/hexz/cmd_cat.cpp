@@ -1,4 +1,5 @@
 // The `cat` subcommand: copies a byte range of one stream to stdout.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "extract_output.hpp"
 #include "hexz/error.hpp"
 #include "hexz/snapshot.hpp"
 #include "password.hpp"
@@ -52,6 +54,16 @@ int run_cat(const CatArgs& args) {
   OpenOptions options;
   options.threads = args.threads;
   std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot, options);
+  // `hexz cat SNAP >> SNAP` would append the snapshot to itself while reading it.
+  if (args.snapshot.find("://") == std::string::npos) {
+    struct stat out {};
+    const std::vector<FileId> in = file_id_of(args.snapshot);
+    if (::fstat(STDOUT_FILENO, &out) == 0 && !in.empty() &&
+        in[0] == FileId{out.st_dev, out.st_ino}) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "standard output is the snapshot being read ('" + args.snapshot + "')");
+    }
+  }
   Stream stream = choose_stream(*snapshot, args.stream);
   const uint64_t size = snapshot->size(stream);
   const std::string name = stream_name(stream);
