@@ -107,6 +107,14 @@ TEST_F(CliOperator, ExtractOntoItsOwnSnapshotIsRefusedUnderAnyName) {
                            "same file as another output"));
   // pack and flatten refuse an output that is an input under another name as well.
   EXPECT_TRUE(is_cli_error(hexz({"flatten", snap, "-o", hard, "-f", "-q"}), "same file"));
+  // flatten of a thin snapshot onto its own base.
+  std::string thin = output("thin.hxz");
+  Bytes edited = disk;
+  edited[1000] ^= 1;
+  ASSERT_TRUE(exited_ok(
+      hexz({"pack", "--disk", input("e.img", edited), "--base", snap, "-o", thin, "-q"})));
+  EXPECT_TRUE(is_cli_error(hexz({"flatten", thin, "-o", hard, "-f", "-q"}),
+                           "same file as the base snapshot"));
   EXPECT_TRUE(is_cli_error(
       hexz({"pack", "--disk", input("s.img", disk), "-o", out_dir() + "/../in/s.img", "-f"}),
       "same file"));

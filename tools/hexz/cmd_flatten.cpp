@@ -2,8 +2,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
+#include "extract_output.hpp"
+#include "hexz/error.hpp"
 #include "hexz/flatten.hpp"
 #include "hexz/snapshot.hpp"
 #include "interrupt.hpp"
@@ -32,6 +35,17 @@ int run_flatten(const FlattenArgs& args) {
   // with the same options.
   SnapshotInfo info = opener.open(args.snapshot)->info();
   OpenOptions open_options = opener.last_options();
+  // The output must not be one of the bases being read (replacing it would break every other
+  // snapshot on it); flatten() itself refuses the snapshot.
+  const std::vector<FileId> out_id = file_id_of(args.output);
+  for (const BaseInfo& base : info.bases) {
+    if (base.path.empty() || base.path.find("://") != std::string::npos) continue;
+    if (!out_id.empty() && file_id_of(base.path) == out_id) {
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          "output '" + args.output + "' is the same file as the base snapshot '" + base.path + "'");
+    }
+  }
   PackOptions options = options_like(info);
   options.output_path = args.output;
   options.force = args.force;
