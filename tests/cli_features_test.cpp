@@ -133,8 +133,12 @@ TEST_F(CliFeatures, ThreadCountDoesNotChangeTheFile) {
   EXPECT_TRUE(files_equal(output("t1.hxz"), output("t2.hxz")));
   EXPECT_TRUE(
       is_usage_error(hexz({"pack", "--disk", d, "-o", output("x.hxz"), "--threads", "-1"})));
-  EXPECT_TRUE(
-      is_error(hexz({"pack", "--disk", d, "-o", output("x.hxz"), "--threads", "5000"}), "thread"));
+  // Out of range is a usage error like a malformed value (one exit-code rule).
+  ProcessResult many = hexz({"pack", "--disk", d, "-o", output("x.hxz"), "--threads", "5000"});
+  EXPECT_TRUE(is_usage_error(many));
+  EXPECT_NE(many.err.find("hexz: error: --threads: '5000' is out of range (0 to 1024)"),
+            std::string::npos)
+      << many.err;
   EXPECT_FALSE(fs::exists(output("x.hxz")));
 }
 
@@ -191,7 +195,7 @@ TEST_F(CliFeatures, CdcRoundTripAndInfo) {
 TEST_F(CliFeatures, BadCdcSizesAreRefused) {
   std::string d = input("disk.img", make_disk_image(200000, 22));
   std::string o = output("x.hxz");
-  // Sizes that break the library's rules: exit 1 with the library's message.
+  // Sizes out of range: usage errors (exit 2) like malformed ones, refused before any work.
   const std::vector<std::vector<std::string>> library_errors = {
       {"--min-chunk", "8K", "--avg-chunk", "4K"},                       // min > avg
       {"--avg-chunk", "64K", "--max-chunk", "64K"},                     // avg == max
@@ -202,7 +206,9 @@ TEST_F(CliFeatures, BadCdcSizesAreRefused) {
     std::vector<std::string> args = {"pack", "--disk", d, "-o", o, "--cdc"};
     args.insert(args.end(), extra.begin(), extra.end());
     ProcessResult r = hexz(args);
-    EXPECT_TRUE(is_error(r, "CDC chunk sizes")) << extra[0] << " " << extra[1];
+    EXPECT_TRUE(is_usage_error(r)) << extra[0] << " " << extra[1];
+    EXPECT_EQ(r.err.rfind("hexz: error: ", 0), 0u) << r.err;
+    EXPECT_TRUE(r.err.find("chunk") != std::string::npos) << r.err;
   }
   // Command lines that make no sense: usage errors.
   EXPECT_TRUE(is_usage_error(hexz({"pack", "--disk", d, "-o", o, "--min-chunk", "1K"})));
@@ -357,7 +363,7 @@ TEST_F(CliFeatures, DiffReportsTheEditedChunk) {
   std::string sb = pack_disk("b", b);
 
   ProcessResult r = hexz({"diff", "--json", sa, sb});
-  ASSERT_TRUE(ok(r));
+  ASSERT_EQ(r.exit_code, 1) << "1 = the snapshots differ: " << r.err;
   Json j;
   ASSERT_NO_THROW(j = parse_json(r.out)) << r.out;
   EXPECT_FALSE(j["identical"].boolean);
@@ -377,7 +383,7 @@ TEST_F(CliFeatures, DiffReportsTheEditedChunk) {
   EXPECT_EQ(disk["ranges"].array[0]["length"].u64(), 4096u);
 
   r = hexz({"diff", sa, sb});
-  ASSERT_TRUE(ok(r));
+  ASSERT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.out.find("identical:           no"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("offset 20480, length 4096"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("index"), std::string::npos) << r.out;
@@ -395,7 +401,7 @@ TEST_F(CliFeatures, DiffReportsTheEditedChunk) {
   // Different chunking: the data is compared and the ranges are exact.
   std::string sc = pack_disk("c", b, {"--chunk-size", "8K"});
   r = hexz({"diff", "--json", sa, sc});
-  ASSERT_TRUE(ok(r));
+  ASSERT_EQ(r.exit_code, 1) << r.err;
   j = parse_json(r.out);
   EXPECT_EQ(j["compared_by"].text, "data");
   const Json& ranges = j["streams"]["disk"]["ranges"];
@@ -406,7 +412,10 @@ TEST_F(CliFeatures, DiffReportsTheEditedChunk) {
   EXPECT_EQ(j["streams"]["disk"]["differing_bytes"].u64(), 2u);
 
   // Errors: one line, exit 1; usage: exit 2.
-  EXPECT_TRUE(is_error(hexz({"diff", sa, output("missing.hxz")}), "missing.hxz"));
+  ProcessResult missing = hexz({"diff", sa, output("missing.hxz")});
+  EXPECT_EQ(missing.exit_code, 3) << "3 = error (1 means differ)";
+  EXPECT_NE(missing.err.find("hexz: error: cannot open snapshot"), std::string::npos);
+  EXPECT_NE(missing.err.find("missing.hxz"), std::string::npos) << missing.err;
   EXPECT_TRUE(is_usage_error(hexz({"diff", sa})));
 }
 
@@ -421,7 +430,7 @@ TEST_F(CliFeatures, DiffTextListsTwentyRangesJsonAll) {
       {"pack", "--disk", input("a.img", a), "--memory", input("m.img", mem_a), "-o", sa, "-q"})));
   ASSERT_TRUE(ok(hexz({"pack", "--disk", input("b.img", b), "-o", sb, "-q"})));
   ProcessResult r = hexz({"diff", sa, sb});
-  ASSERT_TRUE(ok(r));
+  ASSERT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.out.find("differing ranges:  30"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("offset " + std::to_string(39 * 4096) + ","), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("offset " + std::to_string(41 * 4096) + ","), std::string::npos) << r.out;
@@ -561,12 +570,16 @@ TEST_F(CliEncryption, WrongMissingAndEmptyPasswords) {
       is_error(hexz_no_tty({"extract", snap_, "--disk", output("x.img")}), "password is needed"));
   EXPECT_TRUE(
       is_error(hexz_no_tty({"flatten", snap_, "-o", output("x.hxz")}), "password is needed"));
-  EXPECT_TRUE(is_error(hexz({"diff", snap_, snap_, "--password-file", wrong}), "wrong password"));
+  // diff: exit 1 means "differ", so its errors exit 3.
+  ProcessResult d = hexz({"diff", snap_, snap_, "--password-file", wrong});
+  EXPECT_EQ(d.exit_code, 3);
+  EXPECT_NE(d.err.find("hexz: error: wrong password"), std::string::npos) << d.err;
 
   // pack: no password source and no terminal, or an empty password.
   std::string o = output("new.hxz");
   ProcessResult r = hexz_no_tty({"pack", "--disk", disk_path_, "-o", o, "--encrypt"});
-  EXPECT_TRUE(is_error(r, "a password is needed: use --password-file or HEXZ_PASSWORD"));
+  EXPECT_TRUE(
+      is_error(r, "a password is needed: use --password-file, --password-fd, --password-command"));
   EXPECT_TRUE(
       is_error(hexz({"pack", "--disk", disk_path_, "-o", o, "--encrypt", "--password-file", empty}),
                "empty"));

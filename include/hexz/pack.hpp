@@ -17,7 +17,8 @@ inline constexpr uint32_t kMinBlockSize = 1024;
 inline constexpr uint32_t kMaxBlockSize = 16u << 20;
 inline constexpr uint32_t kDefaultChunkSize = 4096;
 inline constexpr uint32_t kDefaultBlockSize = 64 * 1024;
-/// FastCDC defaults (see docs/chunking.md for the measurements behind them).
+/// FastCDC defaults (README.md "Choosing chunking" and docs/benchmarks.md give the measurements
+/// behind them).
 inline constexpr uint32_t kDefaultMinChunk = 2 * 1024;
 inline constexpr uint32_t kDefaultAvgChunk = 8 * 1024;
 inline constexpr uint32_t kDefaultMaxChunk = 64 * 1024;
@@ -25,8 +26,11 @@ inline constexpr uint32_t kMaxCdcChunk = 16u << 20;
 
 /// Everything pack() needs. At least one of disk_path / memory_path is set.
 struct PackOptions {
-  std::string disk_path;    ///< Raw disk image; empty = no disk stream.
-  std::string memory_path;  ///< Raw memory image; empty = no memory stream.
+  /// Raw disk image; empty = no disk stream; "-" = standard input, read once as a stream (no
+  /// dictionary training then; progress reports a total of 0, i.e. unknown).
+  std::string disk_path;
+  /// Raw memory image; empty = no memory stream; "-" as for disk_path (not both).
+  std::string memory_path;
   std::string output_path;  ///< Destination .hxz; written atomically.
   Codec codec = Codec::kZstd;
   /// Compression level; 0 = the codec's default (LZ4: 1 = fast mode; >1 = LZ4-HC level;

@@ -106,8 +106,15 @@ _BY_CODE: dict[str, type[Error]] = {
 }
 
 
+# The library names the command line's password sources; hexz.open reads none of them.
+_CLI_PASSWORD_HINT = "a password is needed (prompt, HEXZ_PASSWORD or --password-file)"
+_PYTHON_PASSWORD_HINT = "a password is needed (pass password=... to hexz.open)"
+
+
 def _make_error(code: str, message: str) -> Error:
     """Builds the exception for a library error (called by the native module)."""
+    if code == "wrong_password":
+        message = message.replace(_CLI_PASSWORD_HINT, _PYTHON_PASSWORD_HINT)
     error = _BY_CODE.get(code, Error)(message)
     error.code = code
     return error

@@ -21,7 +21,8 @@ std::string errno_text(int err) {
 }  // namespace
 
 InputFile::InputFile(const std::string& path, const std::string& role) : path_(path), role_(role) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO without a writer would block; its type is refused below.
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd_ < 0) {
     const int err = errno;
     const ErrorCode code = err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo;
@@ -52,11 +53,19 @@ InputFile::InputFile(const std::string& path, const std::string& role) : path_(p
     }
     size_ = bytes;
     holes_supported_ = false;
+  } else if (S_ISFIFO(st.st_mode)) {
+    ::close(fd_);
+    throw Error(ErrorCode::kInvalidArgument,
+                role + " '" + path +
+                    "' is a FIFO: an image is read at random, so it must be a regular file or "
+                    "a block device");
   } else {
     ::close(fd_);
     throw Error(ErrorCode::kInvalidArgument,
                 role + " '" + path + "' is not a regular file or block device");
   }
+  const int flags = ::fcntl(fd_, F_GETFL);
+  if (flags >= 0) ::fcntl(fd_, F_SETFL, flags & ~O_NONBLOCK);
   // Probe readability now so an unreadable input fails before any output is created.
   if (size_ > 0) {
     unsigned char probe;
@@ -67,6 +76,39 @@ InputFile::InputFile(const std::string& path, const std::string& role) : path_(p
     }
   }
   ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+}
+
+StreamInput::StreamInput(int fd, std::string name, std::string role)
+    : fd_(fd), name_(std::move(name)), role_(std::move(role)) {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) {
+    throw Error(ErrorCode::kIo,
+                "cannot read " + role_ + " from " + name_ + ": " + errno_text(errno));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    throw Error(ErrorCode::kInvalidArgument, role_ + " " + name_ + " is a directory");
+  }
+}
+
+void StreamInput::read_at(uint64_t, std::span<std::byte>) const {
+  throw Error(ErrorCode::kInternal,
+              role_ + " " + name_ + " is a stream: it cannot be read at random");
+}
+
+size_t StreamInput::read_next(std::span<std::byte> out) const {
+  size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t r = ::read(fd_, out.data() + got, out.size() - got);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw Error(ErrorCode::kIo,
+                  "cannot read " + role_ + " from " + name_ + ": " + errno_text(errno));
+    }
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  done_ += got;
+  return got;
 }
 
 InputFile::~InputFile() {

@@ -27,6 +27,36 @@ class InputSource {
   virtual Extent next_data(uint64_t offset) const = 0;
   /// Reads exactly out.size() bytes at `offset`. Throws hexz::Error.
   virtual void read_at(uint64_t offset, std::span<std::byte> out) const = 0;
+  /// True for a stream (a pipe, standard input): its size is unknown until its end, and it is
+  /// read only in order with read_next(); size(), next_data() and read_at() are not used.
+  virtual bool streamed() const { return false; }
+  /// Streams only: reads the next bytes into `out`, as many as fit unless the stream ends
+  /// first; returns how many (0 at the end). Throws hexz::Error.
+  virtual size_t read_next(std::span<std::byte> out) const {
+    (void)out;
+    return 0;
+  }
+};
+
+/// A stream read once from its start to its end, such as a pipe on standard input (`--disk -`):
+/// no seeking, no SEEK_HOLE, the size known only at the end.
+class StreamInput final : public InputSource {
+ public:
+  /// Reads descriptor `fd` (not closed); `name` names it in messages ("standard input").
+  StreamInput(int fd, std::string name, std::string role);
+  uint64_t size() const override { return done_; }
+  const std::string& path() const override { return name_; }
+  Extent next_data(uint64_t offset) const override { return {offset, 0}; }
+  /// Not supported (throws kInternal): a stream is read with read_next() only.
+  void read_at(uint64_t offset, std::span<std::byte> out) const override;
+  bool streamed() const override { return true; }
+  size_t read_next(std::span<std::byte> out) const override;
+
+ private:
+  int fd_;
+  std::string name_;
+  std::string role_;
+  mutable uint64_t done_ = 0;  ///< Bytes read so far.
 };
 
 /// A read-only regular file. Opening checks that it exists, is a regular file (or a block

@@ -37,15 +37,30 @@ void refuse_output_equal_to(const std::string& output, const std::string& path, 
 
 PackResult pack(const PackOptions& options, const ProgressFn& progress) {
   packing::validate_options(options);
-  std::unique_ptr<io::InputFile> files[kStreamCount];
-  if (!options.disk_path.empty())
-    files[0] = std::make_unique<io::InputFile>(options.disk_path, "disk image");
-  if (!options.memory_path.empty())
-    files[1] = std::make_unique<io::InputFile>(options.memory_path, "memory image");
+  if (options.disk_path == "-" && options.memory_path == "-") {
+    throw Error(ErrorCode::kInvalidArgument,
+                "the disk and memory images cannot both be read from standard input");
+  }
+  if (options.train_dictionary && (options.disk_path == "-" || options.memory_path == "-")) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "a dictionary cannot be trained on standard input (it samples the whole image)");
+  }
+  std::unique_ptr<io::InputSource> files[kStreamCount];
+  const std::string* paths[kStreamCount] = {&options.disk_path, &options.memory_path};
+  const char* roles[kStreamCount] = {"disk image", "memory image"};
+  for (int s = 0; s < kStreamCount; ++s) {
+    if (paths[s]->empty()) continue;
+    if (*paths[s] == "-") {
+      files[s] = std::make_unique<io::StreamInput>(0, "standard input", roles[s]);
+    } else {
+      files[s] = std::make_unique<io::InputFile>(*paths[s], roles[s]);
+    }
+  }
   packing::PackJob job{options, {}, nullptr};
   for (int s = 0; s < kStreamCount; ++s) {
     if (!files[s]) continue;
-    if (same_file(options.output_path, *files[s])) {
+    const auto* file = dynamic_cast<const io::InputFile*>(files[s].get());
+    if (file != nullptr && same_file(options.output_path, *file)) {
       throw Error(ErrorCode::kInvalidArgument, "output '" + options.output_path +
                                                    "' is the same file as input '" +
                                                    files[s]->path() + "'");

@@ -105,7 +105,12 @@ class Packer {
 
   PackResult run() {
     const auto start = std::chrono::steady_clock::now();
-    for (const auto& in : job_.inputs) total_ += in.source->size();
+    bool streamed = false;
+    for (const auto& in : job_.inputs) {
+      streamed |= in.source->streamed();
+      if (!in.source->streamed()) total_ += in.source->size();
+    }
+    if (streamed) total_ = 0;  // Unknown until the stream ends: progress reports bytes done.
     if (job_.base != nullptr) {
       if (!job_.base->same_chunking(chunking_)) {
         result_.warnings.push_back(
@@ -162,6 +167,7 @@ class Packer {
       stats_->logical_size = in.source->size();
       index.begin_stream(in.stream);
       pack_stream(*in.source, in.stream);
+      if (in.source->streamed()) stats_->logical_size = in.source->size();
       const auto [first, count] = index.end_stream();
       auto& rec = header.streams[s];
       rec.present = 1;

@@ -8,10 +8,11 @@ SegmentReader::SegmentReader(const io::InputSource& input, Stream stream,
                              const ChunkingParams& chunking, uint64_t segment_size)
     : input_(input), stream_(stream), chunking_(chunking), segment_size_(segment_size) {
   if (chunking_.cdc) cdc_.emplace(chunking_.min, chunking_.avg, chunking_.max);
-  data_ = input_.next_data(0);
+  if (!input_.streamed()) data_ = input_.next_data(0);
 }
 
 std::optional<Segment> SegmentReader::next() {
+  if (input_.streamed()) return next_stream();
   return cdc_ ? next_cdc() : next_fixed();
 }
 
@@ -38,6 +39,41 @@ bool SegmentReader::read_range(uint64_t offset, std::span<std::byte> out) {
     if (de == data_.offset + data_.length) data_ = input_.next_data(de);
   }
   return false;
+}
+
+std::optional<Segment> SegmentReader::next_stream() {
+  Segment seg;
+  seg.stream = stream_;
+  seg.offset = pos_ - carry_.size();
+  seg.data = std::move(carry_);
+  carry_.clear();
+  const size_t have = seg.data.size();
+  seg.data.resize(have + segment_size_);
+  const size_t got = input_.read_next(std::span(seg.data).subspan(have, segment_size_));
+  seg.data.resize(have + got);
+  pos_ += got;
+  const bool at_end = got < segment_size_;
+  if (seg.data.size() == 0) return std::nullopt;
+  const size_t n = seg.data.size();
+  size_t at = 0;
+  if (cdc_) {
+    const auto* p = reinterpret_cast<const unsigned char*>(seg.data.data());
+    while (at < n && (at_end || n - at >= cdc_->max())) {
+      const size_t len = cdc_->cut(p + at, n - at);
+      seg.chunk_lengths.push_back(static_cast<uint32_t>(len));
+      at += len;
+    }
+    carry_.assign(seg.data.begin() + static_cast<ptrdiff_t>(at), seg.data.end());
+    seg.data.resize(at);
+  } else {
+    for (; at < n; at += chunking_.chunk_size) {
+      seg.chunk_lengths.push_back(
+          static_cast<uint32_t>(std::min<uint64_t>(chunking_.chunk_size, n - at)));
+    }
+    at = n;
+  }
+  seg.length = at;
+  return seg;
 }
 
 std::optional<Segment> SegmentReader::next_fixed() {

@@ -34,6 +34,8 @@ class SegmentReader {
  private:
   std::optional<Segment> next_fixed();
   std::optional<Segment> next_cdc();
+  /// A streamed input: read in order until it ends (fixed chunks or CDC cuts).
+  std::optional<Segment> next_stream();
   /// Fills `out` with input bytes [offset, offset + out.size()), zeros for holes. Returns true
   /// if the whole range was a hole (nothing read).
   bool read_range(uint64_t offset, std::span<std::byte> out);

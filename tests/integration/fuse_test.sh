@@ -53,6 +53,13 @@ check "unmounted" bash -c "! grep -q ' $TMP/mnt ' /proc/self/mountinfo"
 check_fails "umount of a directory that is not mounted" "not mounted" "$HEXZ" umount mnt
 check_fails "umount of a missing directory" "does not exist" "$HEXZ" umount nowhere
 
+# --- -o allow_other (a VMM running as another user) -----------------------------------------------
+check_fails "an unknown mount option is refused" "unsupported mount option" \
+  "$HEXZ" mount vm.hxz mnt -o exec
+check "mount -o allow_other" "$HEXZ" mount vm.hxz mnt -o allow_other
+check "the mount has allow_other" grep -q " $TMP/mnt .*allow_other" /proc/self/mountinfo
+check "hexz umount (allow_other)" "$HEXZ" umount mnt
+
 # --- foreground mode, a disk-only snapshot, SIGTERM unmounts --------------------------------------
 "$HEXZ" mount --foreground disk.hxz mnt >fg.log 2>&1 &
 FG=$!

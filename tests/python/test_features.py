@@ -53,8 +53,12 @@ def test_encryption(images, tmp_path):
     out = tmp_path / "secret.hxz"
     hexz.pack(out, disk=images.disk_path, memory=images.memory_path, password="correct horse")
     assert images.disk[:65536] not in out.read_bytes()
-    with pytest.raises(hexz.WrongPasswordError):
+    with pytest.raises(hexz.WrongPasswordError) as missing:
         hexz.open(out)
+    # The message names what hexz.open reads, not the command line's sources.
+    assert "pass password=... to hexz.open" in str(missing.value)
+    assert "HEXZ_PASSWORD" not in str(missing.value)
+    assert "--password-file" not in str(missing.value)
     with pytest.raises(hexz.WrongPasswordError) as info:
         hexz.open(out, password="battery staple")
     assert info.value.code == "wrong_password"

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,9 +37,18 @@ ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
     if (options.new_session && ::setsid() < 0) ::_exit(125);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::dup2(out_pipe[1], 1);
+    int in =
+        ::open(options.stdin_path.empty() ? "/dev/null" : options.stdin_path.c_str(), O_RDONLY);
+    if (in < 0) ::_exit(124);
+    ::dup2(in, 0);
+    if (options.stdout_path.empty()) {
+      ::dup2(out_pipe[1], 1);
+    } else {
+      int out = ::open(options.stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (out < 0) ::_exit(124);
+      ::dup2(out, 1);
+    }
+    if (options.umask) ::umask(*options.umask);
     ::dup2(err_pipe[1], 2);
     if (!options.working_dir.empty() && ::chdir(options.working_dir.c_str()) != 0) ::_exit(126);
     if (options.gid) {
@@ -50,6 +60,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions
   }
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
+  if (options.on_start) options.on_start(pid);
 
   ProcessResult result;
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,14 @@ struct RunOptions {
   std::vector<std::string> extra_env;  ///< "NAME=value" entries added to the environment.
   /// Start a new session (setsid) first: no controlling terminal, so /dev/tty cannot be opened.
   bool new_session = false;
+  /// Standard input from this file (empty = /dev/null).
+  std::string stdin_path;
+  /// Standard output into this file, created or truncated (empty = captured in `out`).
+  std::string stdout_path;
+  /// The child's umask (unset = inherited).
+  std::optional<mode_t> umask;
+  /// Called in the parent with the child's pid right after it started (e.g. to signal it).
+  std::function<void(pid_t)> on_start;
 };
 
 /// Runs argv[0] with arguments argv[1..] (no shell), stdin from /dev/null, and

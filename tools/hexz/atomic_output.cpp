@@ -43,6 +43,23 @@ int rename_no_replace(const std::string& from, const std::string& to) {
   return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
 }
 
+/// `path`, or the file its chain of symbolic links finally names (so that the link is kept
+/// and its target replaced). Throws kInvalidArgument for a link loop.
+std::string resolve_links(const std::string& path) {
+  std::string current = path;
+  for (int hops = 0; hops < 40; ++hops) {
+    struct stat st;
+    if (::lstat(current.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return current;
+    std::string target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 255) + 1, '\0');
+    ssize_t n = ::readlink(current.c_str(), target.data(), target.size());
+    if (n <= 0) return current;
+    target.resize(static_cast<size_t>(n));
+    if (target.front() != '/') target = directory_of(current) + "/" + target;
+    current = target;
+  }
+  throw Error(ErrorCode::kInvalidArgument, "output '" + path + "' is a symbolic link loop");
+}
+
 }  // namespace
 
 void check_output_path(const std::string& path, bool force) {
@@ -63,6 +80,7 @@ void check_output_path(const std::string& path, bool force) {
 AtomicOutputFile::AtomicOutputFile(std::string path, bool force)
     : path_(std::move(path)), force_(force) {
   check_output_path(path_, force_);
+  path_ = resolve_links(path_);
   const std::string base = path_ + ".tmp-" + std::to_string(::getpid()) + "-";
   for (int attempt = 0; attempt < 100; ++attempt) {
     temp_path_ = base + std::to_string(attempt);

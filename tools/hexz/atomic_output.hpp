@@ -11,9 +11,10 @@ namespace hexz::cli {
 /// (so a directory or device is never replaced, even with `force`).
 void check_output_path(const std::string& path, bool force);
 
-/// A temporary file next to a destination path. commit() makes it appear atomically under the
-/// destination name; if commit() is never reached (error, interrupt) the temporary file is
-/// removed by the destructor, leaving the destination untouched.
+/// A temporary file next to a destination path (a symbolic link is written through: the file it
+/// names is replaced and the link kept; the new file gets mode 0666 minus the umask). commit()
+/// makes it appear atomically under the destination name; if commit() is never reached (error,
+/// interrupt) the temporary file is removed by the destructor, leaving the destination untouched.
 class AtomicOutputFile {
  public:
   /// Runs check_output_path(path, force) and creates the temporary file in the same directory.

@@ -5,6 +5,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
+#include <memory>
+#include <optional>
 #include <utility>
 
 namespace hexz::cli {
@@ -60,6 +63,79 @@ Codec to_codec(std::string_view name) {
     throw CLI::ValidationError("--compression", "unknown compression '" + std::string(name) + "'");
   }
   return *codec;
+}
+
+namespace {
+
+/// See make_help_formatter().
+class HelpFormatter : public CLI::Formatter {
+ public:
+  std::string make_option_opts(const CLI::Option* opt) const override {
+    std::string out;
+    if (opt->get_type_size() == 0) return out;  // A flag.
+    std::string type = opt->get_type_name();
+    // CLI11 appends validator descriptions ("N:UINT in [1 - 64]"); keep the value name only.
+    if (size_t colon = type.find(':'); colon != std::string::npos) type.resize(colon);
+    if (!type.empty()) out += " " + type;
+    std::string def = opt->get_default_str();
+    if (!def.empty()) {
+      if (type == "SIZE") {
+        if (std::optional<uint64_t> bytes = parse_size(def)) def = size_text(*bytes);
+      }
+      out += "=" + def;
+    }
+    if (opt->get_expected_max() == CLI::detail::expected_max_vector_size) out += " ...";
+    if (opt->get_required()) out += " REQUIRED";
+    return out;
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<CLI::Formatter> make_help_formatter() {
+  auto formatter = std::make_shared<HelpFormatter>();
+  formatter->column_width(34);
+  return formatter;
+}
+
+std::string size_text(uint64_t bytes) {
+  static const char* const kSuffixes[] = {"", "K", "M", "G", "T"};
+  size_t unit = 0;
+  while (unit + 1 < std::size(kSuffixes) && bytes != 0 && bytes % 1024 == 0) {
+    bytes /= 1024;
+    ++unit;
+  }
+  return std::to_string(bytes) + kSuffixes[unit];
+}
+
+CLI::Validator int_range(long long lo, long long hi) {
+  auto op = [lo, hi](std::string& text) -> std::string {
+    long long value = 0;
+    size_t used = 0;
+    try {
+      value = std::stoll(text, &used, 10);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != text.size()) return "'" + text + "' is not a whole number";
+    if (value < lo || value > hi) {
+      return "'" + text + "' is out of range (" + std::to_string(lo) + " to " + std::to_string(hi) +
+             ")";
+    }
+    return {};
+  };
+  return CLI::Validator(op, "", "range");
+}
+
+void add_threads_option(CLI::App* sub, unsigned& threads, const std::string& text) {
+  sub->add_option("--threads", threads, text)
+      ->type_name("N")
+      ->check(int_range(0, 1024))
+      ->capture_default_str();
+}
+
+void usage_error(const std::string& message) {
+  throw CLI::ValidationError(message);
 }
 
 void print_error(std::string_view message) {

@@ -16,8 +16,18 @@ namespace hexz::cli {
 inline constexpr int kExitOk = 0;
 /// Process exit status for a failed command (any hexz::Error or other runtime failure).
 inline constexpr int kExitError = 1;
-/// Process exit status for a command line that could not be parsed or validated.
+/// Process exit status for a command line that could not be parsed or validated: malformed and
+/// out-of-range values alike, for every command.
 inline constexpr int kExitUsage = 2;
+/// `diff`: the snapshots differ (as cmp, diff and qemu-img compare report it).
+inline constexpr int kExitDifferent = 1;
+/// `diff`: an error (a snapshot cannot be opened or read); 1 is taken by kExitDifferent.
+inline constexpr int kExitDiffTrouble = 3;
+/// `verify`: the snapshot is damaged (bytes were read but are wrong).
+inline constexpr int kExitCorrupt = 3;
+/// `verify`: parts of the snapshot could not be read (I/O error, network, missing base), and
+/// nothing read was wrong.
+inline constexpr int kExitUnreadable = 4;
 
 /// The action a parsed subcommand runs; returns the process exit status. May throw; the caller
 /// (main) turns exceptions into a one-line error message.
@@ -46,6 +56,24 @@ Stream to_stream(std::string_view name);
 /// Parses a codec name already checked by codec_validator(). Throws CLI::ValidationError
 /// (a usage error) if it is not a codec name after all.
 Codec to_codec(std::string_view name);
+
+/// The help formatter of every hexz command: options show their value name only (no CLI11
+/// type or range annotations, no "Needs:"/"Excludes:" lists), and defaults of SIZE options as
+/// sizes such as 64M instead of byte counts.
+std::shared_ptr<CLI::Formatter> make_help_formatter();
+
+/// Formats a byte count as the shortest exact size text parse_size() accepts: "64M", "4K",
+/// "1000" (a count that is not a whole number of KiB stays a plain number).
+std::string size_text(uint64_t bytes);
+
+/// Throws CLI::ValidationError (a usage error, exit status 2) with `message`.
+[[noreturn]] void usage_error(const std::string& message);
+
+/// Adds `--threads N` (0..1024, default 0) to `sub`, bound to `threads`, with help `text`.
+void add_threads_option(CLI::App* sub, unsigned& threads, const std::string& text);
+
+/// A CLI11 validator accepting integers from `lo` to `hi`; the message names the range.
+CLI::Validator int_range(long long lo, long long hi);
 
 /// Prints `hexz: error: <message>` as a single line on stderr (embedded line breaks become
 /// spaces).

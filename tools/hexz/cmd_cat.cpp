@@ -1,4 +1,5 @@
 // The `cat` subcommand: copies a byte range of one stream to stdout.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "extract_output.hpp"
 #include "hexz/error.hpp"
 #include "hexz/snapshot.hpp"
 #include "password.hpp"
@@ -27,6 +29,7 @@ struct CatArgs {
   std::string stream;  ///< Empty: disk if present, else memory.
   uint64_t offset = 0;
   std::optional<uint64_t> length;  ///< Unset: to the end of the stream.
+  unsigned threads = 0;
   AccessArgs access;
 };
 
@@ -48,7 +51,19 @@ Stream choose_stream(const Snapshot& snapshot, const std::string& requested) {
 /// Runs `cat` for `args`; returns the exit status.
 int run_cat(const CatArgs& args) {
   SnapshotOpener opener(args.access);
-  std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot);
+  OpenOptions options;
+  options.threads = args.threads;
+  std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot, options);
+  // `hexz cat SNAP >> SNAP` would append the snapshot to itself while reading it.
+  if (args.snapshot.find("://") == std::string::npos) {
+    struct stat out {};
+    const std::vector<FileId> in = file_id_of(args.snapshot);
+    if (::fstat(STDOUT_FILENO, &out) == 0 && !in.empty() &&
+        in[0] == FileId{out.st_dev, out.st_ino}) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "standard output is the snapshot being read ('" + args.snapshot + "')");
+    }
+  }
   Stream stream = choose_stream(*snapshot, args.stream);
   const uint64_t size = snapshot->size(stream);
   const std::string name = stream_name(stream);
@@ -97,6 +112,7 @@ void add_cat_command(CLI::App& parent, CommandFn* selected) {
   sub->add_option("--length", args->length, "Number of bytes to write (default: to the end)")
       ->type_name("SIZE")
       ->transform(size_transform());
+  add_threads_option(sub, args->threads, "Decode and read-ahead threads; 0 = all cores");
   add_access_options(sub, args->access);
   sub->footer(
       std::string(

@@ -1,5 +1,6 @@
 // The `diff` subcommand: which byte ranges of each stream differ between two snapshots.
 #include <cstdio>
+#include <exception>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -118,15 +119,28 @@ std::string diff_text(const DiffArgs& args, const DiffResult& result) {
   return out;
 }
 
-/// Runs `diff` for `args`; returns the exit status (0 whether or not the snapshots differ).
-int run_diff(const DiffArgs& args) {
+/// Runs `diff` for `args`; returns the exit status: 0 identical, 1 different (as cmp does).
+int compare(const DiffArgs& args) {
   SnapshotOpener opener(args.access);
   std::unique_ptr<Snapshot> a = opener.open(args.a);
   std::unique_ptr<Snapshot> b = opener.open(args.b);
   DiffResult result = diff(*a, *b);
   std::cout << (args.json ? diff_json(args, result) : diff_text(args, result));
   if (!std::cout.flush()) throw Error(ErrorCode::kIo, "cannot write to standard output");
-  return kExitOk;
+  return identical(result) ? kExitOk : kExitDifferent;
+}
+
+/// Runs `diff` for `args`: compare(), with every error reported here and mapped to
+/// kExitDiffTrouble, because exit status 1 means "the snapshots differ".
+int run_diff(const DiffArgs& args) {
+  try {
+    return compare(args);
+  } catch (const CLI::ParseError&) {
+    throw;  // A usage error: main reports it with status 2.
+  } catch (const std::exception& e) {
+    print_error(e.what());
+  }
+  return kExitDiffTrouble;
 }
 
 }  // namespace
@@ -141,8 +155,9 @@ void add_diff_command(CLI::App& parent, CommandFn* selected) {
                 "Print one JSON object with every range instead of text (see docs/cli-json.md)");
   add_access_options(sub, args->access);
   sub->footer(
-      std::string("Exit status: 0 whether or not the snapshots differ (see the 'identical' line), "
-                  "1 on errors.\nWhen both sides chunk alike and neither is encrypted only the "
+      std::string("Exit status: 0 the snapshots are identical, 1 they differ, 2 usage error, "
+                  "3 an\nerror (cannot open or read a snapshot), like cmp and qemu-img "
+                  "compare.\nWhen both sides chunk alike and neither is encrypted only the "
                   "indexes are read and the\nranges are whole chunks; otherwise the data is read "
                   "and compared byte by byte.\n") +
       kAccessFooter);

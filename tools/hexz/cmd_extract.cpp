@@ -5,13 +5,12 @@
 #include <string>
 #include <vector>
 
-#include "atomic_output.hpp"
 #include "commands.hpp"
+#include "extract_output.hpp"
 #include "hexz/error.hpp"
 #include "hexz/snapshot.hpp"
 #include "interrupt.hpp"
 #include "password.hpp"
-#include "posix_io.hpp"
 #include "progress_bar.hpp"
 
 namespace hexz::cli {
@@ -27,6 +26,7 @@ struct ExtractArgs {
   std::string memory;  ///< Output path for the memory stream; empty = do not extract it.
   bool force = false;
   bool quiet = false;
+  unsigned threads = 0;
   AccessArgs access;
 };
 
@@ -44,14 +44,16 @@ struct Progress {
 };
 
 /// Copies `stream` into `out`: data runs are read and written in pieces of at most kPieceSize,
-/// zero runs are skipped so they become holes. Throws hexz::Error on failure or interrupt.
-void copy_stream(const Snapshot& snapshot, Stream stream, AtomicOutputFile& out,
+/// zero runs are handed to ExtractOutput::zeros (holes in a file, BLKZEROOUT on a device,
+/// written zeros on a stream). Throws hexz::Error on failure or interrupt.
+void copy_stream(const Snapshot& snapshot, Stream stream, ExtractOutput& out,
                  std::vector<std::byte>& buffer, Progress& progress) {
   const uint64_t size = snapshot.size(stream);
   snapshot.for_each_extent(stream, 0, size, [&](uint64_t offset, uint64_t length, bool is_zero) {
     throw_if_interrupted();
     if (is_zero) {
-      progress.done += length;  // Nothing to write: the final ftruncate leaves a hole.
+      out.zeros(offset, length);
+      progress.done += length;
       progress.bar->update(progress.done, progress.total);
       return;
     }
@@ -60,13 +62,18 @@ void copy_stream(const Snapshot& snapshot, Stream stream, AtomicOutputFile& out,
       auto piece = static_cast<size_t>(std::min(length - done, kPieceSize));
       std::span<std::byte> data(buffer.data(), piece);
       snapshot.read(stream, offset + done, data);
-      pwrite_all(out.fd(), data, offset + done, out.path());
+      out.write(offset + done, data);
       done += piece;
       progress.done += piece;
       progress.bar->update(progress.done, progress.total);
     }
   });
-  out.commit(size);
+  out.finish(size);
+}
+
+/// True for the locations the remote backends read.
+bool is_url(const std::string& path) {
+  return path.find("://") != std::string::npos;
 }
 
 /// Runs `extract` for `args`; returns the exit status.
@@ -77,7 +84,18 @@ int run_extract(const ExtractArgs& args) {
 
   InterruptGuard guard;
   SnapshotOpener opener(args.access);
-  std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot);
+  OpenOptions options;
+  options.threads = args.threads;
+  std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot, options);
+  // The files being read: an output must be none of them (compared by device and inode, so
+  // other paths and hard links count too).
+  OutputRules rules;
+  rules.force = args.force;
+  if (!is_url(args.snapshot)) rules.inputs = file_id_of(args.snapshot);
+  for (const BaseInfo& base : snapshot->info().bases) {
+    if (base.path.empty() || is_url(base.path)) continue;
+    for (const FileId& id : file_id_of(base.path)) rules.inputs.push_back(id);
+  }
   // Check everything up front so that nothing is written when any job cannot succeed.
   uint64_t total = 0;
   for (const Job& job : jobs) {
@@ -85,7 +103,8 @@ int run_extract(const ExtractArgs& args) {
       throw Error(ErrorCode::kOutOfRange,
                   std::string("the snapshot has no ") + stream_name(job.stream) + " stream");
     }
-    check_output_path(job.path, args.force);
+    rules.size = snapshot->size(job.stream);
+    for (const FileId& id : check_extract_output(job.path, rules)) rules.outputs.push_back(id);
     total += snapshot->size(job.stream);
   }
   throw_if_interrupted();
@@ -94,8 +113,10 @@ int run_extract(const ExtractArgs& args) {
   Progress progress{&bar, 0, total};
   std::vector<std::byte> buffer(static_cast<size_t>(kPieceSize));
   for (const Job& job : jobs) {
-    AtomicOutputFile out(job.path, args.force);
-    copy_stream(*snapshot, job.stream, out, buffer, progress);
+    rules.size = snapshot->size(job.stream);
+    rules.outputs.clear();  // Checked above; the first output now exists.
+    std::unique_ptr<ExtractOutput> out = open_extract_output(job.path, rules);
+    copy_stream(*snapshot, job.stream, *out, buffer, progress);
   }
   return kExitOk;
 }
@@ -108,19 +129,32 @@ void add_extract_command(CLI::App& parent, CommandFn* selected) {
       add_command(parent, "extract", "Write the streams of a snapshot back to raw image files",
                   selected, [args] { return run_extract(*args); });
   sub->add_option("SNAP", args->snapshot, "Snapshot file (.hxz)")->type_name("")->required();
-  sub->add_option("--disk", args->disk, "Write the disk stream to OUT (sparse)")->type_name("OUT");
-  sub->add_option("--memory", args->memory, "Write the memory stream to OUT (sparse)")
+  sub->add_option("--disk", args->disk,
+                  "Write the disk stream to OUT: a file (sparse), a block device, or - for "
+                  "standard output")
       ->type_name("OUT");
-  sub->add_flag("-f,--force", args->force, "Overwrite existing output files");
+  sub->add_option("--memory", args->memory, "Write the memory stream to OUT (as --disk)")
+      ->type_name("OUT");
+  sub->add_flag("-f,--force", args->force,
+                "Replace existing output files; write over an existing block device");
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar");
+  add_threads_option(sub, args->threads, "Decode and read-ahead threads; 0 = all cores");
   add_access_options(sub, args->access);
-  sub->footer(std::string("At least one of --disk and --memory is required.\n") + kAccessFooter);
+  sub->footer(
+      std::string(
+          "At least one of --disk and --memory is required. A file is written beside its\n"
+          "destination and renamed into place when complete (a symlink is written through);\n"
+          "a block device is written in place after a size check (zero runs are zeroed by the\n"
+          "device with BLKZEROOUT where it can); standard output (-), a character device or a\n"
+          "FIFO with a reader receive the bytes in order. An output that is the snapshot or\n"
+          "one of its bases (by device and inode) is refused.\n") +
+      kAccessFooter);
   // Usage checks CLI11 cannot express; a CLI::ValidationError here is reported as a usage error.
   sub->parse_complete_callback([args] {
     if (args->disk.empty() && args->memory.empty()) {
       throw CLI::ValidationError("extract", "at least one of --disk or --memory is required");
     }
-    if (args->disk == args->memory) {
+    if (args->disk == args->memory || (args->disk == "-" && args->memory == "-")) {
       throw CLI::ValidationError("extract", "--disk and --memory must name different files");
     }
   });

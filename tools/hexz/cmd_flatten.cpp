@@ -2,8 +2,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
+#include "extract_output.hpp"
+#include "hexz/error.hpp"
 #include "hexz/flatten.hpp"
 #include "hexz/snapshot.hpp"
 #include "interrupt.hpp"
@@ -32,6 +35,17 @@ int run_flatten(const FlattenArgs& args) {
   // with the same options.
   SnapshotInfo info = opener.open(args.snapshot)->info();
   OpenOptions open_options = opener.last_options();
+  // The output must not be one of the bases being read (replacing it would break every other
+  // snapshot on it); flatten() itself refuses the snapshot.
+  const std::vector<FileId> out_id = file_id_of(args.output);
+  for (const BaseInfo& base : info.bases) {
+    if (base.path.empty() || base.path.find("://") != std::string::npos) continue;
+    if (!out_id.empty() && file_id_of(base.path) == out_id) {
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          "output '" + args.output + "' is the same file as the base snapshot '" + base.path + "'");
+    }
+  }
   PackOptions options = options_like(info);
   options.output_path = args.output;
   options.force = args.force;
@@ -73,13 +87,17 @@ void add_flatten_command(CLI::App& parent, CommandFn* selected) {
   sub->add_option("-o,--output", args->output, "Standalone snapshot to write (.hxz)")
       ->type_name("OUT.hxz")
       ->required();
-  sub->add_option("--threads", args->threads,
-                  "Worker threads for hashing and compression; 0 = all cores (output identical)")
-      ->type_name("N")
-      ->capture_default_str();
+  add_threads_option(
+      sub, args->threads,
+      "Worker threads for hashing and compression; 0 = all cores (output identical)");
   sub->add_flag("-f,--force", args->force, "Overwrite OUT.hxz if it exists");
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar and no summary line");
   add_access_options(sub, args->access);
+  sub->parse_complete_callback([args] {
+    if (args->output == "-") {
+      usage_error("-o -: a snapshot cannot be written to standard output; name a file");
+    }
+  });
   sub->footer(
       std::string("OUT.hxz gets the codec, level, chunking, block size and dictionary use of SNAP; "
                   "an encrypted\nsnapshot stays encrypted under the same password.\n") +

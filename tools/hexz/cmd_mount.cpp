@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "hexz/error.hpp"
@@ -29,6 +30,7 @@ struct MountArgs {
   bool no_preload = false;
   unsigned threads = 0;
   unsigned fuse_threads = 0;
+  std::vector<std::string> fuse_options;  ///< -o, split at commas
   AccessArgs access;
 };
 
@@ -62,6 +64,7 @@ int run_mount(const MountArgs& args) {
   request.mount_point = args.mount_point;
   request.foreground = args.foreground;
   request.max_threads = args.fuse_threads;
+  request.fuse_options = args.fuse_options;
   AccessArgs access = args.access;
   for (std::string& dir : access.base_dirs) dir = anchored(dir);
   access.remote.cache_dir = anchored(access.remote.cache_dir);
@@ -112,7 +115,8 @@ void add_mount_commands(CLI::App& parent, CommandFn* selected) {
   sub->add_option("DIR", args->mount_point, "Existing directory to mount on")
       ->type_name("")
       ->required();
-  sub->add_flag("-f,--foreground", args->foreground,
+  // No -f: it means --force in every other command.
+  sub->add_flag("--foreground", args->foreground,
                 "Stay in the foreground until unmounted (Ctrl-C unmounts); by default hexz "
                 "returns once the mount is live and serves it in the background");
   sub->add_option("--cache-size", args->cache_size, "Memory for decoded blocks")
@@ -126,10 +130,22 @@ void add_mount_commands(CLI::App& parent, CommandFn* selected) {
   sub->add_flag("--no-preload", args->no_preload,
                 "Do not decode the index before the mount goes live (by default as much of it "
                 "as --index-cache holds is, so first reads only decode their data block)");
-  sub->add_option("--threads", args->threads, "Decode threads (0 = one per core)")
-      ->capture_default_str();
+  sub->add_option("-o", args->fuse_options,
+                  "Mount options, comma-separated: allow_other (other users, e.g. a VMM running "
+                  "as another user, may read the files; needs user_allow_other in "
+                  "/etc/fuse.conf unless root) or allow_root")
+      ->type_name("OPTS")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->check([](const std::string& option) -> std::string {
+        if (option == "allow_other" || option == "allow_root") return {};
+        return "unsupported mount option '" + option + "' (supported: allow_other, allow_root)";
+      });
+  add_threads_option(sub, args->threads, "Decode threads; 0 = one per core");
   sub->add_option("--fuse-threads", args->fuse_threads,
                   "Most FUSE requests served at once (0 = one per core, at least 2)")
+      ->type_name("N")
+      ->check(int_range(0, 1024))
       ->capture_default_str();
   add_access_options(sub, args->access);
   sub->footer(std::string("Unmount with 'hexz umount DIR' (or 'fusermount3 -u DIR').\n"

@@ -23,6 +23,10 @@
 namespace hexz::cli {
 namespace {
 
+/// Highest --level per codec (LZ4 HC and zstd).
+constexpr int kMaxLz4Level = 12;
+constexpr int kMaxZstdLevel = 22;
+
 /// Command-line values of `pack`.
 struct PackArgs {
   std::string disk;
@@ -42,6 +46,8 @@ struct PackArgs {
   std::vector<std::string> base_dirs;
   bool encrypt = false;
   std::string password_file;
+  int password_fd = -1;
+  std::string password_command;
   bool force = false;
   bool quiet = false;
   std::string endpoint;  ///< --endpoint, for an s3:// output
@@ -78,6 +84,41 @@ void chunk_like_base(const PackArgs& args, PackOptions& options) {
     if (!args.block_size_given && options.block_size < options.chunk_size) {
       options.block_size = base.block_size;
     }
+  }
+}
+
+/// Refuses out-of-range option values as usage errors (exit status 2, like malformed ones), with
+/// the same ranges the help states.
+void check_ranges(const PackArgs& args) {
+  const bool lz4 = args.compression == "lz4";
+  const int max_level = lz4 ? kMaxLz4Level : kMaxZstdLevel;
+  if (args.level < 0 || args.level > max_level) {
+    usage_error("--level " + std::to_string(args.level) + " is out of range for " +
+                args.compression + ": use 1 to " + std::to_string(max_level) +
+                " (0 = the codec's default)");
+  }
+  if (!args.cdc) {
+    const uint64_t c = args.chunk_size;
+    if (c < kMinChunkSize || c > kMaxChunkSize || (c & (c - 1)) != 0) {
+      usage_error("--chunk-size " + size_text(c) +
+                  " is out of range: use a power of two from 512 to 1M");
+    }
+  }
+  if (args.block_size < kMinBlockSize || args.block_size > kMaxBlockSize) {
+    usage_error("--block-size " + size_text(args.block_size) + " is out of range: use 1K to 16M");
+  }
+  if (!args.cdc && args.block_size < args.chunk_size) {
+    usage_error("--block-size " + size_text(args.block_size) +
+                " must not be smaller than --chunk-size " + size_text(args.chunk_size));
+  }
+  if (args.cdc) {
+    if (args.min_chunk < 64) usage_error("--min-chunk must be at least 64 bytes");
+    if (!(args.min_chunk < args.avg_chunk && args.avg_chunk < args.max_chunk)) {
+      usage_error("CDC chunk sizes must satisfy --min-chunk < --avg-chunk < --max-chunk (got " +
+                  size_text(args.min_chunk) + ", " + size_text(args.avg_chunk) + ", " +
+                  size_text(args.max_chunk) + ")");
+    }
+    if (args.max_chunk > kMaxCdcChunk) usage_error("--max-chunk must be at most 16M");
   }
 }
 
@@ -164,7 +205,11 @@ int run_pack(const PackArgs& args) {
                 "without --encrypt");
   }
   if (!args.base.empty() && !args.chunking_given) chunk_like_base(args, options);
-  PasswordSource passwords(args.password_file);
+  PasswordSource passwords(
+      PasswordArgs{args.password_file, args.password_fd, args.password_command});
+  if (!args.encrypt && (args.password_fd >= 0 || !args.password_command.empty())) {
+    usage_error("--password-fd and --password-command need --encrypt");
+  }
   if (args.encrypt) options.password = passwords.for_new_snapshot();
 
   InterruptGuard guard;
@@ -208,9 +253,12 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
   auto args = std::make_shared<PackArgs>();
   CLI::App* sub = add_command(parent, "pack", "Pack raw disk and/or memory images into a snapshot",
                               selected, [args] { return run_pack(*args); });
-  sub->add_option("--disk", args->disk, "Raw disk image to store as the disk stream")
+  sub->add_option("--disk", args->disk,
+                  "Raw disk image to store as the disk stream (a file, a block device, or - to "
+                  "read standard input as a stream)")
       ->type_name("FILE");
-  sub->add_option("--memory", args->memory, "Raw memory image to store as the memory stream")
+  sub->add_option("--memory", args->memory,
+                  "Raw memory image to store as the memory stream (as --disk)")
       ->type_name("FILE");
   sub->add_option("-o,--output", args->output,
                   "Snapshot file to write (.hxz), or s3://bucket/key to pack and upload")
@@ -221,7 +269,8 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
       ->check(codec_validator())
       ->capture_default_str();
   sub->add_option("--level", args->level,
-                  "Compression level; 0 = codec default (zstd 1..22, lz4 >1 = HC)")
+                  "Compression level: zstd 1..22 (default 3), lz4 1..12 (default 1, >1 = HC); "
+                  "0 = the codec's default")
       ->type_name("N")
       ->capture_default_str();
   CLI::Option* chunk_size = sub->add_option("--chunk-size", args->chunk_size,
@@ -237,13 +286,16 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
           ->capture_default_str();
   CLI::Option* cdc =
       sub->add_flag("--cdc", args->cdc,
-                    "Content-defined chunking (FastCDC) instead of fixed-size chunks")
-          ->excludes(chunk_size);
+                    "Content-defined chunking (FastCDC) instead of fixed-size chunks; not with "
+                    "--chunk-size")
+          ->excludes(chunk_size);  // The help text says so; hidden from the option list.
   CLI::Option* cdc_sizes[] = {
-      sub->add_option("--min-chunk", args->min_chunk, "Smallest CDC chunk (64 bytes or more)"),
-      sub->add_option("--avg-chunk", args->avg_chunk, "Average CDC chunk, above --min-chunk"),
+      sub->add_option("--min-chunk", args->min_chunk,
+                      "With --cdc: smallest chunk (64 bytes or more)"),
+      sub->add_option("--avg-chunk", args->avg_chunk,
+                      "With --cdc: average chunk, above --min-chunk"),
       sub->add_option("--max-chunk", args->max_chunk,
-                      "Largest CDC chunk, above --avg-chunk, 16M at most"),
+                      "With --cdc: largest chunk, above --avg-chunk, 16M at most"),
   };
   for (CLI::Option* opt : cdc_sizes) {
     opt->type_name("SIZE")
@@ -251,10 +303,9 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
         ->capture_default_str()
         ->needs(cdc);
   }
-  sub->add_option("--threads", args->threads,
-                  "Worker threads for hashing and compression; 0 = all cores (output identical)")
-      ->type_name("N")
-      ->capture_default_str();
+  add_threads_option(
+      sub, args->threads,
+      "Worker threads for hashing and compression; 0 = all cores (output identical)");
   sub->add_flag("--train-dict", args->train_dict,
                 "Train a zstd dictionary on a sample of the input (not with --compression lz4)");
   sub->add_option("--base", args->base,
@@ -271,21 +322,43 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
                   "With --encrypt: read the password from the first line of FILE")
       ->type_name("FILE")
       ->needs(encrypt);
+  sub->add_option("--password-fd", args->password_fd,
+                  "With --encrypt: read the password from the first line of descriptor N")
+      ->type_name("N")
+      ->check(int_range(0, 1 << 20));
+  sub->add_option("--password-command", args->password_command,
+                  "With --encrypt: run CMD (/bin/sh -c) and use the first line it prints")
+      ->type_name("CMD");
   sub->add_flag("-f,--force", args->force, "Overwrite OUT.hxz (or the S3 object) if it exists");
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar and no summary line");
   add_endpoint_option(sub, args->endpoint);
   sub->footer(
-      "At least one of --disk and --memory is required.\n"
+      "At least one of --disk and --memory is required; one of them may be - (standard input,\n"
+      "e.g. a pipe from ssh or dd: read once in order, progress shows the bytes done).\n"
       "With -o s3://bucket/key the snapshot is packed into a temporary file in $TMPDIR (which\n"
       "needs room for it), uploaded as 'hexz push' does, and the temporary file removed.\n"
       "SIZE accepts a byte count with an optional binary suffix K, M or G, e.g. 64K.\n"
       "With --base and no chunking options, the base's chunking is used (needed for dedup).\n"
-      "The password of --encrypt comes from --password-file, else the HEXZ_PASSWORD environment\n"
-      "variable, else a prompt on the terminal (asked twice).");
+      "The password of --encrypt comes from --password-file, --password-fd or --password-command,\n"
+      "else HEXZ_PASSWORD_FD, HEXZ_PASSCOMMAND or HEXZ_PASSWORD, else a prompt on the terminal\n"
+      "(asked twice).");
   sub->parse_complete_callback([args, chunk_size, block_size, cdc, cdc_sizes] {
+    // "-" is standard input/output elsewhere; never a file literally named "-" here.
+    if (args->output == "-") {
+      usage_error(
+          "-o -: a snapshot cannot be written to standard output (it is written out of "
+          "order); name a file");
+    }
+    if (args->disk == "-" && args->memory == "-") {
+      usage_error("--disk - and --memory -: only one image can come from standard input");
+    }
+    if ((args->disk == "-" || args->memory == "-") && args->train_dict) {
+      usage_error("--train-dict samples the whole image: it cannot read standard input");
+    }
     args->chunking_given = chunk_size->count() > 0 || cdc->count() > 0;
     for (CLI::Option* opt : cdc_sizes) args->chunking_given |= opt->count() > 0;
     args->block_size_given = block_size->count() > 0;
+    check_ranges(*args);
   });
 }
 

@@ -34,7 +34,13 @@ InterruptGuard::InterruptGuard() {
   struct sigaction action = {};
   action.sa_handler = on_signal;
   sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESETHAND;  // A second Ctrl-C kills a process that does not react.
+  // No SA_RESETHAND: a second signal arriving close behind the first (as `timeout` or a
+  // process-group kill send them) must not kill the process before the destructors have
+  // removed its temporary files. Every further signal is only recorded, like the first.
+  // The signals stay blocked while the handler runs (sa_mask).
+  sigaddset(&action.sa_mask, SIGINT);
+  sigaddset(&action.sa_mask, SIGTERM);
+  action.sa_flags = 0;
   install(SIGINT, action, &g_old_int);
   install(SIGTERM, action, &g_old_term);
 }

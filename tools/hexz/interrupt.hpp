@@ -3,10 +3,11 @@
 
 namespace hexz::cli {
 
-/// While alive, SIGINT and SIGTERM only record that they arrived (a second one of the same
-/// signal gets the default action, i.e. kills the process); a signal that was ignored when the
-/// guard was created stays ignored. The destructor restores the previous handlers. Not
-/// nestable; create at most one at a time.
+/// While alive, SIGINT and SIGTERM only record that they arrived, however many arrive, so that
+/// the command stops at its next check and its destructors remove temporary files (SIGKILL
+/// stops a command that does not react; the next pack removes what that leaves); a signal that was
+/// ignored when the guard was created stays ignored. The destructor restores the previous handlers.
+/// Not nestable; create at most one at a time.
 class InterruptGuard {
  public:
   /// Installs the handlers.

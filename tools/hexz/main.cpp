@@ -14,6 +14,7 @@
 #include "hexz/error.hpp"
 #include "hexz/version.hpp"
 #include "interrupt.hpp"
+#include "password.hpp"
 
 namespace hexz::cli {
 namespace {
@@ -28,6 +29,8 @@ std::string version_line() {
 void build_app(CLI::App& app, CommandFn* selected) {
   app.set_version_flag("--version", version_line(), "Print the version and exit");
   app.require_subcommand(1);
+  // Set first: subcommands copy their parent's formatter when they are created.
+  app.formatter(make_help_formatter());
   add_pack_command(app, selected);
   add_info_command(app, selected);
   add_cat_command(app, selected);
@@ -45,6 +48,38 @@ void build_app(CLI::App& app, CommandFn* selected) {
   add_pack_command(*data, selected);
   // Set last: subcommands copy their parent's footer when they are created.
   app.footer("Run 'hexz COMMAND --help' for the options of a command.");
+}
+
+/// True if `name` is the name of a subcommand of `app`.
+bool has_subcommand(const CLI::App& app, const std::string& name) {
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (sub->get_name() == name) return true;
+  }
+  return false;
+}
+
+/// The message for a command line CLI11 refused: an unknown command is named as such (CLI11
+/// says "A subcommand is required" or "arguments were not expected"); other messages get a
+/// pointer to the command's --help.
+std::string parse_error_message(const CLI::App& app, int argc, char** argv,
+                                const CLI::ParseError& e) {
+  const CLI::App* level = &app;
+  std::string path = "hexz";
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word.empty() || word[0] == '-') break;
+    if (!has_subcommand(*level, word)) {
+      if (level->get_require_subcommand_min() == 0) break;  // A positional argument.
+      return "unknown command '" + word + "' (run '" + path + " --help' for the list of commands)";
+    }
+    level = level->get_subcommand(word);
+    path += " " + word;
+  }
+  std::string message = e.what();
+  if (message == "A subcommand is required") {
+    return "no command given (run '" + path + " --help' for the list of commands)";
+  }
+  return message + " (run '" + path + " --help' for usage)";
 }
 
 /// Runs `command`, turning every exception into a one-line message; returns the exit status.
@@ -81,6 +116,8 @@ int run_command(const CommandFn& command) {
 int main_impl(int argc, char** argv) {
   // Writes to a closed pipe must fail with EPIPE rather than kill the process.
   ::signal(SIGPIPE, SIG_IGN);
+  // Before anything can start a child process (fusermount3, a password command).
+  capture_password_environment();
 
   CLI::App app("hexz: pack VM disk and memory images into one .hxz snapshot and read them back",
                "hexz");
@@ -89,8 +126,12 @@ int main_impl(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);  // Prints help, the version, or the error message.
-    return code == 0 ? kExitOk : kExitUsage;
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
+      app.exit(e);  // --help or --version.
+      return kExitOk;
+    }
+    print_error(parse_error_message(app, argc, argv, e));
+    return kExitUsage;
   }
   if (!selected) {  // Unreachable: require_subcommand() guarantees an action.
     print_error("no command given");

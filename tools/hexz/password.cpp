@@ -3,12 +3,16 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
 #include <utility>
 
 #include "hexz/error.hpp"
@@ -136,9 +140,144 @@ ReadOutcome read_line_quietly(const std::string& prompt, std::string* line) {
 
 }  // namespace
 
+namespace {
+
+/// Shows `text` on the terminal (best effort).
+void prompt_notice(const std::string& text) {
+  int fd = ::open("/dev/tty", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return;
+  tty_write(fd, text);
+  ::close(fd);
+}
+
+/// Refuses a local snapshot path that is a FIFO, socket or character device before opening it
+/// (opening a FIFO without a writer would block forever).
+void refuse_special_file(const std::string& path) {
+  if (path.find("://") != std::string::npos) return;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return;  // Snapshot::open reports it.
+  if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "snapshot '" + path +
+                    "' is not a regular file (a FIFO, socket or character "
+                    "device cannot be read at random)");
+  }
+}
+
+}  // namespace
+
 void wipe(std::string& secret) {
   if (!secret.empty()) ::explicit_bzero(secret.data(), secret.size());
   secret.clear();
+}
+
+namespace {
+
+/// HEXZ_PASSWORD as captured by capture_password_environment().
+std::optional<std::string>& environment_password() {
+  static std::optional<std::string> value;
+  return value;
+}
+
+/// Most prompts for one snapshot while the password entered is wrong.
+constexpr int kPromptTries = 3;
+
+/// Reads one line (up to '\n' or end of file) from `fd` into a password; `what` names the
+/// source in messages. Does not close `fd`.
+std::string read_first_line(int fd, const std::string& what, bool allow_empty = false) {
+  std::string line;
+  char c = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, &c, 1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      wipe(line);
+      throw Error(ErrorCode::kIo, errno_message("cannot read the password from " + what, err));
+    }
+    if (n == 0 || c == '\n') break;
+    if (line.size() >= kMaxPasswordLength) {
+      wipe(line);
+      throw Error(ErrorCode::kInvalidArgument, "the password from " + what + " is too long");
+    }
+    line.push_back(c);
+  }
+  c = 0;
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty() && !allow_empty) refuse_empty(what);
+  return line;
+}
+
+/// Parses the value of HEXZ_PASSWORD_FD / --password-fd.
+int parse_fd(const char* text) {
+  char* end = nullptr;
+  errno = 0;
+  long value = std::strtol(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || value < 0 || value > 1 << 20) {
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("HEXZ_PASSWORD_FD '") + text + "' is not a file descriptor number");
+  }
+  return static_cast<int>(value);
+}
+
+}  // namespace
+
+void capture_password_environment() {
+  if (const char* env = std::getenv("HEXZ_PASSWORD")) {
+    environment_password() = std::string(env);
+    // Overwrite the value in place before removing it, so it does not linger in memory.
+    ::explicit_bzero(const_cast<char*>(env), std::strlen(env));
+    ::unsetenv("HEXZ_PASSWORD");
+  }
+}
+
+std::string read_password_fd(int fd) {
+  const std::string what = "file descriptor " + std::to_string(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                errno_message("cannot read the password from " + what, errno));
+  }
+  std::string line;
+  try {
+    line = read_first_line(fd, what);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+  return line;
+}
+
+std::string run_password_command(const std::string& command) {
+  const std::string what = "password command '" + command + "'";
+  FILE* pipe = ::popen(command.c_str(), "re");
+  if (pipe == nullptr) {
+    throw Error(ErrorCode::kIo, errno_message("cannot run " + what, errno));
+  }
+  std::string line;
+  try {
+    line = read_first_line(::fileno(pipe), what, true);
+  } catch (...) {
+    ::pclose(pipe);
+    throw;
+  }
+  // Drain the rest so that the command does not die of SIGPIPE before exiting.
+  char buf[256];
+  while (::read(::fileno(pipe), buf, sizeof buf) > 0) {
+  }
+  ::explicit_bzero(buf, sizeof buf);
+  int status = ::pclose(pipe);
+  if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    wipe(line);
+    throw Error(ErrorCode::kInvalidArgument,
+                what + " failed" +
+                    (status != -1 && WIFEXITED(status)
+                         ? " (exit status " + std::to_string(WEXITSTATUS(status)) + ")"
+                         : std::string()));
+  }
+  if (line.empty()) refuse_empty(what);
+  return line;
 }
 
 std::string read_password_file(const std::string& path) {
@@ -208,12 +347,42 @@ PasswordSource::~PasswordSource() {
 }
 
 std::optional<std::string> PasswordSource::from_file_or_environment() const {
-  if (!file_.empty()) return read_password_file(file_);
-  if (const char* env = std::getenv("HEXZ_PASSWORD")) {
-    if (*env == '\0') refuse_empty("HEXZ_PASSWORD");
-    return std::string(env);
+  if (!args_.file.empty()) return read_password_file(args_.file);
+  if (args_.fd >= 0) return read_password_fd(args_.fd);
+  if (!args_.command.empty()) return run_password_command(args_.command);
+  if (const char* fd = std::getenv("HEXZ_PASSWORD_FD"); fd != nullptr && *fd != '\0') {
+    return read_password_fd(parse_fd(fd));
+  }
+  if (const char* cmd = std::getenv("HEXZ_PASSCOMMAND"); cmd != nullptr && *cmd != '\0') {
+    return run_password_command(cmd);
+  }
+  const std::optional<std::string>& env = environment_password();
+  if (env) {
+    if (env->empty()) refuse_empty("HEXZ_PASSWORD");
+    return *env;
+  }
+  // Not captured (e.g. a caller that did not run capture_password_environment()).
+  if (const char* raw = std::getenv("HEXZ_PASSWORD")) {
+    if (*raw == '\0') refuse_empty("HEXZ_PASSWORD");
+    return std::string(raw);
   }
   return std::nullopt;
+}
+
+bool PasswordSource::supplied() const {
+  if (!args_.file.empty() || args_.fd >= 0 || !args_.command.empty()) return true;
+  for (const char* name : {"HEXZ_PASSWORD_FD", "HEXZ_PASSCOMMAND"}) {
+    const char* value = std::getenv(name);
+    if (value != nullptr && *value != '\0') return true;
+  }
+  return environment_password().has_value() || std::getenv("HEXZ_PASSWORD") != nullptr;
+}
+
+void PasswordSource::forget() {
+  if (!prompted_) return;
+  if (password_) wipe(*password_);
+  password_.reset();
+  prompted_ = false;
 }
 
 const std::string& PasswordSource::for_new_snapshot() {
@@ -233,6 +402,7 @@ const std::string& PasswordSource::for_new_snapshot() {
     throw Error(ErrorCode::kInvalidArgument, "the passwords do not match");
   }
   password_ = std::move(first);
+  prompted_ = true;
   return *password_;
 }
 
@@ -246,13 +416,24 @@ const std::string& PasswordSource::for_snapshot(const std::string& snapshot) {
   std::string entered = prompt_password("Password for '" + snapshot + "': ");
   if (entered.empty()) refuse_empty("the prompt");
   password_ = std::move(entered);
+  prompted_ = true;
   return *password_;
+}
+
+void add_password_source_options(CLI::App* sub, int& fd, std::string& command) {
+  sub->add_option("--password-fd", fd, "Read the password from the first line of descriptor N")
+      ->type_name("N")
+      ->check(int_range(0, 1 << 20));
+  sub->add_option("--password-command", command,
+                  "Run CMD (with /bin/sh -c) and take the first line it prints as the password")
+      ->type_name("CMD");
 }
 
 void add_access_options(CLI::App* sub, AccessArgs& args) {
   sub->add_option("--password-file", args.password_file,
                   "Read the password of an encrypted snapshot from the first line of FILE")
       ->type_name("FILE");
+  add_password_source_options(sub, args.password_fd, args.password_command);
   sub->add_option("--base-dir", args.base_dirs,
                   "Also search DIR for the base snapshots of a thin snapshot (repeatable)")
       ->type_name("DIR")
@@ -271,7 +452,7 @@ void add_access_options(CLI::App* sub, AccessArgs& args) {
 SnapshotOpener::SnapshotOpener(const AccessArgs& args)
     : base_dirs_(args.base_dirs),
       remote_(args.remote),
-      passwords_(args.password_file),
+      passwords_(PasswordArgs{args.password_file, args.password_fd, args.password_command}),
       verify_reads_(args.verify_reads) {
   for (const auto& k : args.keys) trusted_keys_.push_back(read_public_key(k));
   apply_remote_args(remote_);
@@ -288,17 +469,30 @@ std::unique_ptr<Snapshot> SnapshotOpener::open(const std::string& path, OpenOpti
   if (verify_reads_) options.verify_reads = true;
   if (!trusted_keys_.empty()) options.trusted_keys = trusted_keys_;
   wipe(options.password);
-  // A password already obtained (for another snapshot of this command) is tried right away; it
-  // is ignored by unencrypted snapshots.
-  bool tried_password = passwords_.known();
+  refuse_special_file(path);
+  // A password the user supplied goes to every snapshot (the library refuses an unencrypted
+  // one then); one obtained earlier for another snapshot of this command is tried right away.
+  bool tried_password = passwords_.known() || passwords_.supplied();
   if (tried_password) options.password = passwords_.for_snapshot(path);
   std::unique_ptr<Snapshot> snapshot;
   try {
     snapshot = Snapshot::open(path, options);
   } catch (const Error& e) {
-    if (e.code() != ErrorCode::kWrongPassword || tried_password) throw;
-    options.password = passwords_.for_snapshot(path);
-    snapshot = Snapshot::open(path, options);
+    if (e.code() != ErrorCode::kWrongPassword) throw;
+    if (tried_password && !passwords_.prompted()) throw;
+    // Encrypted, and nothing supplied: ask on the terminal, again while the password is wrong.
+    for (int attempt = 1;; ++attempt) {
+      passwords_.forget();
+      wipe(options.password);
+      options.password = passwords_.for_snapshot(path);
+      try {
+        snapshot = Snapshot::open(path, options);
+        break;
+      } catch (const Error& again) {
+        if (again.code() != ErrorCode::kWrongPassword || attempt >= kPromptTries) throw;
+        prompt_notice("Wrong password, try again.\n");
+      }
+    }
   }
   wipe(last_.password);
   last_ = options;

@@ -17,12 +17,16 @@ namespace hexz::cli {
 
 /// The message of the error raised when a password is needed but there is no way to get one.
 inline constexpr const char* kPasswordNeededMessage =
-    "a password is needed: use --password-file or HEXZ_PASSWORD";
+    "a password is needed: use --password-file, --password-fd, --password-command, "
+    "HEXZ_PASSWORD_FD, HEXZ_PASSCOMMAND or HEXZ_PASSWORD";
 
 /// Help text for the options add_access_options() adds, for command footers.
 inline constexpr const char* kAccessFooter =
-    "The password of an encrypted snapshot comes from --password-file, else the HEXZ_PASSWORD\n"
-    "environment variable, else a prompt on the terminal; it is asked for only if needed.\n"
+    "The password of an encrypted snapshot comes from --password-file, --password-fd or\n"
+    "--password-command, else the environment (HEXZ_PASSWORD_FD, HEXZ_PASSCOMMAND, "
+    "HEXZ_PASSWORD),\n"
+    "else a prompt on the terminal (3 tries), asked only if the snapshot is encrypted. A password\n"
+    "given by any of the first means requires the snapshot to be encrypted.\n"
     "The bases of a thin snapshot are searched in its own directory, then in each --base-dir,\n"
     "then in the ':'-separated directories of HEXZ_BASE_PATH.\n"
     "--verify-reads checks every chunk against its BLAKE3 digest (the default for signed\n"
@@ -45,13 +49,36 @@ std::string prompt_password(const std::string& prompt);
 /// Overwrites the characters of `secret` with zeros and empties it.
 void wipe(std::string& secret);
 
-/// Where a password comes from, in this order: `--password-file`, the HEXZ_PASSWORD environment
-/// variable, an interactive prompt. An empty password is refused. The password is looked up at
-/// most once and kept for later calls; it is wiped on destruction.
+/// Reads the first line of descriptor `fd` (up to a newline or end of file) as a password and
+/// closes `fd`. Throws hexz::Error if it cannot be read or the line is empty.
+std::string read_password_fd(int fd);
+
+/// Runs `command` with /bin/sh -c and takes the first line of its standard output as the
+/// password. Throws hexz::Error if it cannot run, exits non-zero, or prints an empty line.
+std::string run_password_command(const std::string& command);
+
+/// Takes HEXZ_PASSWORD out of the environment (so that child processes such as fusermount3
+/// never inherit it), keeping its value for PasswordSource. Call once, early in main.
+void capture_password_environment();
+
+/// Where a password comes from (the command-line options; empty / -1 = not given).
+struct PasswordArgs {
+  std::string file;     ///< --password-file
+  int fd = -1;          ///< --password-fd
+  std::string command;  ///< --password-command
+};
+
+/// Where a password comes from, in this order: --password-file, --password-fd,
+/// --password-command, the environment variables HEXZ_PASSWORD_FD, HEXZ_PASSCOMMAND and
+/// HEXZ_PASSWORD (see capture_password_environment), an interactive prompt. An empty password
+/// is refused. The password is looked up at most once and kept for later calls (a prompted one
+/// can be forgotten to ask again); it is wiped on destruction.
 class PasswordSource {
  public:
   /// `password_file` is the --password-file value (empty if not given).
-  explicit PasswordSource(std::string password_file) : file_(std::move(password_file)) {}
+  explicit PasswordSource(std::string password_file) { args_.file = std::move(password_file); }
+  /// All the command-line sources.
+  explicit PasswordSource(PasswordArgs args) : args_(std::move(args)) {}
   ~PasswordSource();
   PasswordSource(const PasswordSource&) = delete;
   PasswordSource& operator=(const PasswordSource&) = delete;
@@ -64,31 +91,45 @@ class PasswordSource {
   const std::string& for_snapshot(const std::string& snapshot);
   /// True once a password has been obtained.
   bool known() const { return password_.has_value(); }
+  /// True if the user supplied a password other than by the prompt (an option or the
+  /// environment): it is then passed to every snapshot opened, encrypted or not.
+  bool supplied() const;
+  /// True if the password known came from the prompt.
+  bool prompted() const { return prompted_; }
+  /// Forgets a prompted password so that the next call asks again.
+  void forget();
 
  private:
-  /// The password from the file or the environment, if either is set. Throws on an empty one.
+  /// The password from an option or the environment, if any is set. Throws on an empty one.
   std::optional<std::string> from_file_or_environment() const;
 
-  std::string file_;
+  PasswordArgs args_;
   std::optional<std::string> password_;
+  bool prompted_ = false;
 };
 
 /// Command-line values shared by the commands that read snapshots.
 struct AccessArgs {
   std::string password_file;           ///< --password-file
+  int password_fd = -1;                ///< --password-fd
+  std::string password_command;        ///< --password-command
   std::vector<std::string> base_dirs;  ///< --base-dir (repeatable)
   RemoteArgs remote;                   ///< --endpoint, --cache-dir
   bool verify_reads = false;           ///< --verify-reads (OpenOptions::verify_reads)
   std::vector<std::string> keys;       ///< --key (repeatable): trusted public key files
 };
 
-/// Adds --password-file, --base-dir, --verify-reads, --key and the remote options
-/// (add_remote_options) to `sub`, bound to `args`.
+/// Adds --password-fd and --password-command to `sub`, bound to `args`.
+void add_password_source_options(CLI::App* sub, int& fd, std::string& command);
+
+/// Adds --password-file, --password-fd, --password-command, --base-dir, --verify-reads, --key and
+/// the remote options (add_remote_options) to `sub`, bound to `args`.
 void add_access_options(CLI::App* sub, AccessArgs& args);
 
-/// Opens snapshots as the AccessArgs say: first without a password; only if the library reports
-/// that the snapshot is encrypted (ErrorCode::kWrongPassword) and no password was tried yet is a
-/// password obtained (file, HEXZ_PASSWORD, prompt) and the snapshot opened again.
+/// Opens snapshots as the AccessArgs say. A password the user supplied (option or environment)
+/// is passed to every open, so that the library refuses an unencrypted file then. Otherwise the
+/// snapshot is opened without one; only if the library reports that it is encrypted
+/// (ErrorCode::kWrongPassword) is the user prompted, up to 3 times while the password is wrong.
 class SnapshotOpener {
  public:
   explicit SnapshotOpener(const AccessArgs& args);

@@ -70,6 +70,23 @@ void ProgressBar::clear() {
 }
 
 void ProgressBar::draw(uint64_t done, uint64_t total, Clock::time_point now) {
+  if (total == 0) {
+    // The total is unknown (a stream): bytes done and the rate only.
+    double secs = std::chrono::duration<double>(now - start_).count();
+    char text[160];
+    int len = std::snprintf(text, sizeof text, "%s %s  %.1f MB/s", label_.c_str(),
+                            format_bytes(done).c_str(),
+                            secs > 0 ? static_cast<double>(done) / secs / 1e6 : 0.0);
+    std::string line(text, static_cast<size_t>(std::clamp(len, 0, int{sizeof text} - 1)));
+    size_t shown = line.size();
+    if (shown < last_width_) line += std::string(last_width_ - shown, ' ');
+    line.insert(line.begin(), '\r');
+    std::fputs(line.c_str(), stderr);
+    std::fflush(stderr);
+    drawn_ = true;
+    last_width_ = std::max(shown, last_width_);
+    return;
+  }
   done = std::min(done, total);
   double fraction = total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total);
   double elapsed = std::chrono::duration<double>(now - start_).count();

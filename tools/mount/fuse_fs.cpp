@@ -301,12 +301,19 @@ void on_exit_signal(int signo) {
 /// A mounted session; unmounts and frees it on destruction.
 class Server {
  public:
-  Server(FsState* state, const std::string& snapshot_path, const std::string& mount_point)
+  Server(FsState* state, const std::string& snapshot_path, const std::string& mount_point,
+         const std::vector<std::string>& extra_options)
       : mount_point_(mount_point) {
     const fuse_lowlevel_ops ops = make_ops();
-    const std::string opts =
-        "ro,default_permissions,subtype=hexz,max_read=" + std::to_string(kMaxRead) +
-        ",fsname=" + escape_option("hexz:" + snapshot_path);
+    std::string opts = "ro,default_permissions,subtype=hexz,max_read=" + std::to_string(kMaxRead) +
+                       ",fsname=" + escape_option("hexz:" + snapshot_path);
+    for (const std::string& option : extra_options) {
+      if (option != "allow_other" && option != "allow_root") {
+        throw Error(ErrorCode::kInvalidArgument, "unsupported mount option '" + option +
+                                                     "' (supported: allow_other, allow_root)");
+      }
+      opts += "," + option;
+    }
     const char* argv[] = {"hexz", "-o", opts.c_str()};
     struct fuse_args args = FUSE_ARGS_INIT(3, const_cast<char**>(argv));
     fuse_set_log_func(collect_log);
@@ -422,7 +429,7 @@ int serve(const MountRequest& request, const std::string& mount_point,
   if (request.preload_index && request.index_cache_bytes != 0) {
     preload_index(*state->snapshot, request.index_cache_bytes);
   }
-  Server server(state.get(), request.snapshot_path, mount_point);
+  Server server(state.get(), request.snapshot_path, mount_point, request.fuse_options);
   ready();
   return server.run(default_threads(request.max_threads));
 }

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "hexz/snapshot.hpp"
 
@@ -49,6 +50,10 @@ struct MountRequest {
   /// Keep the serving process in the foreground (attached to the terminal, errors on stderr)
   /// instead of detaching it once the mount is live.
   bool foreground = false;
+  /// Extra FUSE mount options, each "allow_other" or "allow_root" (`mount -o`): let other
+  /// users (e.g. a VMM running as another user) or root open the files. Non-root users need
+  /// user_allow_other in /etc/fuse.conf.
+  std::vector<std::string> fuse_options;
   /// Most FUSE worker threads serving requests at once (0 = a default based on the cores).
   unsigned max_threads = 0;
   /// Decode the index before the mount goes live, as much of it as `index_cache_bytes` holds
