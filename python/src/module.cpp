@@ -167,6 +167,9 @@ hexz::PackOptions pack_options(const py::dict& d) {
     o.encrypt = true;
   }
   if (d.contains("encrypt")) o.encrypt = get<bool>(d, "encrypt");
+  if (d.contains("kdf_memory_kib")) o.kdf_memory_kib = get<uint32_t>(d, "kdf_memory_kib");
+  if (d.contains("kdf_iterations")) o.kdf_iterations = get<uint32_t>(d, "kdf_iterations");
+  if (d.contains("kdf_parallelism")) o.kdf_parallelism = get<uint32_t>(d, "kdf_parallelism");
   return o;
 }
 
@@ -180,6 +183,12 @@ hexz::OpenOptions open_options(const py::dict& d) {
   if (d.contains("password")) o.password = get<std::string>(d, "password");
   if (d.contains("endpoint")) o.endpoint = get<std::string>(d, "endpoint");
   if (d.contains("cache_dir")) o.cache_dir = get<std::string>(d, "cache_dir");
+  if (d.contains("require_encryption"))
+    o.require_encryption = get<bool>(d, "require_encryption");
+  if (d.contains("max_kdf_memory_kib"))
+    o.max_kdf_memory_kib = get<uint32_t>(d, "max_kdf_memory_kib");
+  if (d.contains("max_kdf_iterations"))
+    o.max_kdf_iterations = get<uint32_t>(d, "max_kdf_iterations");
   return o;
 }
 
