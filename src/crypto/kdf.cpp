@@ -34,6 +34,11 @@ std::string kib_text(uint32_t kib) {
   return std::to_string(kib) + " KiB";
 }
 
+/// "1 pass", "3 passes".
+std::string passes_text(uint32_t n) {
+  return std::to_string(n) + (n == 1 ? " pass" : " passes");
+}
+
 /// The value of environment variable `name`, or nullptr if unset or empty.
 const char* env_value(const char* name) {
   const char* v = std::getenv(name);
@@ -74,10 +79,9 @@ KdfCap kdf_cap_for(uint32_t memory_kib, uint32_t iterations) {
 void check_kdf_cost(const KdfParams& p, const KdfCap& cap, const std::string& file) {
   if (p.memory_kib <= cap.memory_kib && p.iterations <= cap.iterations) return;
   throw Error(ErrorCode::kUnsupported,
-              "'" + file + "' asks for a key derivation of " + std::to_string(p.iterations) +
-                  " Argon2id passes over " + kib_text(p.memory_kib) +
-                  ", above this reader's cap of " + std::to_string(cap.iterations) +
-                  " passes over " + kib_text(cap.memory_kib) +
+              "'" + file + "' asks for an Argon2id key derivation of " + passes_text(p.iterations) +
+                  " over " + kib_text(p.memory_kib) + ", above this reader's cap of " +
+                  passes_text(cap.iterations) + " over " + kib_text(cap.memory_kib) +
                   "; if you trust the file, raise the cap (--kdf-max-memory SIZE and "
                   "--kdf-max-iterations N, or HEXZ_KDF_MAX_MEMORY and HEXZ_KDF_MAX_ITERATIONS)");
 }

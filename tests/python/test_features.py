@@ -104,8 +104,8 @@ def test_kdf_cost_is_chosen_at_pack_time_and_capped_at_open(images, tmp_path):
     }
     with pytest.raises(hexz.UnsupportedError) as err:
         hexz.open(out, password="pw", kdf_max_iterations=1)
-    assert "asks for a key derivation of 2 Argon2id passes over 9 MiB" in str(err.value)
-    assert "cap of 1 passes over 1 GiB" in str(err.value)
+    assert "asks for an Argon2id key derivation of 2 passes over 9 MiB" in str(err.value)
+    assert "cap of 1 pass over 1 GiB" in str(err.value)
     with pytest.raises(hexz.UnsupportedError) as err:
         hexz.open(out, password="pw", kdf_max_memory="8M")
     assert "cap of 16 passes over 8 MiB" in str(err.value)

@@ -131,7 +131,7 @@ void add_remote_options(CLI::App* sub, RemoteArgs& args) {
                   "Refuse an encrypted snapshot whose key derivation asks for more passes "
                   "(default: HEXZ_KDF_MAX_ITERATIONS, else 16)")
       ->type_name("N")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 64));
 }
 
 void apply_remote_args(const RemoteArgs& args) {
