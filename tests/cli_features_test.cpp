@@ -515,13 +515,16 @@ TEST_F(CliEncryption, PackAndReadWithPasswordFileAndEnvironment) {
   EXPECT_TRUE(ok(hexz_no_tty({"verify", "-q", plain})));
 
   // diff and flatten; flatten keeps the encryption.
-  r = hexz({"diff", "--json", snap_, plain, "--password-file", password_file_});
-  ASSERT_TRUE(ok(r));
-  EXPECT_TRUE(parse_json(r.out)["identical"].boolean);
   std::string flat = output("flat.hxz");
   ASSERT_TRUE(ok(hexz_env({"flatten", snap_, "-o", flat, "-q"}, {"HEXZ_PASSWORD=hunter2"})));
   EXPECT_EQ(count_occurrences(read_file(flat), kMarker), 0u);
   EXPECT_TRUE(info_json(flat, {"--password-file", password_file_})["encrypted"].boolean);
+  r = hexz({"diff", "--json", snap_, flat, "--password-file", password_file_});
+  ASSERT_TRUE(ok(r));
+  EXPECT_TRUE(parse_json(r.out)["identical"].boolean);
+  // Issue 14: a password means every snapshot opened with it must be encrypted.
+  EXPECT_TRUE(is_error(hexz({"diff", "--json", snap_, plain, "--password-file", password_file_}),
+                       "is not encrypted, but a password was given"));
   EXPECT_TRUE(is_error(hexz_no_tty({"info", flat}), "password is needed"));
 
   // pack with HEXZ_PASSWORD instead of a file.
