@@ -469,8 +469,10 @@ class CliEncryption : public CliFeatures {
 
 TEST_F(CliEncryption, PackAndReadWithPasswordFileAndEnvironment) {
   ASSERT_GT(count_occurrences(disk_, kMarker), 200u);
-  ASSERT_TRUE(ok(hexz({"pack", "--disk", disk_path_, "-o", snap_, "-q", "--encrypt",
-                       "--password-file", password_file_})));
+  // The cheapest key derivation (--kdf-memory 8M --kdf-iterations 1) keeps the test fast.
+  ASSERT_TRUE(
+      ok(hexz({"pack", "--disk", disk_path_, "-o", snap_, "-q", "--encrypt", "--password-file",
+               password_file_, "--kdf-memory", "8M", "--kdf-iterations", "1"})));
   EXPECT_EQ(count_occurrences(read_file(snap_), kMarker), 0u) << "plaintext leaked";
   // Control: with LZ4 (which leaves literals readable) and no encryption, the marker is visible.
   std::string plain = pack_disk("plain", disk_, {"--compression", "lz4"});
@@ -529,14 +531,17 @@ TEST_F(CliEncryption, PackAndReadWithPasswordFileAndEnvironment) {
 
   // pack with HEXZ_PASSWORD instead of a file.
   std::string env_snap = output("env.hxz");
-  ASSERT_TRUE(ok(hexz_env({"pack", "--disk", disk_path_, "-o", env_snap, "-q", "--encrypt"},
+  ASSERT_TRUE(ok(hexz_env({"pack", "--disk", disk_path_, "-o", env_snap, "-q", "--encrypt",
+                           "--kdf-memory", "8M", "--kdf-iterations", "1"},
                           {"HEXZ_PASSWORD=hunter2"})));
   EXPECT_TRUE(ok(hexz({"verify", "-q", env_snap, "--password-file", password_file_})));
 }
 
 TEST_F(CliEncryption, WrongMissingAndEmptyPasswords) {
-  ASSERT_TRUE(ok(hexz({"pack", "--disk", disk_path_, "-o", snap_, "-q", "--encrypt",
-                       "--password-file", password_file_})));
+  // The cheapest key derivation (--kdf-memory 8M --kdf-iterations 1) keeps the test fast.
+  ASSERT_TRUE(
+      ok(hexz({"pack", "--disk", disk_path_, "-o", snap_, "-q", "--encrypt", "--password-file",
+               password_file_, "--kdf-memory", "8M", "--kdf-iterations", "1"})));
   std::string wrong = tmp().file("wrong.txt");
   write_file(wrong, Bytes{'h', 'u', 'n', 't', 'e', 'r', '3', '\n'});
   std::string empty = tmp().file("empty.txt");
