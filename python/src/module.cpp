@@ -183,8 +183,7 @@ hexz::OpenOptions open_options(const py::dict& d) {
   if (d.contains("password")) o.password = get<std::string>(d, "password");
   if (d.contains("endpoint")) o.endpoint = get<std::string>(d, "endpoint");
   if (d.contains("cache_dir")) o.cache_dir = get<std::string>(d, "cache_dir");
-  if (d.contains("require_encryption"))
-    o.require_encryption = get<bool>(d, "require_encryption");
+  if (d.contains("require_encryption")) o.require_encryption = get<bool>(d, "require_encryption");
   if (d.contains("max_kdf_memory_kib"))
     o.max_kdf_memory_kib = get<uint32_t>(d, "max_kdf_memory_kib");
   if (d.contains("max_kdf_iterations"))
