@@ -35,6 +35,7 @@
 #include "format/records.hpp"
 #include "hash/checksum.hpp"
 #include "hash/digest.hpp"
+#include "hexz/flatten.hpp"
 #include "io/readable_file.hpp"
 #include "read/snapshot_reader.hpp"
 #include "support/fixture.hpp"
@@ -776,6 +777,27 @@ TEST_F(EncryptionTest, PackStoresTheChosenKdfCostWithAStrongDefault) {
     }
     EXPECT_FALSE(fs::exists(bad.output_path));
   }
+}
+
+// flatten (through options_like) never writes a weaker key derivation than its source's, nor
+// one weaker than the default.
+TEST(EncryptionKdfCost, OptionsLikeKeepsAtLeastTheSourcesAndTheDefaultCost) {
+  hexz::SnapshotInfo info;
+  info.encrypted = true;
+  info.kdf_iterations = 1;
+  info.kdf_memory_kib = 8 * 1024;
+  info.kdf_parallelism = 1;
+  auto o = hexz::options_like(info);
+  EXPECT_EQ(o.kdf_iterations, hexz::kDefaultKdfIterations);
+  EXPECT_EQ(o.kdf_memory_kib, hexz::kDefaultKdfMemoryKib);
+  EXPECT_EQ(o.kdf_parallelism, hexz::kDefaultKdfParallelism);
+  info.kdf_iterations = 5;
+  info.kdf_memory_kib = 512 * 1024;
+  info.kdf_parallelism = 8;
+  o = hexz::options_like(info);
+  EXPECT_EQ(o.kdf_iterations, 5u);
+  EXPECT_EQ(o.kdf_memory_kib, 512u * 1024);
+  EXPECT_EQ(o.kdf_parallelism, 8u);
 }
 
 /// Sets an environment variable for the lifetime of the object.
