@@ -148,6 +148,9 @@ int main(int argc, char** argv) {
     o = {};
     o.encrypt = true;
     o.password = "fuzz-password";
+    o.kdf_memory_kib = 8 * 1024;  // the cheapest cost a reader accepts: fast fuzzing iterations
+    o.kdf_iterations = 1;
+    o.kdf_parallelism = 1;
     const Bytes enc = pack("enc", o, disk, mem);
     put("encrypted_reader", "enc-0", prefixed(0x00, enc));
     put("encrypted_reader", "enc-4", prefixed(0x04, enc));

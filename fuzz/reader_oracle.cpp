@@ -33,6 +33,10 @@ std::unique_ptr<hexz::Snapshot> open_memory(std::shared_ptr<const std::vector<ui
   o.threads = 1;
   o.readahead_bytes = 0;
   o.password = password;
+  // The seeds use the cheapest key derivation; a mutated cost above this is refused unrun, so
+  // an iteration never spends seconds in Argon2id.
+  o.max_kdf_memory_kib = 16 * 1024;
+  o.max_kdf_iterations = 2;
   o.block_cache_bytes = cold ? 0 : 4u << 20;
   o.page_cache_bytes = cold ? 0 : 1u << 20;
   return std::make_unique<hexz::read::SnapshotReader>(

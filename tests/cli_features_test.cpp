@@ -480,8 +480,10 @@ class CliEncryption : public CliFeatures {
 
 TEST_F(CliEncryption, PackAndReadWithPasswordFileAndEnvironment) {
   ASSERT_GT(count_occurrences(disk_, kMarker), 200u);
-  ASSERT_TRUE(ok(hexz({"pack", "--disk", disk_path_, "-o", snap_, "-q", "--encrypt",
-                       "--password-file", password_file_})));
+  // The cheapest key derivation (--kdf-memory 8M --kdf-iterations 1) keeps the test fast.
+  ASSERT_TRUE(
+      ok(hexz({"pack", "--disk", disk_path_, "-o", snap_, "-q", "--encrypt", "--password-file",
+               password_file_, "--kdf-memory", "8M", "--kdf-iterations", "1"})));
   EXPECT_EQ(count_occurrences(read_file(snap_), kMarker), 0u) << "plaintext leaked";
   // Control: with LZ4 (which leaves literals readable) and no encryption, the marker is visible.
   std::string plain = pack_disk("plain", disk_, {"--compression", "lz4"});
@@ -526,25 +528,34 @@ TEST_F(CliEncryption, PackAndReadWithPasswordFileAndEnvironment) {
   EXPECT_TRUE(ok(hexz_no_tty({"verify", "-q", plain})));
 
   // diff and flatten; flatten keeps the encryption.
-  r = hexz({"diff", "--json", snap_, plain, "--password-file", password_file_});
-  ASSERT_TRUE(ok(r));
-  EXPECT_TRUE(parse_json(r.out)["identical"].boolean);
   std::string flat = output("flat.hxz");
   ASSERT_TRUE(ok(hexz_env({"flatten", snap_, "-o", flat, "-q"}, {"HEXZ_PASSWORD=hunter2"})));
   EXPECT_EQ(count_occurrences(read_file(flat), kMarker), 0u);
   EXPECT_TRUE(info_json(flat, {"--password-file", password_file_})["encrypted"].boolean);
+  r = hexz({"diff", "--json", snap_, flat, "--password-file", password_file_});
+  ASSERT_TRUE(ok(r));
+  EXPECT_TRUE(parse_json(r.out)["identical"].boolean);
+  // Issue 14: a password means every snapshot opened with it must be encrypted.
+  // (diff exits 3 on an error: 1 means "they differ".)
+  r = hexz({"diff", "--json", snap_, plain, "--password-file", password_file_});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("hexz: error:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("is not encrypted, but a password was given"), std::string::npos) << r.err;
   EXPECT_TRUE(is_error(hexz_no_tty({"info", flat}), "password is needed"));
 
   // pack with HEXZ_PASSWORD instead of a file.
   std::string env_snap = output("env.hxz");
-  ASSERT_TRUE(ok(hexz_env({"pack", "--disk", disk_path_, "-o", env_snap, "-q", "--encrypt"},
+  ASSERT_TRUE(ok(hexz_env({"pack", "--disk", disk_path_, "-o", env_snap, "-q", "--encrypt",
+                           "--kdf-memory", "8M", "--kdf-iterations", "1"},
                           {"HEXZ_PASSWORD=hunter2"})));
   EXPECT_TRUE(ok(hexz({"verify", "-q", env_snap, "--password-file", password_file_})));
 }
 
 TEST_F(CliEncryption, WrongMissingAndEmptyPasswords) {
-  ASSERT_TRUE(ok(hexz({"pack", "--disk", disk_path_, "-o", snap_, "-q", "--encrypt",
-                       "--password-file", password_file_})));
+  // The cheapest key derivation (--kdf-memory 8M --kdf-iterations 1) keeps the test fast.
+  ASSERT_TRUE(
+      ok(hexz({"pack", "--disk", disk_path_, "-o", snap_, "-q", "--encrypt", "--password-file",
+               password_file_, "--kdf-memory", "8M", "--kdf-iterations", "1"})));
   std::string wrong = tmp().file("wrong.txt");
   write_file(wrong, Bytes{'h', 'u', 'n', 't', 'e', 'r', '3', '\n'});
   std::string empty = tmp().file("empty.txt");

@@ -262,5 +262,168 @@ TEST_F(DiskCacheTest, ProcessesSharingADirectoryNeverSeeWrongBytes) {
   }
 }
 
+// ---------------------------------------------------------------------------
+// Issue 14: a cache directory prepared by another user.
+
+/// The error message of constructing a cache in `dir`, or "" if it was accepted.
+std::string refusal_of(const std::string& dir) {
+  try {
+    DiskCache cache(dir, "http://h/a.hxz", "\"e\"", 2 * kMiB, 0);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+    return e.what();
+  }
+  return "";
+}
+
+/// The only object directory under `root`.
+fs::path object_dir_of(const fs::path& root) {
+  for (const auto& e : fs::directory_iterator(root)) {
+    if (e.is_directory() && e.path().filename().string().size() == 16) return e.path();
+  }
+  return {};
+}
+
+std::string content_of(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST_F(DiskCacheTest, NewDirectoriesAndPiecesArePrivate) {
+  DiskCache cache(root_, "http://h/a.hxz", "\"e\"", 2 * kMiB, 0);
+  cache.put(0, piece_bytes(1, 0));
+  struct stat st {};
+  ASSERT_EQ(::stat(root_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat(object_dir_of(root_).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat((object_dir_of(root_) / "0").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), kMiB + DiskCache::kTrailerSize);
+  EXPECT_EQ(cache.usage(), kMiB);  // trailers are not counted
+}
+
+TEST_F(DiskCacheTest, RefusesADirectoryOthersCanWriteTo) {
+  fs::create_directories(root_);
+  for (const unsigned mode : {0777u, 01777u, 0770u, 0720u}) {
+    ASSERT_EQ(::chmod(root_.c_str(), mode), 0);
+    const std::string msg = refusal_of(root_);
+    SCOPED_TRACE(msg);
+    EXPECT_NE(msg.find("cache directory '" + root_ + "' is writable by"), std::string::npos);
+    EXPECT_NE(msg.find((mode & 02) != 0 ? "by others" : "by its group"), std::string::npos);
+    EXPECT_NE(msg.find("refusing it"), std::string::npos);
+    EXPECT_TRUE(fs::is_empty(root_));  // nothing was created in it
+  }
+  ASSERT_EQ(::chmod(root_.c_str(), 0755), 0);
+  EXPECT_EQ(refusal_of(root_), "");
+  // A file is not a cache directory.
+  const std::string file = (temp_.path() / "plain").string();
+  std::ofstream(file) << "x";
+  EXPECT_THROW(DiskCache(file, "n", "\"e\"", kMiB, 0), Error);
+}
+
+TEST_F(DiskCacheTest, RefusesADirectoryOwnedByAnotherUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown a directory to another user";
+  fs::create_directories(root_);
+  ASSERT_EQ(::chmod(root_.c_str(), 0755), 0);
+  ASSERT_EQ(::chown(root_.c_str(), 65534, 65534), 0);
+  const std::string msg = refusal_of(root_);
+  EXPECT_NE(msg.find("cache directory '" + root_ +
+                     "' is owned by uid 65534, not by this user "
+                     "(uid 0); refusing it"),
+            std::string::npos)
+      << msg;
+  EXPECT_TRUE(fs::is_empty(root_));
+  // An object directory planted by another user inside an accepted cache is not used.
+  ASSERT_EQ(::chown(root_.c_str(), 0, 0), 0);
+  { DiskCache make(root_, "http://h/a.hxz", "\"e\"", 2 * kMiB, 0); }
+  const fs::path obj = object_dir_of(root_);
+  ASSERT_EQ(::chown(obj.c_str(), 65534, 65534), 0);
+  std::ofstream(obj / "0", std::ios::binary) << "planted";
+  DiskCache cache(root_, "http://h/a.hxz", "\"e\"", 2 * kMiB, 1);
+  EXPECT_FALSE(has_piece(cache, 1, 0));
+  cache.put(1, piece_bytes(1, 1));
+  EXPECT_FALSE(fs::exists(obj / "1"));
+  EXPECT_EQ(content_of(obj / "0"), "planted");  // eviction (budget 1 byte) left it alone
+}
+
+TEST_F(DiskCacheTest, LinksPlantedInTheCacheAreNeverFollowed) {
+  const fs::path outside = temp_.path() / "victim";
+  fs::create_directories(outside);
+  std::ofstream(outside / "0", std::ios::binary) << "victim's own file";
+  std::ofstream(outside / "1", std::ios::binary) << "another of the victim's files";
+  { DiskCache make(root_, "http://h/a.hxz", "\"e\"", 4 * kMiB, 0); }
+  const fs::path obj = object_dir_of(root_);
+  ASSERT_FALSE(obj.empty());
+
+  // Piece files that are links to files outside: never read, replaced not written through,
+  // and deleted as links on eviction.
+  fs::create_symlink(outside / "0", obj / "0");
+  fs::create_symlink(outside / "1", obj / "1");
+  fs::create_symlink(outside / "2", obj / "2");  // dangling: must not be created
+  {
+    DiskCache cache(root_, "http://h/a.hxz", "\"e\"", 4 * kMiB, 0);
+    EXPECT_FALSE(has_piece(cache, 1, 0));
+    cache.put(1, piece_bytes(1, 1));
+    EXPECT_TRUE(has_piece(cache, 1, 1));
+    EXPECT_FALSE(fs::is_symlink(obj / "1"));
+  }
+  // The lock file as a link: eviction neither creates nor truncates the target.
+  fs::create_symlink(outside / "lock", fs::path(root_) / ".lock");
+  {
+    DiskCache cache(root_, "http://h/a.hxz", "\"e\"", 4 * kMiB, 1);
+    EXPECT_FALSE(cache.evict());
+  }
+  fs::remove(fs::path(root_) / ".lock");
+  { DiskCache evict_all(root_, "http://h/a.hxz", "\"e\"", 4 * kMiB, 1); }  // budget 1 byte
+  EXPECT_FALSE(fs::exists(obj / "1"));
+
+  // The object directory itself as a link to a directory outside.
+  fs::remove_all(obj);
+  fs::create_symlink(outside, obj);
+  {
+    DiskCache cache(root_, "http://h/a.hxz", "\"e\"", 4 * kMiB, 1);  // scans, evicts
+    EXPECT_FALSE(has_piece(cache, 1, 0));
+    cache.put(3, piece_bytes(1, 3));
+    cache.evict();
+  }
+  EXPECT_EQ(content_of(outside / "0"), "victim's own file");
+  EXPECT_EQ(content_of(outside / "1"), "another of the victim's files");
+  EXPECT_FALSE(fs::exists(outside / "2"));
+  EXPECT_FALSE(fs::exists(outside / "3"));
+  EXPECT_FALSE(fs::exists(outside / "lock"));
+}
+
+TEST_F(DiskCacheTest, ADamagedPieceIsDeletedAndFetchedAgain) {
+  {
+    DiskCache cache(root_, "http://h/a.hxz", "\"e\"", 2 * kMiB, 0);
+    cache.put(0, piece_bytes(1, 0));
+    cache.put(1, piece_bytes(1, 1));
+  }
+  const fs::path obj = object_dir_of(root_);
+  {
+    // One flipped bit in piece 0; piece 1 loses its trailer.
+    std::fstream f(obj / "0", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(12345);
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x10);
+    f.seekp(12345);
+    f.write(&c, 1);
+  }
+  fs::resize_file(obj / "1", kMiB);
+  DiskCache cache(root_, "http://h/a.hxz", "\"e\"", 2 * kMiB, 0);
+  std::vector<std::byte> part(16);
+  EXPECT_FALSE(cache.get(0, 12340, part));
+  EXPECT_FALSE(fs::exists(obj / "0"));  // dropped, so that it is fetched again
+  EXPECT_FALSE(cache.get(1, 0, part));
+  EXPECT_FALSE(fs::exists(obj / "1"));
+  cache.put(0, piece_bytes(1, 0));
+  EXPECT_TRUE(has_piece(cache, 1, 0));
+  ASSERT_TRUE(cache.get(0, 12340, part));
+  const auto whole = piece_bytes(1, 0);
+  EXPECT_TRUE(std::equal(part.begin(), part.end(), whole.begin() + 12340));
+}
+
 }  // namespace
 }  // namespace hexz

@@ -13,6 +13,8 @@
 #include <argon2.h>
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -33,10 +35,12 @@
 #include "format/records.hpp"
 #include "hash/checksum.hpp"
 #include "hash/digest.hpp"
+#include "hexz/flatten.hpp"
 #include "io/readable_file.hpp"
 #include "read/snapshot_reader.hpp"
 #include "support/fixture.hpp"
 #include "support/layout.hpp"
+#include "util/endian.hpp"
 
 namespace hexz_test {
 namespace {
@@ -50,6 +54,14 @@ namespace L = layout;
 
 constexpr const char* kPassword = "correct horse battery staple";
 constexpr size_t kTag = crypto::kTagSize;
+
+/// Tests pack with the cheapest Argon2id cost the format allows (t = 1, m = 8 MiB, p = 1), so
+/// that the suite stays fast; the default cost is tested on its own.
+void cheap_kdf(hexz::PackOptions& o) {
+  o.kdf_iterations = 1;
+  o.kdf_memory_kib = hexz::kMinKdfMemoryKib;
+  o.kdf_parallelism = 1;
+}
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -457,6 +469,7 @@ class EncryptionTest : public HexzTest {
     auto o = options(disk, memory, output(out));
     o.encrypt = true;
     o.password = kPassword;
+    cheap_kdf(o);
     return o;
   }
   static hexz::OpenOptions with_password(const std::string& password = kPassword) {
@@ -494,6 +507,7 @@ TEST_F(EncryptionTest, RoundTripBothCodecsWithDuplicatesAndZeroChunks) {
     eo.output_path = output(std::string("enc-") + hexz::codec_name(codec) + ".hxz");
     eo.encrypt = true;
     eo.password = kPassword;
+    cheap_kdf(eo);
     const auto enc = hexz::pack(eo);
 
     for (int s = 0; s < 2; ++s) {
@@ -524,8 +538,8 @@ TEST_F(EncryptionTest, RoundTripBothCodecsWithDuplicatesAndZeroChunks) {
 
     const Bytes file = read_file(eo.output_path);
     EXPECT_EQ(file[320], crypto::kKdfArgon2id);
-    EXPECT_EQ(L::get_u32(file, 324), 2u);
-    EXPECT_EQ(L::get_u32(file, 328), 19u * 1024);
+    EXPECT_EQ(L::get_u32(file, 324), 1u);  // the cost cheap_kdf() asked for
+    EXPECT_EQ(L::get_u32(file, 328), 8u * 1024);
     EXPECT_EQ(L::get_u32(file, 332), 1u);
 
     auto snap = hexz::Snapshot::open(eo.output_path, with_password());
@@ -536,8 +550,8 @@ TEST_F(EncryptionTest, RoundTripBothCodecsWithDuplicatesAndZeroChunks) {
     const auto info = snap->info();
     EXPECT_TRUE(info.encrypted);
     EXPECT_NE(info.required_features & format::kFeatureEncrypted, 0u);
-    EXPECT_EQ(info.kdf_iterations, 2u);
-    EXPECT_EQ(info.kdf_memory_kib, 19u * 1024);
+    EXPECT_EQ(info.kdf_iterations, 1u);
+    EXPECT_EQ(info.kdf_memory_kib, 8u * 1024);
     EXPECT_EQ(info.kdf_parallelism, 1u);
     const auto report = snap->verify({});
     EXPECT_TRUE(report.ok) << report.first_error;
@@ -659,13 +673,213 @@ TEST_F(EncryptionTest, WrongMissingAndEmptyPasswordsAreClearErrors) {
   auto snap = open_copy(file, kPassword);
   EXPECT_TRUE(
       ThrowsHexz([&] { read_range(*snap, Stream::kDisk, 0, 4096); }, {ErrorCode::kCorrupt}));
+}
 
-  // A password given for an unencrypted snapshot is ignored.
-  auto plain = options(o.disk_path, "", output("plain.hxz"));
+// Issue 14: an attacker replaces an encrypted snapshot with an unencrypted one of their making.
+// A password (or require_encryption) means "this file must be encrypted": the swap is refused.
+TEST_F(EncryptionTest, PasswordOrRequireEncryptionRefusesAnUnencryptedSnapshot) {
+  const Bytes disk = make_disk_image(128u << 10, 43);
+  const std::string d = input("d.img", disk);
+  const auto o = encrypted(d, "", "e.hxz");
+  hexz::pack(o);
+  hexz::OpenOptions required;
+  required.require_encryption = true;
+  required.password = kPassword;
+  EXPECT_EQ(read_stream(*hexz::Snapshot::open(o.output_path, required), Stream::kDisk), disk);
+
+  // The attacker's file, at the same path.
+  Bytes evil = disk;
+  std::fill(evil.begin(), evil.begin() + 4096, uint8_t{0x66});
+  auto plain = options(input("evil.img", evil), "", o.output_path);
+  plain.force = true;
   hexz::pack(plain);
-  EXPECT_EQ(
-      read_stream(*hexz::Snapshot::open(plain.output_path, with_password("x")), Stream::kDisk),
-      disk);
+  const auto refused = [&](const hexz::OpenOptions& oo, const std::string& phrase) {
+    try {
+      hexz::Snapshot::open(o.output_path, oo);
+    } catch (const hexz::Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kWrongPassword) << e.what();
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("'" + o.output_path + "' is not encrypted, but " + phrase +
+                         "; refusing it (an encrypted snapshot may have been replaced)"),
+                std::string::npos)
+          << msg;
+      return;
+    }
+    ADD_FAILURE() << "the unencrypted replacement was opened";
+  };
+  refused(with_password(), "a password was given");
+  refused(required, "a password was given");
+  hexz::OpenOptions no_password;
+  no_password.require_encryption = true;
+  refused(no_password, "encryption is required");
+  // Without either, an unencrypted snapshot opens as before.
+  EXPECT_EQ(read_stream(*hexz::Snapshot::open(o.output_path), Stream::kDisk), evil);
+
+  // A thin chain: the thin snapshot is refused, and so is the base on its own.
+  auto base = options(d, "", output("base.hxz"));
+  hexz::pack(base);
+  auto thin = options(input("thin.img", evil), "", output("thin.hxz"));
+  thin.base_path = base.output_path;
+  hexz::pack(thin);
+  for (const std::string& path : {thin.output_path, base.output_path}) {
+    SCOPED_TRACE(path);
+    EXPECT_TRUE(
+        ThrowsHexz([&] { hexz::Snapshot::open(path, no_password); }, {ErrorCode::kWrongPassword}));
+    EXPECT_TRUE(ThrowsHexz([&] { hexz::Snapshot::open(path, with_password()); },
+                           {ErrorCode::kWrongPassword}));
+  }
+}
+
+// Issue 14: the Argon2id cost is chosen at pack time and stored in the header; the default is at
+// least as strong as borg 2's (t = 3, m = 64 MiB, p = 4), and bad costs are refused up front.
+TEST_F(EncryptionTest, PackStoresTheChosenKdfCostWithAStrongDefault) {
+  const hexz::PackOptions defaults;
+  EXPECT_GE(defaults.kdf_iterations, 3u);
+  EXPECT_GE(defaults.kdf_memory_kib, 64u * 1024);
+  EXPECT_EQ(defaults.kdf_parallelism, 4u);
+  const Bytes disk = make_disk_image(64u << 10, 44);
+  const std::string d = input("d.img", disk);
+  auto o = encrypted(d, "", "cost.hxz");
+  o.kdf_iterations = 2;
+  o.kdf_memory_kib = 9 * 1024;
+  o.kdf_parallelism = 2;
+  hexz::pack(o);
+  const auto h = decode(read_file(o.output_path));
+  EXPECT_EQ(h.encryption.kdf.iterations, 2u);
+  EXPECT_EQ(h.encryption.kdf.memory_kib, 9u * 1024);
+  EXPECT_EQ(h.encryption.kdf.parallelism, 2u);
+  const auto info = hexz::Snapshot::open(o.output_path, with_password())->info();
+  EXPECT_EQ(info.kdf_iterations, 2u);
+  EXPECT_EQ(info.kdf_memory_kib, 9u * 1024);
+  EXPECT_EQ(info.kdf_parallelism, 2u);
+
+  struct Bad {
+    uint32_t t, m, p;
+    const char* phrase;
+  };
+  for (const Bad& b : {Bad{0, 8192, 1, "Argon2id iterations 0 is out of range"},
+                       Bad{65, 8192, 1, "Argon2id iterations 65 is out of range"},
+                       Bad{1, 8191, 1, "Argon2id memory 8191 KiB is out of range"},
+                       Bad{1, 1024 * 1024 + 1, 1, "Argon2id memory 1048577 KiB is out of range"},
+                       Bad{1, 8192, 0, "Argon2id parallelism 0 is out of range"},
+                       Bad{1, 8192, 65, "Argon2id parallelism 65 is out of range"}}) {
+    SCOPED_TRACE(b.phrase);
+    auto bad = encrypted(d, "", "bad.hxz");
+    bad.kdf_iterations = b.t;
+    bad.kdf_memory_kib = b.m;
+    bad.kdf_parallelism = b.p;
+    try {
+      hexz::pack(bad);
+      ADD_FAILURE() << "packed";
+    } catch (const hexz::Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find(b.phrase), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(bad.output_path));
+  }
+}
+
+// flatten (through options_like) never writes a weaker key derivation than its source's, nor
+// one weaker than the default.
+TEST(EncryptionKdfCost, OptionsLikeKeepsAtLeastTheSourcesAndTheDefaultCost) {
+  hexz::SnapshotInfo info;
+  info.encrypted = true;
+  info.kdf_iterations = 1;
+  info.kdf_memory_kib = 8 * 1024;
+  info.kdf_parallelism = 1;
+  auto o = hexz::options_like(info);
+  EXPECT_EQ(o.kdf_iterations, hexz::kDefaultKdfIterations);
+  EXPECT_EQ(o.kdf_memory_kib, hexz::kDefaultKdfMemoryKib);
+  EXPECT_EQ(o.kdf_parallelism, hexz::kDefaultKdfParallelism);
+  info.kdf_iterations = 5;
+  info.kdf_memory_kib = 512 * 1024;
+  info.kdf_parallelism = 8;
+  o = hexz::options_like(info);
+  EXPECT_EQ(o.kdf_iterations, 5u);
+  EXPECT_EQ(o.kdf_memory_kib, 512u * 1024);
+  EXPECT_EQ(o.kdf_parallelism, 8u);
+}
+
+/// Sets an environment variable for the lifetime of the object.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
+  ~ScopedEnv() { ::unsetenv(name_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+};
+
+/// Sets the Argon2id cost fields of an encrypted snapshot's header and reseals its checksum (the
+/// key check then fails, but only if the key derivation runs).
+Bytes with_kdf_cost(Bytes file, uint32_t iterations, uint32_t memory_kib) {
+  std::span<unsigned char, format::kHeaderSize> h(file.data(), format::kHeaderSize);
+  hexz::util::store_le<uint32_t>(h.data() + 324, iterations);
+  hexz::util::store_le<uint32_t>(h.data() + 328, memory_kib);
+  format::reseal_header_checksum(h);
+  return file;
+}
+
+// Issue 14: a file asking for 64 passes over 1 GiB (128 s, 1 GiB of memory) is refused before
+// the key derivation runs, with an error naming the cost, the cap and how to raise it.
+TEST_F(EncryptionTest, ReaderRefusesAKdfCostAboveItsCapBeforeRunningIt) {
+  const Bytes disk = make_disk_image(64u << 10, 45);
+  auto o = encrypted(input("d.img", disk), "", "k.hxz");
+  o.kdf_iterations = 2;
+  hexz::pack(o);
+  const Bytes good = read_file(o.output_path);
+  const auto refusal = [&](const Bytes& file, const hexz::OpenOptions& oo) -> std::string {
+    try {
+      auto snap = std::make_unique<hexz::read::SnapshotReader>(
+          std::make_unique<MemoryFile>(std::make_shared<const Bytes>(file)), oo, false);
+    } catch (const hexz::Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kUnsupported) << e.what();
+      return e.what();
+    }
+    ADD_FAILURE() << "opened";
+    return "";
+  };
+  // The issue's file: refused (kUnsupported, not "wrong password": the KDF never ran).
+  const std::string msg = refusal(with_kdf_cost(good, 64, 1024 * 1024), with_password());
+  EXPECT_NE(msg.find("asks for an Argon2id key derivation of 64 passes over 1 GiB, above this "
+                     "reader's cap of 16 passes over 1 GiB"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("--kdf-max-iterations"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("HEXZ_KDF_MAX_MEMORY"), std::string::npos) << msg;
+
+  // Caps from the options, then from the environment; raising the cap opens the file.
+  hexz::OpenOptions low = with_password();
+  low.max_kdf_iterations = 1;
+  EXPECT_NE(refusal(good, low).find("2 passes over 8 MiB, above this reader's cap of 1 pass "
+                                    "over 1 GiB"),
+            std::string::npos);
+  low.max_kdf_iterations = 2;
+  low.max_kdf_memory_kib = 4096;
+  EXPECT_NE(refusal(good, low).find("cap of 2 passes over 4 MiB"), std::string::npos);
+  low.max_kdf_memory_kib = 8192;
+  EXPECT_EQ(read_stream(
+                hexz::read::SnapshotReader(
+                    std::make_unique<MemoryFile>(std::make_shared<const Bytes>(good)), low, false),
+                Stream::kDisk),
+            disk);
+  {
+    ScopedEnv mem("HEXZ_KDF_MAX_MEMORY", "4M");
+    EXPECT_NE(refusal(good, with_password()).find("cap of 16 passes over 4 MiB"),
+              std::string::npos);
+    ScopedEnv it("HEXZ_KDF_MAX_ITERATIONS", "1");
+    EXPECT_NE(refusal(good, with_password()).find("cap of 1 pass over 4 MiB"), std::string::npos);
+    // Options win over the environment.
+    auto snap = std::make_unique<hexz::read::SnapshotReader>(
+        std::make_unique<MemoryFile>(std::make_shared<const Bytes>(good)), low, false);
+    EXPECT_TRUE(snap->info().encrypted);
+  }
+  {
+    ScopedEnv mem("HEXZ_KDF_MAX_MEMORY", "lots");
+    EXPECT_TRUE(ThrowsHexz([&] { open_copy(good, kPassword); }, {ErrorCode::kInvalidArgument}));
+  }
 }
 
 TEST_F(EncryptionTest, DuplicateHeavyDataIsWithinTwoPercentOfUnencrypted) {
@@ -750,6 +964,7 @@ TEST_F(EncryptionTest, NoPlaintextMarkerAnywhereInTheEncryptedFile) {
     eo.output_path = output(std::string("e-") + hexz::codec_name(codec) + ".hxz");
     eo.encrypt = true;
     eo.password = kPassword;
+    cheap_kdf(eo);
     hexz::pack(eo);
     const Bytes file = read_file(eo.output_path);
     EXPECT_FALSE(contains(file, marker));
@@ -808,6 +1023,7 @@ class EncryptionTamper : public ::testing::Test {
     o.block_size = 16384;
     o.encrypt = true;
     o.password = kPassword;
+    cheap_kdf(o);
     hexz::pack(o);
     f.good = read_file(o.output_path);
     f.header = decode(f.good);
@@ -918,7 +1134,7 @@ TEST_F(EncryptionTamper, EveryHeaderByteFlippedWithTheChecksumRecomputed) {
   };
   std::vector<Case> cases = {
       {16, 0x04},   // required_features: the encryption bit cleared
-      {330, 0x01},  // memory 19 MiB -> 83 MiB: a valid, costlier KDF, another key
+      {330, 0x01},  // memory 8 MiB -> 72 MiB: a valid, costlier KDF, another key
       {331, 0x01},  // memory -> 16 GiB: refused before any work
   };
   for (size_t i = 0; i < format::kHeaderChecksumOffset; ++i) {

@@ -120,13 +120,13 @@ TEST_F(HostileFile, ThinSnapshotWhoseBaseIsEncryptedIsRefusedWithOrWithoutAPassw
   L::put_u64(m.bases, 32, enc.size());                 // and size
   write_file(output("thin.hxz"), craft::rebuild(m));
   write_file(output("base.hxz"), enc);
-  for (const std::string password : {"", "secret"}) {
-    hexz::OpenOptions o;
-    o.password = password;
-    EXPECT_TRUE(ThrowsWith([&] { hexz::Snapshot::open(output("thin.hxz"), o); },
-                           ErrorCode::kUnsupported, "cannot be the base of a thin snapshot"))
-        << "password '" << password << "'";
-  }
+  EXPECT_TRUE(ThrowsWith([&] { hexz::Snapshot::open(output("thin.hxz")); }, ErrorCode::kUnsupported,
+                         "cannot be the base of a thin snapshot"));
+  // With a password (as Python passes it), the unencrypted thin file itself is refused first.
+  hexz::OpenOptions o;
+  o.password = "secret";
+  EXPECT_TRUE(ThrowsWith([&] { hexz::Snapshot::open(output("thin.hxz"), o); },
+                         ErrorCode::kWrongPassword, "is not encrypted, but a password was given"));
 }
 
 TEST_F(HostileFile, EntriesThatDisagreeAboutOneBlockFailVerifyAndEveryReadWhateverTheCache) {

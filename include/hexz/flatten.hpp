@@ -17,7 +17,8 @@ namespace hexz {
 PackResult flatten(const std::string& snapshot_path, const PackOptions& options,
                    const OpenOptions& open_options = {}, const ProgressFn& progress = {});
 
-/// The pack options that reproduce `info`'s codec, level, chunking and block size.
+/// The pack options that reproduce `info`'s codec, level, chunking and block size, and for an
+/// encrypted snapshot a key derivation cost at least its own and at least the default.
 PackOptions options_like(const SnapshotInfo& info);
 
 }  // namespace hexz

@@ -23,6 +23,16 @@ inline constexpr uint32_t kDefaultMinChunk = 2 * 1024;
 inline constexpr uint32_t kDefaultAvgChunk = 8 * 1024;
 inline constexpr uint32_t kDefaultMaxChunk = 64 * 1024;
 inline constexpr uint32_t kMaxCdcChunk = 16u << 20;
+/// Argon2id cost of a new encrypted snapshot unless PackOptions says otherwise: t = 3 passes over
+/// m = 64 MiB with p = 4 lanes (the same as borg 2 and RFC 9106's second recommended option).
+inline constexpr uint32_t kDefaultKdfIterations = 3;
+inline constexpr uint32_t kDefaultKdfMemoryKib = 64 * 1024;
+inline constexpr uint32_t kDefaultKdfParallelism = 4;
+/// Bounds of the Argon2id cost a snapshot may ask for (docs/FORMAT.md, section 12.2).
+inline constexpr uint32_t kMinKdfMemoryKib = 8 * 1024;
+inline constexpr uint32_t kMaxKdfMemoryKib = 1024 * 1024;
+inline constexpr uint32_t kMaxKdfIterations = 64;
+inline constexpr uint32_t kMaxKdfParallelism = 64;
 
 /// Everything pack() needs. At least one of disk_path / memory_path is set.
 struct PackOptions {
@@ -66,6 +76,13 @@ struct PackOptions {
   /// Dedup still works (keyed BLAKE3 of the plaintext). Not combinable with base_path yet.
   bool encrypt = false;
   std::string password;  ///< Required (non-empty) when encrypt is set.
+  /// Argon2id cost of the key derivation (with encrypt; stored in the header): passes t
+  /// (1..64), memory m in KiB (8 MiB..1 GiB) and lanes p (1..64, m >= 8 p KiB). Every guess at
+  /// the password costs an attacker this much; every open costs a reader this much too, and a
+  /// reader refuses costs above its cap (OpenOptions::max_kdf_memory_kib, max_kdf_iterations).
+  uint32_t kdf_iterations = kDefaultKdfIterations;
+  uint32_t kdf_memory_kib = kDefaultKdfMemoryKib;
+  uint32_t kdf_parallelism = kDefaultKdfParallelism;
 };
 
 /// Called with (bytes_done, bytes_total) of logical input; bytes_done only grows and the last

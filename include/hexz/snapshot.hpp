@@ -28,8 +28,21 @@ struct OpenOptions {
   /// Directories searched, after the snapshot's own directory, for the base snapshots a thin
   /// snapshot depends on; the HEXZ_BASE_PATH environment variable (':'-separated) is searched last.
   std::vector<std::string> base_dirs;
-  /// Password of an encrypted snapshot (ignored for unencrypted ones).
+  /// Password of an encrypted snapshot. A non-empty password also means "this snapshot must be
+  /// encrypted" (as require_encryption): an unencrypted one is refused with kWrongPassword, so
+  /// that a replaced file cannot pass for the encrypted original. The reader keeps no copy of
+  /// it once the keys are derived.
   std::string password;
+  /// Refuse (kWrongPassword) a snapshot that is not encrypted, or whose bases are not (a thin
+  /// snapshot's bases are checked too); implied by a non-empty password.
+  bool require_encryption = false;
+  /// Most Argon2id memory (KiB) an encrypted snapshot may ask for before the key derivation runs;
+  /// a file asking for more is refused (kUnsupported) without running it. 0 = the size in
+  /// HEXZ_KDF_MAX_MEMORY (e.g. 256M, 1G) if set, else kDefaultMaxKdfMemoryKib.
+  uint32_t max_kdf_memory_kib = 0;
+  /// Most Argon2id passes (t) an encrypted snapshot may ask for, likewise. 0 =
+  /// HEXZ_KDF_MAX_ITERATIONS if set, else kDefaultMaxKdfIterations.
+  uint32_t max_kdf_iterations = 0;
   /// S3 endpoint for s3:// locations ("http://127.0.0.1:7480"); empty = AWS_ENDPOINT_URL.
   std::string endpoint;
   /// On-disk cache of remote bytes shared by processes; empty = HEXZ_CACHE_DIR (or none).
@@ -46,6 +59,14 @@ struct OpenOptions {
   /// whole index against the identity (each index page is re-checked whenever it is read again).
   std::vector<std::array<unsigned char, 32>> trusted_keys;
 };
+
+/// Default cap on the Argon2id cost a reader spends before it knows whether the password is
+/// right: m <= 1 GiB (the format's largest memory cost) and t <= 16 passes. It leaves room for any
+/// raised pack cost a user would choose (the default is 3 passes over 64 MiB; LUKS2-like is 4
+/// passes over 1 GiB) but refuses a hostile file's 64 passes over 1 GiB (minutes of CPU) unless
+/// the caller raises it.
+inline constexpr uint32_t kDefaultMaxKdfMemoryKib = 1024 * 1024;
+inline constexpr uint32_t kDefaultMaxKdfIterations = 16;
 
 /// A snapshot a thin snapshot depends on.
 struct BaseInfo {
@@ -114,7 +135,11 @@ class Snapshot {
 
   /// Opens and validates `path`: a local file, an http(s):// URL or s3://bucket/key (magic,
   /// version, feature flags, header and master index checksums, file length). Throws hexz::Error
-  /// (kNotFound, kNotASnapshot, kUnsupported, kCorrupt, kTruncated, kIo).
+  /// (kNotFound, kNotASnapshot, kUnsupported, kCorrupt, kTruncated, kIo; kWrongPassword for a
+  /// missing or wrong password, or an unencrypted snapshot when encryption is required;
+  /// kUnsupported for a key derivation cost above the caps of `options`). Opening an encrypted
+  /// snapshot marks the process non-dumpable (no core dumps, no ptrace by other users), since
+  /// its memory then holds keys.
   static std::unique_ptr<Snapshot> open(const std::string& path, const OpenOptions& options = {});
 
   /// True if the snapshot holds `stream`.

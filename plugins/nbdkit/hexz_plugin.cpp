@@ -1,6 +1,6 @@
 // nbdkit-hexz-plugin: serves one stream of a .hxz snapshot read-only over NBD.
 //
-//   nbdkit hexz snapshot=vm.hxz [stream=disk|memory] [password=-|+FILE|SECRET]
+//   nbdkit hexz snapshot=vm.hxz [stream=disk|memory] [password-file=FILE | password=-|+FILE|-FD]
 //               [cache-size=SIZE] [threads=N] [readahead=SIZE] [base-dir=DIR]...
 //               [verify-reads=true] [key=PUB]...
 //
@@ -9,7 +9,10 @@
 // chunks are reported by .extents as hole+zero runs, so nbdcopy and qemu-img skip them.
 #define NBDKIT_API_VERSION 2
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+#include <fcntl.h>
 #include <nbdkit-plugin.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -68,6 +71,50 @@ void wipe(std::string& secret) {
   secret.clear();
 }
 
+/// Keeps the process out of core dumps and ptrace from other processes of the user: called as
+/// soon as a password is configured (the library does it too once keys are derived).
+void keep_out_of_core_dumps() {
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/// The first line of `path` (without "\n" or "\r\n") as a password; nullopt (reported through
+/// nbdkit) if the file cannot be read or the line is empty.
+std::optional<std::string> read_password_file(const char* path) {
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    nbdkit_error("hexz: cannot open password-file '%s': %s", path, std::strerror(errno));
+    return std::nullopt;
+  }
+  constexpr size_t kMax = 64 * 1024;
+  std::string line;
+  char buf[512];
+  bool done = false, failed = false;
+  while (!done && !failed && line.size() <= kMax) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) failed = true;
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n && !done; ++i) {
+      if (buf[i] == '\n')
+        done = true;
+      else
+        line.push_back(buf[i]);
+    }
+  }
+  ::explicit_bzero(buf, sizeof buf);
+  ::close(fd);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (failed || line.empty() || line.size() > kMax) {
+    nbdkit_error("hexz: password-file '%s': %s", path,
+                 failed         ? "cannot be read"
+                 : line.empty() ? "the first line is empty"
+                                : "the first line is too long");
+    wipe(line);
+    return std::nullopt;
+  }
+  return line;
+}
+
 /// Reports `e` through nbdkit and returns -1 (for the callbacks' error returns).
 int fail(const std::exception& e, int err = EIO) {
   nbdkit_error("hexz: %s", e.what());
@@ -90,6 +137,7 @@ std::unique_ptr<hexz::Snapshot> open_snapshot(hexz::OpenOptions options) {
   if (g_config.password) {
     options.password = *g_config.password;
   } else if (const char* env = std::getenv("HEXZ_PASSWORD"); env != nullptr && *env != '\0') {
+    keep_out_of_core_dumps();
     options.password = env;
   }
   try {
@@ -101,8 +149,8 @@ std::unique_ptr<hexz::Snapshot> open_snapshot(hexz::OpenOptions options) {
     wipe(options.password);
     if (e.code() == hexz::ErrorCode::kWrongPassword && !had_password) {
       throw hexz::Error(e.code(), "'" + g_config.snapshot +
-                                      "' is encrypted: give password=- (prompt), password=+FILE "
-                                      "(first line of FILE) or set HEXZ_PASSWORD");
+                                      "' is encrypted: give password-file=FILE (first line of "
+                                      "FILE), password=- (prompt) or set HEXZ_PASSWORD");
     }
     throw;
   }
@@ -134,7 +182,14 @@ int hexz_config(const char* key, const char* value) {
         return -1;
       }
       g_config.stream = *s;
+    } else if (k == "password-file") {
+      keep_out_of_core_dumps();
+      if (g_config.password) wipe(*g_config.password);
+      g_config.password = read_password_file(value);
+      if (!g_config.password) return -1;
     } else if (k == "password") {
+      keep_out_of_core_dumps();
+      if (g_config.password) wipe(*g_config.password);
       char* pw = nullptr;
       if (nbdkit_read_password(value, &pw) == -1) return -1;
       g_config.password = std::string(pw != nullptr ? pw : "");
@@ -355,8 +410,12 @@ struct nbdkit_plugin make_plugin() {
   p.config_help =
       "snapshot=<FILE>      (required) The .hxz snapshot to serve.\n"
       "stream=disk|memory   The stream to export (default: disk, else memory).\n"
-      "password=<PASSWORD>  Of an encrypted snapshot: '-' prompts, '+FILE' reads FILE,\n"
-      "                     '-FD' reads a file descriptor (default: $HEXZ_PASSWORD).\n"
+      "password-file=<FILE> The password of an encrypted snapshot: the first line of FILE.\n"
+      "password=-|+FILE|-FD Likewise: '-' prompts, '+FILE' reads FILE, '-FD' reads a file\n"
+      "                     descriptor (default: $HEXZ_PASSWORD). A literal password=SECRET\n"
+      "                     also works but is visible to every user in ps: avoid it. With a\n"
+      "                     password the snapshot must be encrypted (an unencrypted file is\n"
+      "                     refused), and the process is made non-dumpable.\n"
       "cache-size=<SIZE>    Memory for decoded blocks (default 64M).\n"
       "readahead=<SIZE>     Decode this far ahead of sequential readers (default 8M).\n"
       "index-cache=<SIZE>   Memory for decoded index pages (default 256M).\n"

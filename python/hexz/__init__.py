@@ -142,6 +142,14 @@ def _int(name: str, value: Any) -> int:
         raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
 
 
+def _count(name: str, value: Any, minimum: int = 0) -> int:
+    """An int from `minimum` to 2^32 - 1 (the library checks its own ranges)."""
+    n = _int(name, value)
+    if n < minimum or n > _U32_MAX:
+        raise InvalidArgumentError(f"{name} {n} is out of range ({minimum} to {_U32_MAX})")
+    return n
+
+
 def _threads(value: Any) -> int:
     if value is None:
         return 0
@@ -239,6 +247,9 @@ _PACK_OPTIONS = (
     "base_dirs",
     "encrypt",
     "password",
+    "kdf_memory",
+    "kdf_iterations",
+    "kdf_parallelism",
 )
 
 
@@ -290,6 +301,10 @@ def pack(
               bases.
             - ``password``: encrypt (AES-256-GCM, key derived from the password with
               Argon2id); it implies ``encrypt=True``.
+            - ``kdf_memory``, ``kdf_iterations``, ``kdf_parallelism``: the Argon2id cost of
+              every guess at the password (defaults 64M, 3 and 4; memory 8M to 1G, 1 to 64
+              passes, 1 to 64 lanes). Readers refuse more than 1G or 16 passes unless told
+              otherwise (``kdf_max_memory``, ``kdf_max_iterations`` of :func:`open`).
 
             Unknown names raise TypeError.
 
@@ -353,6 +368,13 @@ def pack(
         elif key == "password":
             if value is not None:
                 d[key] = _password(value)
+        elif key == "kdf_memory":
+            kib, rest = divmod(_size(key, value, 1 << 40), 1024)
+            if rest != 0 or kib > _U32_MAX:
+                raise InvalidArgumentError("kdf_memory must be a whole number of KiB")
+            d["kdf_memory_kib"] = kib
+        elif key in ("kdf_iterations", "kdf_parallelism"):
+            d[key] = _count(key, value)
     result = _hexz.pack(d, _callback("progress", progress))
     return PackResult(
         path=os.fsdecode(output_path),
@@ -677,6 +699,9 @@ def open(
     cache_dir: Optional[PathLike] = None,
     verify_reads: Optional[bool] = None,
     trusted_keys: Optional[Iterable[PathLike]] = None,
+    require_encryption: bool = False,
+    kdf_max_memory: Optional[Size] = None,
+    kdf_max_iterations: Optional[int] = None,
 ) -> Snapshot:
     """Opens the snapshot at ``path`` for reading and validates its header and index.
 
@@ -684,7 +709,8 @@ def open(
         path: the ``.hxz`` file, an ``http(s)://`` URL or ``s3://bucket/key`` (see
             docs/remote.md for credentials and the environment variables).
         password: the password of an encrypted snapshot (WrongPasswordError if it is wrong or
-            missing); ignored for unencrypted snapshots.
+            missing). A password also means the snapshot must be encrypted: an unencrypted one
+            raises WrongPasswordError (it may have replaced the encrypted original).
         cache_size: byte budget for decoded data blocks (default 64 MiB); an int or a size
             string such as ``"256M"``.
         page_cache_size: byte budget for decoded index pages (default 32 MiB).
@@ -705,6 +731,13 @@ def open(
         trusted_keys: public key files (``hexz keygen`` makes them); if given, the snapshot
             must carry a valid signature by one of them (``hexz sign``), else
             CorruptSnapshotError, and its whole index is checked against its identity.
+        require_encryption: raise WrongPasswordError if the snapshot (or a base of it) is
+            not encrypted, with or without a password.
+        kdf_max_memory: the most Argon2id memory an encrypted snapshot may ask for before the
+            key derivation runs (default: ``HEXZ_KDF_MAX_MEMORY``, else 1G); above it,
+            UnsupportedError without running it.
+        kdf_max_iterations: likewise the most Argon2id passes (default:
+            ``HEXZ_KDF_MAX_ITERATIONS``, else 16).
 
     Returns:
         A :class:`Snapshot`; use it as a context manager.
@@ -712,7 +745,10 @@ def open(
     Raises:
         NotFoundError: no such file.
         CorruptSnapshotError: not a snapshot, truncated, or a checksum failed.
-        UnsupportedError: a newer format version or an unknown required feature.
+        UnsupportedError: a newer format version, an unknown required feature, or a key
+            derivation cost above the caps.
+        WrongPasswordError: a missing or wrong password, or an unencrypted snapshot when a
+            password or ``require_encryption`` was given.
     """
     raw_path = _path("path", path)
     options: Dict[str, Any] = {}
@@ -744,5 +780,14 @@ def open(
         if isinstance(trusted_keys, (str, bytes)):
             raise TypeError("trusted_keys must be a list of paths")
         options["trusted_keys"] = [_path("trusted_keys", k) for k in trusted_keys]
+    if require_encryption:
+        options["require_encryption"] = True
+    if kdf_max_memory is not None:
+        kib = _size("kdf_max_memory", kdf_max_memory, 1 << 40) // 1024
+        if kib == 0:
+            raise InvalidArgumentError("kdf_max_memory must be at least 1K")
+        options["max_kdf_memory_kib"] = min(kib, _U32_MAX)
+    if kdf_max_iterations is not None:
+        options["max_kdf_iterations"] = _count("kdf_max_iterations", kdf_max_iterations, 1)
     handle = _hexz.Snapshot.open(raw_path, options)
     return Snapshot(handle, os.fsdecode(raw_path))

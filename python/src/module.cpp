@@ -167,6 +167,9 @@ hexz::PackOptions pack_options(const py::dict& d) {
     o.encrypt = true;
   }
   if (d.contains("encrypt")) o.encrypt = get<bool>(d, "encrypt");
+  if (d.contains("kdf_memory_kib")) o.kdf_memory_kib = get<uint32_t>(d, "kdf_memory_kib");
+  if (d.contains("kdf_iterations")) o.kdf_iterations = get<uint32_t>(d, "kdf_iterations");
+  if (d.contains("kdf_parallelism")) o.kdf_parallelism = get<uint32_t>(d, "kdf_parallelism");
   return o;
 }
 
@@ -185,6 +188,11 @@ hexz::OpenOptions open_options(const py::dict& d) {
     for (const auto& path : get<std::vector<std::string>>(d, "trusted_keys"))
       o.trusted_keys.push_back(hexz::read_public_key(path));
   }
+  if (d.contains("require_encryption")) o.require_encryption = get<bool>(d, "require_encryption");
+  if (d.contains("max_kdf_memory_kib"))
+    o.max_kdf_memory_kib = get<uint32_t>(d, "max_kdf_memory_kib");
+  if (d.contains("max_kdf_iterations"))
+    o.max_kdf_iterations = get<uint32_t>(d, "max_kdf_iterations");
   return o;
 }
 

@@ -4,12 +4,22 @@
 
 #include <cstring>
 
+#include "crypto/secrets.hpp"
 #include "util/endian.hpp"
 
 namespace hexz::crypto {
 
 SnapshotCipher::SnapshotCipher(const std::string& password, const EncryptionHeader& header)
-    : keys_(derive_subkeys(derive_master_key(password, header.salt, header.kdf))), id_(header.id) {}
+    : id_(header.id) {
+  keep_out_of_core_dumps();  // from now on this process holds keys
+  Key master = derive_master_key(password, header.salt, header.kdf);
+  keys_ = derive_subkeys(master);
+  wipe(master.data(), master.size());
+}
+
+SnapshotCipher::~SnapshotCipher() {
+  wipe(&keys_, sizeof keys_);
+}
 
 EncryptionHeader SnapshotCipher::fresh_header() {
   EncryptionHeader h;

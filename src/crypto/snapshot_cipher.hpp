@@ -31,7 +31,13 @@ struct EncryptionHeader {
 class SnapshotCipher {
  public:
   /// Derives keys from `password` and the header's KDF parameters and salt (slow: Argon2id).
+  /// Marks the process non-dumpable first (crypto::keep_out_of_core_dumps); the master key is
+  /// wiped once the subkeys are derived.
   SnapshotCipher(const std::string& password, const EncryptionHeader& header);
+  /// Wipes the keys.
+  ~SnapshotCipher();
+  SnapshotCipher(const SnapshotCipher&) = delete;
+  SnapshotCipher& operator=(const SnapshotCipher&) = delete;
 
   /// New parameters for a snapshot being written: fresh random salt and id.
   static EncryptionHeader fresh_header();

@@ -45,6 +45,19 @@ void validate_options(const PackOptions& o, bool needs_input_paths) {
   if (o.encrypt && o.password.empty()) bad("encryption needs a non-empty password");
   if (!o.encrypt && !o.password.empty())
     bad("a password was given but encryption was not asked for");
+  if (o.encrypt && (o.kdf_iterations < 1 || o.kdf_iterations > kMaxKdfIterations)) {
+    bad("Argon2id iterations " + std::to_string(o.kdf_iterations) +
+        " is out of range: it must be 1 to " + std::to_string(kMaxKdfIterations));
+  }
+  if (o.encrypt && (o.kdf_memory_kib < kMinKdfMemoryKib || o.kdf_memory_kib > kMaxKdfMemoryKib)) {
+    bad("Argon2id memory " + std::to_string(o.kdf_memory_kib) +
+        " KiB is out of range: it must be 8 MiB to 1 GiB");
+  }
+  if (o.encrypt && (o.kdf_parallelism < 1 || o.kdf_parallelism > kMaxKdfParallelism ||
+                    o.kdf_memory_kib < 8 * o.kdf_parallelism)) {
+    bad("Argon2id parallelism " + std::to_string(o.kdf_parallelism) +
+        " is out of range: it must be 1 to " + std::to_string(kMaxKdfParallelism));
+  }
   if (o.encrypt && !o.base_path.empty()) {
     bad("encrypted thin snapshots are not supported yet: pack without --base, or without "
         "encryption");

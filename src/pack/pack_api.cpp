@@ -1,6 +1,7 @@
 // Public entry points of the pack layer: hexz::pack() and hexz::flatten().
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "hexz/error.hpp"
@@ -116,6 +117,12 @@ PackOptions options_like(const SnapshotInfo& info) {
     o.chunk_size = info.chunk_size;
   }
   o.train_dictionary = info.dictionary_bytes != 0;
+  if (info.encrypted) {
+    // Never a weaker key derivation than the snapshot's own, nor than today's default.
+    o.kdf_iterations = std::max(o.kdf_iterations, info.kdf_iterations);
+    o.kdf_memory_kib = std::max(o.kdf_memory_kib, info.kdf_memory_kib);
+    o.kdf_parallelism = std::max(o.kdf_parallelism, info.kdf_parallelism);
+  }
   return o;
 }
 

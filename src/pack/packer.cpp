@@ -121,6 +121,9 @@ class Packer {
     }
     if (options_.encrypt) {
       encryption_ = crypto::SnapshotCipher::fresh_header();
+      encryption_.kdf.iterations = options_.kdf_iterations;
+      encryption_.kdf.memory_kib = options_.kdf_memory_kib;
+      encryption_.kdf.parallelism = options_.kdf_parallelism;
       cipher_ = std::make_unique<crypto::SnapshotCipher>(options_.password, encryption_);
     }
     if (options_.train_dictionary) train_dictionary();

@@ -11,6 +11,7 @@
 #include <set>
 #include <unordered_set>
 
+#include "crypto/secrets.hpp"
 #include "hash/checksum.hpp"
 #include "hash/digest.hpp"
 #include "hexz/error.hpp"
@@ -38,6 +39,13 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
       pages_(options.page_cache_bytes),
       blocks_(options.block_cache_bytes),
       options_(options) {
+  // The reader keeps no copy of the password: it lives here until the keys are derived, and is
+  // wiped on every way out. A password means "encrypted"; so do the bases of a thin snapshot
+  // opened with one (they get no password: they need none, FORMAT.md forbids encrypted bases).
+  std::string password = std::move(options_.password);
+  const crypto::ScopedWipe wipe_password(password);
+  crypto::wipe(options_.password);  // a moved short string may keep its bytes
+  if (!password.empty()) options_.require_encryption = true;
   const size_t threads = options.threads == 0 ? util::hardware_threads() : options.threads;
   if (threads > 1) pool_ = std::make_unique<util::ThreadPool>(threads);
   const std::string& name = file_->name();
@@ -69,7 +77,14 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
     throw Error(ErrorCode::kUnsupported,
                 "'" + name + "' is encrypted and cannot be the base of a thin snapshot");
   }
-  if (header_.encrypted()) unlock(hbytes);
+  if (header_.encrypted()) {
+    unlock(hbytes, password);
+  } else if (options_.require_encryption) {
+    throw Error(ErrorCode::kWrongPassword,
+                "'" + name + "' is not encrypted, but " +
+                    (password.empty() ? "encryption is required" : "a password was given") +
+                    "; refusing it (an encrypted snapshot may have been replaced)");
+  }
   std::vector<std::byte> mstored(header_.master_length);
   file_->read_at(header_.master_offset, mstored);
   if (hash::checksum64(mstored.data(), mstored.size()) != header_.master_checksum) {
@@ -272,14 +287,19 @@ void SnapshotReader::for_each_stored_chunk(
   }
 }
 
-void SnapshotReader::unlock(std::span<const unsigned char, format::kHeaderSize> header_bytes) {
+void SnapshotReader::unlock(std::span<const unsigned char, format::kHeaderSize> header_bytes,
+                            const std::string& password) {
   const std::string& name = file_->name();
-  if (options_.password.empty()) {
+  if (password.empty()) {
     throw Error(ErrorCode::kWrongPassword, "'" + name +
                                                "' is encrypted: a password is needed (prompt, "
                                                "HEXZ_PASSWORD or --password-file)");
   }
-  cipher_ = std::make_unique<crypto::SnapshotCipher>(options_.password, header_.encryption);
+  // Rule K2 with this reader's cap: refuse a costly key derivation before running it.
+  crypto::check_kdf_cost(
+      header_.encryption.kdf,
+      crypto::kdf_cap_for(options_.max_kdf_memory_kib, options_.max_kdf_iterations), name);
+  cipher_ = std::make_unique<crypto::SnapshotCipher>(password, header_.encryption);
   const auto check =
       cipher_->key_check(header_bytes.subspan(format::kKdfFieldsOffset, format::kKdfFieldsSize));
   if (CRYPTO_memcmp(check.data(), header_.encryption.key_check.data(), check.size()) != 0) {

@@ -91,8 +91,10 @@ class SnapshotReader final : public Snapshot {
   std::shared_ptr<const IndexPage> load_page(uint32_t page) const;
   /// Reads, checks (XXH3, and the GCM tag when encrypted) and decodes index page `page`.
   std::vector<unsigned char> read_page_bytes(uint32_t page) const;
-  /// Derives the keys from OpenOptions::password and checks the key and the header MAC.
-  void unlock(std::span<const unsigned char, format::kHeaderSize> header_bytes);
+  /// Checks the KDF cost against the cap, derives the keys from `password` and checks the key and
+  /// the header MAC.
+  void unlock(std::span<const unsigned char, format::kHeaderSize> header_bytes,
+              const std::string& password);
   /// Decrypts a whole-section message (master index, dictionary) if encrypted.
   std::vector<std::byte> open_section(crypto::NonceDomain domain, std::vector<std::byte> stored,
                                       const char* what) const;
@@ -133,7 +135,7 @@ class SnapshotReader final : public Snapshot {
   std::vector<hash::ChunkDigest> page_digests_;
   mutable ByteLruCache<uint32_t, IndexPage> pages_;
   mutable ByteLruCache<BlockKey, Block, BlockKeyHash> blocks_;
-  OpenOptions options_;
+  OpenOptions options_;  ///< As given, but with the password removed.
   mutable std::mutex inflight_mu_;
   mutable std::unordered_map<BlockKey, std::shared_future<std::shared_ptr<const Block>>,
                              BlockKeyHash>

@@ -19,7 +19,7 @@ check "pack disk with 16K blocks, zstd" "$HEXZ" pack --disk disk.img -o zstd.hxz
   --block-size 16K --compression zstd
 printf 'nbd-secret-%s\n' "$RANDOM$RANDOM" >password.txt
 check "pack encrypted" "$HEXZ" pack --disk disk.img -o enc.hxz -q --encrypt \
-  --password-file password.txt
+  --password-file password.txt --kdf-memory 8M --kdf-iterations 1
 disk_size="$(stat -c %s disk.img)"
 mem_size="$(stat -c %s memory.img)"
 
@@ -99,6 +99,13 @@ if start_nbdkit "$SOCK" snapshot=enc.hxz password=+password.txt; then
 else
   failed "nbdkit did not start with enc.hxz"
 fi
+if start_nbdkit "$SOCK" snapshot=enc.hxz password-file=password.txt; then
+  pass "nbdkit serves an encrypted snapshot (password-file=FILE)"
+  check "encrypted export matches (password-file)" qemu-img compare -f raw -F raw disk.img "$URI"
+  stop_nbdkit
+else
+  failed "nbdkit did not start with enc.hxz and password-file="
+fi
 
 # Start-up errors: nbdkit must refuse to start, with a message naming the problem.
 check_fails "encrypted without a password" "is encrypted" \
@@ -106,6 +113,17 @@ check_fails "encrypted without a password" "is encrypted" \
 echo wrong >wrong.txt
 check_fails "wrong password" "wrong password" \
   nbdkit -f -U "$TMP/x.sock" "$HEXZ_PLUGIN" snapshot=enc.hxz password=+wrong.txt
+check_fails "wrong password (password-file)" "wrong password" \
+  nbdkit -f -U "$TMP/x.sock" "$HEXZ_PLUGIN" snapshot=enc.hxz password-file=wrong.txt
+: >empty.txt
+check_fails "an empty password-file" "the first line is empty" \
+  nbdkit -f -U "$TMP/x.sock" "$HEXZ_PLUGIN" snapshot=enc.hxz password-file=empty.txt
+check_fails "a missing password-file" "cannot open password-file" \
+  nbdkit -f -U "$TMP/x.sock" "$HEXZ_PLUGIN" snapshot=enc.hxz password-file=nowhere.txt
+# Issue 14: a password means the snapshot must be encrypted (an unencrypted one may have replaced
+# the encrypted original).
+check_fails "a password for an unencrypted snapshot" "is not encrypted, but a password was given" \
+  nbdkit -f -U "$TMP/x.sock" "$HEXZ_PLUGIN" snapshot=vm.hxz password-file=password.txt
 check_fails "missing snapshot" "missing.hxz" \
   nbdkit -f -U "$TMP/x.sock" "$HEXZ_PLUGIN" snapshot=missing.hxz
 echo junk >junk.hxz

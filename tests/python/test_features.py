@@ -49,9 +49,14 @@ def test_thin_snapshot_on_a_base(images, tmp_path):
         assert snap.read(0, len(changed)) == bytes(changed)
 
 
+# The cheapest Argon2id cost the format allows, to keep the tests fast.
+CHEAP_KDF = {"kdf_memory": "8M", "kdf_iterations": 1, "kdf_parallelism": 1}
+
+
 def test_encryption(images, tmp_path):
     out = tmp_path / "secret.hxz"
-    hexz.pack(out, disk=images.disk_path, memory=images.memory_path, password="correct horse")
+    hexz.pack(out, disk=images.disk_path, memory=images.memory_path, password="correct horse",
+              **CHEAP_KDF)
     assert images.disk[:65536] not in out.read_bytes()
     with pytest.raises(hexz.WrongPasswordError) as missing:
         hexz.open(out)
@@ -99,3 +104,45 @@ def test_trusted_keys(images, tmp_path, cli):
         assert snap.read(0, 4096) == images.disk[:4096]
     with pytest.raises(TypeError, match="trusted_keys must be a list"):
         hexz.open(out, trusted_keys=f"{key}.pub")
+
+
+def test_a_password_refuses_an_unencrypted_replacement(images, tmp_path):
+    """Issue 14: an encrypted snapshot replaced by an unencrypted one is not read."""
+    out = tmp_path / "secret.hxz"
+    hexz.pack(out, disk=images.disk_path, password="correct horse", **CHEAP_KDF)
+    with hexz.open(out, password="correct horse", require_encryption=True) as snap:
+        assert snap.read(0, 4096) == images.disk[:4096]
+    hexz.pack(out, disk=images.disk_path, force=True)  # the attacker's unencrypted file
+    with pytest.raises(hexz.WrongPasswordError) as info:
+        hexz.open(out, password="correct horse")
+    assert info.value.code == "wrong_password"
+    assert "is not encrypted, but a password was given; refusing it" in str(info.value)
+    with pytest.raises(hexz.WrongPasswordError) as info:
+        hexz.open(out, require_encryption=True)
+    assert "is not encrypted, but encryption is required" in str(info.value)
+    with hexz.open(out) as snap:  # asking for neither: opens as before
+        assert snap.read(0, 4096) == images.disk[:4096]
+
+
+def test_kdf_cost_is_chosen_at_pack_time_and_capped_at_open(images, tmp_path):
+    out = tmp_path / "cost.hxz"
+    hexz.pack(out, disk=images.disk_path, password="pw", kdf_memory="9M", kdf_iterations=2,
+              kdf_parallelism=2)
+    with hexz.open(out, password="pw") as snap:
+        info = snap.info()
+    assert info["kdf"] == {
+        "algorithm": "argon2id", "iterations": 2, "memory_kib": 9 * 1024, "parallelism": 2
+    }
+    with pytest.raises(hexz.UnsupportedError) as err:
+        hexz.open(out, password="pw", kdf_max_iterations=1)
+    assert "asks for an Argon2id key derivation of 2 passes over 9 MiB" in str(err.value)
+    assert "cap of 1 pass over 1 GiB" in str(err.value)
+    with pytest.raises(hexz.UnsupportedError) as err:
+        hexz.open(out, password="pw", kdf_max_memory="8M")
+    assert "cap of 16 passes over 8 MiB" in str(err.value)
+    with hexz.open(out, password="pw", kdf_max_memory="9M", kdf_max_iterations=2) as snap:
+        assert snap.read(0, 4096) == images.disk[:4096]
+    with pytest.raises(hexz.InvalidArgumentError) as err:
+        hexz.pack(tmp_path / "bad.hxz", disk=images.disk_path, password="pw", kdf_iterations=65)
+    assert "Argon2id iterations 65 is out of range" in str(err.value)
+    assert not (tmp_path / "bad.hxz").exists()

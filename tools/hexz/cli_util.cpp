@@ -198,11 +198,24 @@ void add_remote_options(CLI::App* sub, RemoteArgs& args) {
                   "removed beyond it (default: HEXZ_CACHE_DIR_BYTES, else 1G; 0 = no limit)")
       ->type_name("SIZE")
       ->transform(size_transform());
+  sub->add_option("--kdf-max-memory", args.kdf_max_memory,
+                  "Refuse an encrypted snapshot whose key derivation asks for more memory "
+                  "(default: HEXZ_KDF_MAX_MEMORY, else 1G)")
+      ->type_name("SIZE")
+      ->transform(size_transform());
+  sub->add_option("--kdf-max-iterations", args.kdf_max_iterations,
+                  "Refuse an encrypted snapshot whose key derivation asks for more passes "
+                  "(default: HEXZ_KDF_MAX_ITERATIONS, else 16)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 64));
 }
 
 void apply_remote_args(const RemoteArgs& args) {
   if (!args.cache_dir_size.empty())
     ::setenv("HEXZ_CACHE_DIR_BYTES", args.cache_dir_size.c_str(), 1);
+  if (!args.kdf_max_memory.empty()) ::setenv("HEXZ_KDF_MAX_MEMORY", args.kdf_max_memory.c_str(), 1);
+  if (!args.kdf_max_iterations.empty())
+    ::setenv("HEXZ_KDF_MAX_ITERATIONS", args.kdf_max_iterations.c_str(), 1);
 }
 
 }  // namespace hexz::cli

@@ -94,17 +94,22 @@ struct RemoteArgs {
   std::string endpoint;        ///< --endpoint (empty: AWS_ENDPOINT_URL, else AWS)
   std::string cache_dir;       ///< --cache-dir (empty: HEXZ_CACHE_DIR, else no disk cache)
   std::string cache_dir_size;  ///< --cache-dir-size as a byte count (empty: not given)
+  /// --kdf-max-memory as a byte count and --kdf-max-iterations (empty: not given): the reader's
+  /// cap on the key derivation cost of an encrypted snapshot.
+  std::string kdf_max_memory;
+  std::string kdf_max_iterations;
 };
 
 /// Adds `--endpoint URL` to `sub`, bound to `endpoint`.
 void add_endpoint_option(CLI::App* sub, std::string& endpoint);
 
-/// Adds the options of remote reading to `sub`, bound to `args`: --endpoint, --cache-dir and
-/// --cache-dir-size.
+/// Adds the options of remote reading to `sub`, bound to `args`: --endpoint, --cache-dir,
+/// --cache-dir-size, and the key derivation caps --kdf-max-memory and --kdf-max-iterations.
 void add_remote_options(CLI::App* sub, RemoteArgs& args);
 
 /// Makes the settings of `args` that the library takes from the environment take effect:
-/// --cache-dir-size sets HEXZ_CACHE_DIR_BYTES for this process. Call before opening snapshots
+/// --cache-dir-size sets HEXZ_CACHE_DIR_BYTES, --kdf-max-memory HEXZ_KDF_MAX_MEMORY and
+/// --kdf-max-iterations HEXZ_KDF_MAX_ITERATIONS for this process. Call before opening snapshots
 /// (and before starting threads).
 void apply_remote_args(const RemoteArgs& args);
 

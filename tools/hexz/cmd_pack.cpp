@@ -48,6 +48,8 @@ struct PackArgs {
   std::string password_file;
   int password_fd = -1;
   std::string password_command;
+  uint64_t kdf_memory = uint64_t{kDefaultKdfMemoryKib} * 1024;  ///< --kdf-memory, bytes
+  uint32_t kdf_iterations = kDefaultKdfIterations;              ///< --kdf-iterations
   bool force = false;
   bool quiet = false;
   std::string endpoint;  ///< --endpoint, for an s3:// output
@@ -197,6 +199,11 @@ int run_pack(const PackArgs& args) {
   options.endpoint = args.endpoint;
   options.force = args.force;
   options.encrypt = args.encrypt;
+  if (args.kdf_memory % 1024 != 0) {
+    throw CLI::ValidationError("--kdf-memory", "--kdf-memory must be a whole number of KiB");
+  }
+  options.kdf_memory_kib = static_cast<uint32_t>(args.kdf_memory / 1024);
+  options.kdf_iterations = args.kdf_iterations;
 
   if (args.encrypt && !args.base.empty()) {
     // Checked here so that nobody is asked for a password in vain; the library refuses it too.
@@ -329,6 +336,19 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
   sub->add_option("--password-command", args->password_command,
                   "With --encrypt: run CMD (/bin/sh -c) and use the first line it prints")
       ->type_name("CMD");
+  sub->add_option("--kdf-memory", args->kdf_memory,
+                  "With --encrypt: Argon2id memory per password guess, 8M to 1G (readers refuse "
+                  "more than 1G unless told --kdf-max-memory)")
+      ->type_name("SIZE")
+      ->transform(size_transform(UINT32_MAX))
+      ->default_str("64M")
+      ->needs(encrypt);
+  sub->add_option("--kdf-iterations", args->kdf_iterations,
+                  "With --encrypt: Argon2id passes over that memory, 1 to 64 (readers refuse more "
+                  "than 16 unless told --kdf-max-iterations)")
+      ->type_name("N")
+      ->capture_default_str()
+      ->needs(encrypt);
   sub->add_flag("-f,--force", args->force, "Overwrite OUT.hxz (or the S3 object) if it exists");
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar and no summary line");
   add_endpoint_option(sub, args->endpoint);
