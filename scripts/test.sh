@@ -33,7 +33,7 @@ phase "Dependencies"
 bash scripts/install-deps.sh </dev/null
 
 phase "Format check (clang-format --dry-run --Werror)"
-mapfile -d '' sources < <(find include src tools tests bench -type f \
+mapfile -d '' sources < <(find include src tools tests bench fuzz plugins python/src -type f \
   \( -name '*.hpp' -o -name '*.cpp' -o -name '*.h' -o -name '*.cc' -o -name '*.ipp' \) \
   -print0 2>/dev/null | sort -z)
 if ((${#sources[@]} == 0)); then
