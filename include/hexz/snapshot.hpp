@@ -102,6 +102,10 @@ struct SnapshotInfo {
   /// Chunk-size histogram: chunk_histogram[k] counts chunks with 2^k <= length < 2^(k+1).
   /// Filled by Snapshot::info() (walks the index, reads no data).
   uint64_t chunk_histogram[32] = {};
+  /// True if only the header was read (Snapshot::peek): index sizes, the histogram and the
+  /// bases are not filled in, and an encrypted file's stream counters are zero (its encrypted
+  /// index holds them).
+  bool header_only = false;
 };
 
 /// One problem Snapshot::verify() found.
@@ -141,6 +145,12 @@ class Snapshot {
   /// snapshot marks the process non-dumpable (no core dumps, no ptrace by other users), since
   /// its memory then holds keys.
   static std::unique_ptr<Snapshot> open(const std::string& path, const OpenOptions& options = {});
+
+  /// What the header of `path` says, without a password and without reading the index: the
+  /// settings, file size, identity, encryption and KDF cost, stream sizes, and an unencrypted
+  /// file's counters (SnapshotInfo::header_only is set). Only `endpoint` and `cache_dir` of
+  /// `options` are used. Throws hexz::Error for a file whose header is not valid.
+  static SnapshotInfo peek(const std::string& path, const OpenOptions& options = {});
 
   /// True if the snapshot holds `stream`.
   virtual bool has_stream(Stream stream) const = 0;

@@ -231,6 +231,7 @@ py::dict info_dict(const hexz::SnapshotInfo& info) {
   py::dict d;
   d["format_version"] =
       std::to_string(info.version_major) + "." + std::to_string(info.version_minor);
+  d["header_only"] = info.header_only;
   d["codec"] = hexz::codec_name(info.codec);
   d["level"] = info.level;
   d["chunking"] = info.cdc ? "fastcdc-v1" : "fixed";

@@ -17,6 +17,7 @@
 #include "hexz/error.hpp"
 #include "io/url.hpp"
 #include "read/chain_digests.hpp"
+#include "read/header_read.hpp"
 
 namespace hexz::read {
 
@@ -50,24 +51,9 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
   if (threads > 1) pool_ = std::make_unique<util::ThreadPool>(threads);
   const std::string& name = file_->name();
   const uint64_t actual = file_->size();
-  if (actual < format::kMagic.size()) {
-    throw Error(ErrorCode::kNotASnapshot, "'" + name + "' is not a hexz snapshot (file too small)");
-  }
   std::array<unsigned char, format::kHeaderSize> hbytes{};
-  const size_t have = static_cast<size_t>(std::min<uint64_t>(actual, format::kHeaderSize));
-  file_->read_at(0, std::as_writable_bytes(std::span(hbytes.data(), have)));
-  if (std::memcmp(hbytes.data(), format::kMagic.data(), format::kMagic.size()) != 0) {
-    throw Error(ErrorCode::kNotASnapshot, "'" + name + "' is not a hexz snapshot (bad magic)");
-  }
-  if (have < format::kHeaderSize) {
-    throw Error(ErrorCode::kTruncated, "'" + name + "' is truncated: the header is incomplete");
-  }
-  header_ = format::decode_header(hbytes, name);
+  header_ = read_header(*file_, hbytes);
   file_->will_read(header_.tail_offset, header_.tail_length);  // one request when remote
-  if (actual < header_.file_size) {
-    throw Error(ErrorCode::kTruncated, "'" + name + "' is truncated: expected " +
-                                           num(header_.file_size) + " bytes, found " + num(actual));
-  }
   // Bytes after the end must be a signature trailer (FORMAT.md section 21), else rule F2.
   if (actual > header_.file_size)
     signatures_ = read_signature_trailer(*file_, header_.file_size, actual);
@@ -654,40 +640,11 @@ void SnapshotReader::for_each_extent(
 }
 
 SnapshotInfo SnapshotReader::info() const {
-  SnapshotInfo i;
-  i.version_major = header_.version_major;
-  i.version_minor = header_.version_minor;
-  i.required_features = header_.required_features;
-  i.optional_features = header_.optional_features;
-  i.codec = header_.codec;
-  i.level = header_.level;
-  i.chunk_size = header_.chunk_size;
-  i.cdc = header_.chunking == format::Chunking::kFastCdcV1;
-  i.min_chunk = header_.min_chunk;
-  i.max_chunk = header_.max_chunk;
-  i.block_size = header_.block_size;
-  i.file_size = header_.file_size;
+  SnapshotInfo i = header_info(header_);
+  i.header_only = false;
   i.index_pages = master_.size();
   i.index_bytes = header_.master_length;
-  i.dictionary_bytes =
-      header_.dict_length - (cipher_ && header_.dict_length != 0 ? crypto::kTagSize : 0);
-  i.encrypted = header_.encrypted();
-  i.kdf_iterations = header_.encryption.kdf.iterations;
-  i.kdf_memory_kib = header_.encryption.kdf.memory_kib;
-  i.kdf_parallelism = header_.encryption.kdf.parallelism;
   for (const auto& m : master_) i.index_bytes += m.stored_length;
-  i.identity_hex = hash::to_hex(header_.identity.data(), header_.identity.size());
-  for (int s = 0; s < kStreamCount; ++s) {
-    const auto& r = header_.streams[s];
-    auto& o = i.streams[s];
-    o.present = r.present != 0;
-    o.logical_size = r.logical_size;
-    o.chunks = r.chunks;
-    o.zero_chunks = r.zero_chunks;
-    o.dup_chunks = r.dup_chunks;
-    o.blocks = r.blocks;
-    o.stored_bytes = r.stored_bytes;
-  }
   for (size_t b = 0; b < bases_.size(); ++b) {
     BaseInfo bi;
     bi.name = bases_[b].name;
@@ -844,6 +801,12 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
 }  // namespace hexz::read
 
 namespace hexz {
+
+SnapshotInfo Snapshot::peek(const std::string& path, const OpenOptions& options) {
+  const auto file = io::open_storage(path, {options.endpoint, options.cache_dir});
+  std::array<unsigned char, format::kHeaderSize> bytes{};
+  return read::header_info(read::read_header(*file, bytes));
+}
 
 std::unique_ptr<Snapshot> Snapshot::open(const std::string& path, const OpenOptions& options) {
   return std::make_unique<read::SnapshotReader>(

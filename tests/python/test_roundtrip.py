@@ -21,6 +21,7 @@ STAT_KEYS = {
 }
 INFO_KEYS = {
     "format_version",
+    "header_only",
     "codec",
     "level",
     "chunk_size",

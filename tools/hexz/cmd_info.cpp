@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "commands.hpp"
 #include "hexz/error.hpp"
@@ -22,6 +23,7 @@ constexpr int kHistogramBuckets =
 struct InfoArgs {
   std::string snapshot;
   bool json = false;
+  bool header_only = false;
   AccessArgs access;
 };
 
@@ -63,6 +65,7 @@ std::string info_json(const SnapshotInfo& info) {
   JsonWriter json;
   json.begin_object();
   json.key("format_version").value(version_text(info));
+  json.key("header_only").value(info.header_only);
   json.key("codec").value(codec_name(info.codec));
   json.key("level").value(info.level);
   json.key("chunking").value(chunking_name(info));
@@ -95,6 +98,14 @@ std::string info_json(const SnapshotInfo& info) {
     if (!s.present) continue;
     json.key(stream_name(static_cast<Stream>(i))).begin_object();
     json.key("logical_size").value(s.logical_size);
+    if (info.header_only && info.encrypted) {  // the counters are in the encrypted index
+      for (const char* k : {"chunks", "zero_chunks", "duplicate_chunks", "stored_blocks",
+                            "stored_bytes", "ratio"}) {
+        json.key(k).null();
+      }
+      json.end_object();
+      continue;
+    }
     json.key("chunks").value(s.chunks);
     json.key("zero_chunks").value(s.zero_chunks);
     json.key("duplicate_chunks").value(s.dup_chunks);
@@ -164,7 +175,11 @@ std::string info_text(const std::string& path, const SnapshotInfo& info) {
   }
   line("", "block size", bytes_text(info.block_size));
   line("", "file size", bytes_text(info.file_size));
-  line("", "index size", bytes_text(info.index_bytes));
+  if (info.header_only) {
+    line("", "index", std::to_string(info.index_pages) + " pages (not read)");
+  } else {
+    line("", "index size", bytes_text(info.index_bytes));
+  }
   line("", "dictionary",
        info.dictionary_bytes == 0 ? std::string("none") : bytes_text(info.dictionary_bytes));
   if (info.encrypted) {
@@ -181,6 +196,10 @@ std::string info_text(const std::string& path, const SnapshotInfo& info) {
     if (!s.present) continue;
     out += std::string("stream ") + stream_name(static_cast<Stream>(i)) + ":\n";
     line("  ", "logical size", bytes_text(s.logical_size));
+    if (info.header_only && info.encrypted) {
+      line("  ", "statistics", "in the encrypted index (give the password)");
+      continue;
+    }
     line("  ", "chunks", std::to_string(s.chunks));
     line("  ", "zero chunks", std::to_string(s.zero_chunks));
     line("  ", "duplicate chunks", std::to_string(s.dup_chunks));
@@ -215,9 +234,30 @@ std::string info_text(const std::string& path, const SnapshotInfo& info) {
 
 /// Runs `info` for `args`; returns the exit status.
 int run_info(const InfoArgs& args) {
-  SnapshotOpener opener(args.access);
-  std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot);
-  SnapshotInfo info = snapshot->info();
+  OpenOptions remote;
+  remote.endpoint = args.access.remote.endpoint;
+  remote.cache_dir = args.access.remote.cache_dir;
+  SnapshotInfo info;
+  if (args.header_only) {
+    info = Snapshot::peek(args.snapshot, remote);
+  } else {
+    SnapshotOpener opener(args.access);
+    try {
+      info = opener.open(args.snapshot)->info();
+    } catch (const Error& e) {
+      // Encrypted, and no password to be had (none supplied, no terminal to ask on): show what
+      // the clear header says instead of nothing.
+      const bool no_password = std::string_view(e.what()) == kPasswordNeededMessage ||
+                               (e.code() == ErrorCode::kWrongPassword && !opener.password_given());
+      if (!no_password) throw;
+      info = Snapshot::peek(args.snapshot, remote);
+      if (!info.encrypted) throw;
+      std::fprintf(stderr,
+                   "hexz: note: '%s' is encrypted; without its password only the header is "
+                   "shown\n",
+                   args.snapshot.c_str());
+    }
+  }
   std::cout << (args.json ? info_json(info) : info_text(args.snapshot, info));
   if (!std::cout.flush()) throw Error(ErrorCode::kIo, "cannot write to standard output");
   return kExitOk;
@@ -232,6 +272,9 @@ void add_info_command(CLI::App& parent, CommandFn* selected) {
   sub->add_option("SNAP", args->snapshot, "Snapshot file (.hxz)")->type_name("")->required();
   sub->add_flag("--json", args->json,
                 "Print one JSON object instead of text (see docs/cli-json.md)");
+  sub->add_flag("--header-only", args->header_only,
+                "Show only what the header says: no password, no index read (an encrypted "
+                "snapshot without a password shows this too)");
   add_access_options(sub, args->access);
   sub->footer(kAccessFooter);
 }

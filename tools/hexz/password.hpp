@@ -145,6 +145,8 @@ class SnapshotOpener {
   /// The options that opened the last snapshot successfully (with base_dirs and the password,
   /// if one was needed).
   const OpenOptions& last_options() const { return last_; }
+  /// True if a password was supplied (option, descriptor, command, environment) or prompted.
+  bool password_given() const { return passwords_.supplied() || passwords_.prompted(); }
 
  private:
   std::vector<std::string> base_dirs_;
