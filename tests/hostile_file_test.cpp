@@ -20,23 +20,6 @@ using hexz::ErrorCode;
 using hexz::Stream;
 namespace L = layout;
 
-/// Succeeds if `fn` throws hexz::Error with `code` and a message containing `phrase`.
-::testing::AssertionResult ThrowsWith(const std::function<void()>& fn, ErrorCode code,
-                                      const std::string& phrase) {
-  try {
-    fn();
-  } catch (const hexz::Error& e) {
-    if (e.code() == code && std::string(e.what()).find(phrase) != std::string::npos) {
-      return ::testing::AssertionSuccess();
-    }
-    return ::testing::AssertionFailure()
-           << "got " << hexz::error_code_name(e.code()) << ": " << e.what();
-  } catch (const std::exception& e) {
-    return ::testing::AssertionFailure() << "a non-hexz exception escaped: " << e.what();
-  }
-  return ::testing::AssertionFailure() << "nothing was thrown";
-}
-
 class HostileFile : public HexzTest {
  protected:
   /// Packs `disk` with `chunk` byte chunks (one thread) and returns the file's bytes.

@@ -17,26 +17,6 @@ namespace {
 
 namespace layout = hexz_test::layout;
 
-/// Asserts that `fn` throws hexz::Error with `code` and a message containing `phrase`.
-::testing::AssertionResult ThrowsWith(const std::function<void()>& fn, hexz::ErrorCode code,
-                                      const std::string& phrase) {
-  try {
-    fn();
-  } catch (const hexz::Error& e) {
-    if (e.code() == code && std::string(e.what()).find(phrase) != std::string::npos)
-      return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure()
-           << "threw " << hexz::error_code_name(e.code()) << ": " << e.what();
-  }
-  return ::testing::AssertionFailure() << "did not throw";
-}
-
-Bytes read_all(const hexz::Snapshot& s, hexz::Stream stream) {
-  Bytes out(s.size(stream));
-  s.read(stream, 0, std::as_writable_bytes(std::span(out)));
-  return out;
-}
-
 /// The first data block (offset, stored length) of the disk stream of `path`.
 hexz::format::BlockRef first_block(const std::string& path) {
   hexz::read::SnapshotReader r(hexz::io::open_storage(path, {}), {}, false);
@@ -69,7 +49,7 @@ TEST_F(IntegrityTest, BaseWithChangedDictionaryIsRefusedAtOpen) {
   o = options(input("v2.img", v2), "", output("v2.hxz"));
   o.base_path = output("v1.hxz");
   hexz::pack(o);
-  ASSERT_EQ(read_all(*hexz::Snapshot::open(output("v2.hxz")), hexz::Stream::kDisk), v2);
+  ASSERT_EQ(read_stream(*hexz::Snapshot::open(output("v2.hxz")), hexz::Stream::kDisk), v2);
 
   Bytes base = read_file(output("v1.hxz"));
   const uint64_t at = layout::get_u64(base, layout::kDictOffset);
@@ -118,7 +98,7 @@ TEST_F(IntegrityTest, ThinPackAgainstRewrittenBaseIndexIsRefused) {
   {
     // The tampered base opens and reads the attacker's bytes: its checksums all match.
     const auto s = hexz::Snapshot::open(output("v1.hxz"));
-    EXPECT_NE(read_all(*s, hexz::Stream::kDisk), v1);
+    EXPECT_NE(read_stream(*s, hexz::Stream::kDisk), v1);
     EXPECT_FALSE(s->verify().ok);
   }
   o = options(input("v2.img", v1), "", output("v2.hxz"));
@@ -167,7 +147,7 @@ class LaunderTest : public IntegrityTest {
 TEST_F(LaunderTest, BaseBlockRewrittenIndexKeptIsCaughtByDigests) {
   make(false);
   // A plain read trusts the XXH3 checksums, which the attacker recomputed.
-  EXPECT_NE(read_all(*hexz::Snapshot::open(output("v2.hxz")), hexz::Stream::kDisk), v2_);
+  EXPECT_NE(read_stream(*hexz::Snapshot::open(output("v2.hxz")), hexz::Stream::kDisk), v2_);
   const auto report = hexz::Snapshot::open(output("v2.hxz"))->verify();
   EXPECT_FALSE(report.ok);
   EXPECT_NE(report.first_error.find("does not match its digest"), std::string::npos)
@@ -176,7 +156,7 @@ TEST_F(LaunderTest, BaseBlockRewrittenIndexKeptIsCaughtByDigests) {
   hexz::OpenOptions verified;
   verified.verify_reads = true;
   const auto s = hexz::Snapshot::open(output("v2.hxz"), verified);
-  EXPECT_TRUE(ThrowsWith([&] { read_all(*s, hexz::Stream::kDisk); }, hexz::ErrorCode::kCorrupt,
+  EXPECT_TRUE(ThrowsWith([&] { read_stream(*s, hexz::Stream::kDisk); }, hexz::ErrorCode::kCorrupt,
                          "the chunk at disk offset 0 (4096 bytes, in the block at file offset "
                          "512 of base 1) does not match its digest"));
   // The rest of the stream still reads under verification.
@@ -241,8 +221,8 @@ TEST_F(IntegrityTest, VerifiedReadsReturnTheSameBytes) {
       verified.password = o.password;
       verified.block_cache_bytes = 1 << 20;  // evictions: re-fetched blocks are checked again
       const auto s = hexz::Snapshot::open(output("s.hxz"), verified);
-      EXPECT_EQ(read_all(*s, hexz::Stream::kDisk), disk);
-      EXPECT_EQ(read_all(*s, hexz::Stream::kMemory), mem);
+      EXPECT_EQ(read_stream(*s, hexz::Stream::kDisk), disk);
+      EXPECT_EQ(read_stream(*s, hexz::Stream::kMemory), mem);
       std::mt19937_64 rng(3);
       for (int i = 0; i < 200; ++i) {
         const uint64_t off = rng() % disk.size();
@@ -267,9 +247,10 @@ TEST_F(IntegrityTest, VerifiedReadsThroughABaseChain) {
   hexz::pack(o);
   hexz::OpenOptions verified;
   verified.verify_reads = true;
-  EXPECT_EQ(read_all(*hexz::Snapshot::open(output("v2.hxz"), verified), hexz::Stream::kDisk), v2);
+  EXPECT_EQ(read_stream(*hexz::Snapshot::open(output("v2.hxz"), verified), hexz::Stream::kDisk),
+            v2);
   const auto flat = hexz::flatten(output("v2.hxz"), options("", "", output("flat.hxz")));
-  EXPECT_EQ(read_all(*hexz::Snapshot::open(output("flat.hxz")), hexz::Stream::kDisk), v2);
+  EXPECT_EQ(read_stream(*hexz::Snapshot::open(output("flat.hxz")), hexz::Stream::kDisk), v2);
 }
 
 // Files written before the index digest existed (header bytes [400, 432) zero, identity = the
@@ -285,7 +266,7 @@ TEST_F(IntegrityTest, FilesFromBeforeTheIndexDigestStillRead) {
   layout::fix_header_checksum(file);
   write_file(output("old.hxz"), file);
   const auto s = hexz::Snapshot::open(output("old.hxz"));
-  EXPECT_EQ(read_all(*s, hexz::Stream::kDisk), disk);
+  EXPECT_EQ(read_stream(*s, hexz::Stream::kDisk), disk);
   EXPECT_TRUE(s->verify().ok) << s->verify().first_error;
 
   o = options(input("d.img", disk), "", output("dict.hxz"));

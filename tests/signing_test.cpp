@@ -18,25 +18,6 @@ namespace {
 
 namespace layout = hexz_test::layout;
 
-::testing::AssertionResult ThrowsWith(const std::function<void()>& fn, hexz::ErrorCode code,
-                                      const std::string& phrase) {
-  try {
-    fn();
-  } catch (const hexz::Error& e) {
-    if (e.code() == code && std::string(e.what()).find(phrase) != std::string::npos)
-      return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure()
-           << "threw " << hexz::error_code_name(e.code()) << ": " << e.what();
-  }
-  return ::testing::AssertionFailure() << "did not throw";
-}
-
-Bytes read_all(const hexz::Snapshot& s, hexz::Stream stream) {
-  Bytes out(s.size(stream));
-  s.read(stream, 0, std::as_writable_bytes(std::span(out)));
-  return out;
-}
-
 class SigningTest : public HexzTest {
  protected:
   void SetUp() override {
@@ -80,7 +61,7 @@ TEST_F(SigningTest, SignAndOpenWithTheKeyRoundTrips) {
   ASSERT_EQ(after.size(), before.size() + 124);  // one 100-byte record in a 24-byte trailer
   EXPECT_TRUE(std::equal(before.begin(), before.end(), after.begin()));  // not repacked
   const auto s = hexz::Snapshot::open(snap(), trusting(key_ + ".pub"));
-  EXPECT_EQ(read_all(*s, hexz::Stream::kDisk), disk_);
+  EXPECT_EQ(read_stream(*s, hexz::Stream::kDisk), disk_);
   EXPECT_TRUE(s->verify().ok) << s->verify().first_error;
   EXPECT_EQ(r.identity_hex, s->info().identity_hex);
 }
@@ -88,7 +69,7 @@ TEST_F(SigningTest, SignAndOpenWithTheKeyRoundTrips) {
 TEST_F(SigningTest, ASignedFileStillOpensWithoutKeys) {
   hexz::sign_snapshot(snap(), key_);
   const auto s = hexz::Snapshot::open(snap());
-  EXPECT_EQ(read_all(*s, hexz::Stream::kDisk), disk_);
+  EXPECT_EQ(read_stream(*s, hexz::Stream::kDisk), disk_);
   EXPECT_TRUE(s->verify().ok);
 }
 
@@ -115,7 +96,8 @@ TEST_F(SigningTest, ResigningReplacesAndOtherKeysAreKept) {
   EXPECT_EQ(second.signatures, 2u);
   EXPECT_EQ(std::filesystem::file_size(snap()), packed_.file_size + 24 + 200);
   for (const auto& pub : {key_ + ".pub", output("other.pub")}) {
-    EXPECT_EQ(read_all(*hexz::Snapshot::open(snap(), trusting(pub)), hexz::Stream::kDisk), disk_);
+    EXPECT_EQ(read_stream(*hexz::Snapshot::open(snap(), trusting(pub)), hexz::Stream::kDisk),
+              disk_);
   }
 }
 
@@ -236,7 +218,7 @@ TEST_F(SigningTest, EncryptedSnapshotsSignWithTheirPassword) {
   hexz::sign_snapshot(output("enc.hxz"), key_, with_pw);
   auto t = trusting(key_ + ".pub");
   t.password = "pw";
-  EXPECT_EQ(read_all(*hexz::Snapshot::open(output("enc.hxz"), t), hexz::Stream::kDisk), disk_);
+  EXPECT_EQ(read_stream(*hexz::Snapshot::open(output("enc.hxz"), t), hexz::Stream::kDisk), disk_);
 }
 
 }  // namespace

@@ -11,12 +11,6 @@
 namespace hexz_test {
 namespace {
 
-Bytes read_all(const hexz::Snapshot& s, hexz::Stream stream) {
-  Bytes out(s.size(stream));
-  s.read(stream, 0, std::as_writable_bytes(std::span(out)));
-  return out;
-}
-
 /// Edits `n` 100-byte spots of `data` (deterministically) and returns the result.
 Bytes edited(Bytes data, int n, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -50,8 +44,8 @@ class ThinTest : public HexzTest {
 
 TEST_F(ThinTest, ThinSnapshotsReadBackAndStoreOnlyNewChunks) {
   auto s2 = hexz::Snapshot::open(output("v2.hxz"));
-  EXPECT_EQ(read_all(*s2, hexz::Stream::kDisk), v2_disk_);
-  EXPECT_EQ(read_all(*s2, hexz::Stream::kMemory), v2_mem_);
+  EXPECT_EQ(read_stream(*s2, hexz::Stream::kDisk), v2_disk_);
+  EXPECT_EQ(read_stream(*s2, hexz::Stream::kMemory), v2_mem_);
   EXPECT_TRUE(s2->verify().ok) << s2->verify().first_error;
   // 30 edits touch at most 60 chunks: the thin file is a small fraction of the full one.
   EXPECT_LT(v2_.file_size * 5, v1_.file_size);
@@ -66,7 +60,7 @@ TEST_F(ThinTest, ThinSnapshotsReadBackAndStoreOnlyNewChunks) {
 
 TEST_F(ThinTest, ThreeDeepChainReadsWithOneHop) {
   auto s3 = hexz::Snapshot::open(output("v3.hxz"));
-  EXPECT_EQ(read_all(*s3, hexz::Stream::kDisk), v3_disk_);
+  EXPECT_EQ(read_stream(*s3, hexz::Stream::kDisk), v3_disk_);
   EXPECT_FALSE(s3->has_stream(hexz::Stream::kMemory));
   const auto info = s3->info();
   ASSERT_EQ(info.bases.size(), 2u);  // v2, then v1: references go straight to the storer
@@ -116,7 +110,7 @@ TEST_F(ThinTest, ChunksOfAnOlderBaseDedupEvenIfTheDirectBaseDroppedThem) {
   const auto r = hexz::pack(o);
   EXPECT_EQ(r.streams[0].blocks, 0u);
   auto s4 = hexz::Snapshot::open(output("v4.hxz"));
-  EXPECT_EQ(read_all(*s4, hexz::Stream::kDisk), v1_disk_);
+  EXPECT_EQ(read_stream(*s4, hexz::Stream::kDisk), v1_disk_);
   EXPECT_TRUE(s4->verify().ok) << s4->verify().first_error;
 }
 
@@ -144,11 +138,12 @@ TEST_F(ThinTest, MovedBaseIsFoundViaSearchPath) {
   fs::rename(output("v1.hxz"), tmp().file("bases/v1.hxz"));
   hexz::OpenOptions oo;
   oo.base_dirs = {tmp().file("nothing-here"), tmp().file("bases")};
-  EXPECT_EQ(read_all(*hexz::Snapshot::open(output("v2.hxz"), oo), hexz::Stream::kDisk), v2_disk_);
+  EXPECT_EQ(read_stream(*hexz::Snapshot::open(output("v2.hxz"), oo), hexz::Stream::kDisk),
+            v2_disk_);
   ::setenv("HEXZ_BASE_PATH", ("/nonexistent:" + tmp().file("bases")).c_str(), 1);
   auto s = hexz::Snapshot::open(output("v3.hxz"));
   ::unsetenv("HEXZ_BASE_PATH");
-  EXPECT_EQ(read_all(*s, hexz::Stream::kDisk), v3_disk_);
+  EXPECT_EQ(read_stream(*s, hexz::Stream::kDisk), v3_disk_);
 }
 
 TEST_F(ThinTest, WrongBaseIsRejected) {
@@ -169,7 +164,7 @@ TEST_F(ThinTest, FlattenMakesAStandaloneCopy) {
   fs::remove(output("v2.hxz"));
   auto flat = hexz::Snapshot::open(output("flat.hxz"));
   EXPECT_TRUE(flat->info().bases.empty());
-  EXPECT_EQ(read_all(*flat, hexz::Stream::kDisk), v3_disk_);
+  EXPECT_EQ(read_stream(*flat, hexz::Stream::kDisk), v3_disk_);
   EXPECT_TRUE(flat->verify().ok);
 }
 
@@ -178,7 +173,7 @@ TEST_F(ThinTest, BaseMayNotBeTheOutput) {
   o.base_path = output("v2.hxz");
   o.force = true;
   EXPECT_TRUE(ThrowsHexz([&] { hexz::pack(o); }, {hexz::ErrorCode::kInvalidArgument}));
-  EXPECT_EQ(read_all(*hexz::Snapshot::open(output("v2.hxz")), hexz::Stream::kDisk), v2_disk_);
+  EXPECT_EQ(read_stream(*hexz::Snapshot::open(output("v2.hxz")), hexz::Stream::kDisk), v2_disk_);
 }
 
 TEST_F(ThinTest, MissingBaseFileAtPackTime) {
@@ -195,7 +190,7 @@ TEST_F(ThinTest, DifferentChunkingWarns) {
   const auto r = hexz::pack(o);
   ASSERT_EQ(r.warnings.size(), 1u);
   EXPECT_NE(r.warnings[0].find("chunking"), std::string::npos);
-  EXPECT_EQ(read_all(*hexz::Snapshot::open(o.output_path), hexz::Stream::kDisk), v3_disk_);
+  EXPECT_EQ(read_stream(*hexz::Snapshot::open(o.output_path), hexz::Stream::kDisk), v3_disk_);
 }
 
 }  // namespace

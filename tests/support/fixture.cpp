@@ -54,4 +54,20 @@ hexz::PackOptions HexzTest::options(const std::string& disk, const std::string& 
   return o;
 }
 
+::testing::AssertionResult ThrowsWith(const std::function<void()>& fn, hexz::ErrorCode code,
+                                      const std::string& phrase) {
+  try {
+    fn();
+  } catch (const hexz::Error& e) {
+    if (e.code() == code && std::string(e.what()).find(phrase) != std::string::npos) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure()
+           << "threw " << hexz::error_code_name(e.code()) << ": " << e.what();
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure() << "a non-hexz exception escaped: " << e.what();
+  }
+  return ::testing::AssertionFailure() << "did not throw";
+}
+
 }  // namespace hexz_test

@@ -31,6 +31,12 @@ namespace hexz_test {
 ::testing::AssertionResult ThrowsHexz(const std::function<void()>& fn,
                                       std::initializer_list<hexz::ErrorCode> codes);
 
+/// Succeeds if `fn` throws hexz::Error with `code` and a message containing `phrase`; the
+/// failure message says what was thrown instead (another exception type included) or that
+/// nothing was.
+::testing::AssertionResult ThrowsWith(const std::function<void()>& fn, hexz::ErrorCode code,
+                                      const std::string& phrase);
+
 /// Base fixture: a per-test temp dir with "in/" and "out/" subdirectories.
 class HexzTest : public ::testing::Test {
  protected:
