@@ -541,6 +541,24 @@ TEST_F(CliEncryption, PackAndReadWithPasswordFileAndEnvironment) {
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_NE(r.err.find("hexz: error:"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("is not encrypted, but a password was given"), std::string::npos) << r.err;
+  // The attack of issue 14: an unencrypted file in place of the encrypted one is refused by
+  // cat and verify given the password by file or environment, and nothing of it is printed.
+  for (const auto& extra :
+       std::vector<std::vector<std::string>>{{"--password-file", password_file_}, {}}) {
+    const std::vector<std::string> env = extra.empty()
+                                             ? std::vector<std::string>{"HEXZ_PASSWORD=hunter2"}
+                                             : std::vector<std::string>{};
+    std::vector<std::string> cat = {"cat", plain, "--length", "4096"};
+    cat.insert(cat.end(), extra.begin(), extra.end());
+    r = hexz_env(cat, env);
+    EXPECT_TRUE(is_cli_error(r, "is not encrypted, but a password was given")) << r.err;
+    EXPECT_TRUE(r.out.empty());
+    std::vector<std::string> verify = {"verify", plain};
+    verify.insert(verify.end(), extra.begin(), extra.end());
+    r = hexz_env(verify, env);
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("is not encrypted, but a password was given"), std::string::npos) << r.err;
+  }
   // Without a password to be had, info shows what the clear header says (issue 15).
   r = hexz_no_tty({"info", flat});
   EXPECT_EQ(r.exit_code, 0) << r.err;
