@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <stdlib.h>
+#include <sys/prctl.h>
 
 #include <algorithm>
 #include <array>
@@ -677,6 +678,23 @@ TEST_F(EncryptionTest, WrongMissingAndEmptyPasswordsAreClearErrors) {
 
 // Issue 14: an attacker replaces an encrypted snapshot with an unencrypted one of their making.
 // A password (or require_encryption) means "this file must be encrypted": the swap is refused.
+TEST_F(EncryptionTest, OpeningAnEncryptedSnapshotMakesTheProcessNonDumpable) {
+  // Issue 14: a process holding keys writes no core dump and cannot be ptrace'd by other users.
+  const auto o = encrypted(input("d.img", make_disk_image(64u << 10, 44)), "", "e.hxz");
+  hexz::pack(o);
+  ASSERT_EQ(::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), 0);
+  hexz::OpenOptions plain_open;
+  auto unencrypted = options(input("p.img", make_disk_image(64u << 10, 45)), "", output("p.hxz"));
+  hexz::pack(unencrypted);
+  hexz::Snapshot::open(unencrypted.output_path, plain_open);
+  EXPECT_EQ(::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 1) << "an unencrypted open changed it";
+  hexz::OpenOptions with_password;
+  with_password.password = kPassword;
+  hexz::Snapshot::open(o.output_path, with_password);
+  EXPECT_EQ(::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
+  ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);  // leave the test process as it was
+}
+
 TEST_F(EncryptionTest, PasswordOrRequireEncryptionRefusesAnUnencryptedSnapshot) {
   const Bytes disk = make_disk_image(128u << 10, 43);
   const std::string d = input("d.img", disk);
