@@ -4,6 +4,7 @@
 #include "hexz/diff.hpp"
 #include "hexz/error.hpp"
 #include "hexz/flatten.hpp"
+#include "hexz/memory.hpp"
 #include "hexz/pack.hpp"
 #include "hexz/signing.hpp"
 #include "hexz/snapshot.hpp"

@@ -132,6 +132,19 @@ struct VerifyReport {
 /// Most problems a VerifyReport lists one by one.
 inline constexpr size_t kMaxVerifyProblems = 1000;
 
+/// Where a byte of a stream is stored (Snapshot::locate): its chunk, and the run of chunks
+/// around it that one block decode provides.
+struct ChunkPlacement {
+  uint64_t chunk_offset = 0;  ///< Logical offset where the byte's chunk starts.
+  uint64_t chunk_length = 0;  ///< Logical length of that chunk.
+  bool zero = false;          ///< The chunk is all zeros (no data stored, no I/O to read it).
+  /// The widest run of consecutive chunks around the byte's chunk (on one index page) that are
+  /// all zero chunks (if `zero`) or all stored in the same data block of the same file (else):
+  /// reading any of it after the chunk costs no further fetch or decode.
+  uint64_t run_offset = 0;
+  uint64_t run_length = 0;
+};
+
 /// An open snapshot. All const member functions are thread-safe.
 class Snapshot {
  public:
@@ -164,6 +177,9 @@ class Snapshot {
   /// [offset, offset+length), merging adjacent runs of the same kind. Reads index only.
   virtual void for_each_extent(Stream stream, uint64_t offset, uint64_t length,
                                const std::function<void(uint64_t, uint64_t, bool)>& fn) const = 0;
+  /// Where the byte at `offset` of `stream` is stored (reads one index page, no data).
+  /// REQUIRES: offset < size(stream), else throws kOutOfRange.
+  virtual ChunkPlacement locate(Stream stream, uint64_t offset) const = 0;
   /// Header facts and per-stream statistics.
   virtual SnapshotInfo info() const = 0;
   /// Reads and checks every section, block and chunk digest, applying every rule a read

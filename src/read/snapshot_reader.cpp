@@ -639,6 +639,31 @@ void SnapshotReader::for_each_extent(
   if (run_end > run_start) fn(run_start, run_end - run_start, run_zero);
 }
 
+ChunkPlacement SnapshotReader::locate(Stream stream, uint64_t offset) const {
+  check_range(stream, offset, 1);
+  const auto page = load_page(page_for(stream, offset));
+  const uint32_t i = page->find(offset);
+  const format::IndexEntry& e = page->entry(i);
+  const bool zero = e.kind == format::ChunkKind::kZero;
+  // Neighbours belong to the run if they are zero chunks too, or data of the same block.
+  const auto same = [&](const format::IndexEntry& other) {
+    if (zero) return other.kind == format::ChunkKind::kZero;
+    return other.kind == format::ChunkKind::kData && other.source == e.source &&
+           other.block == e.block;
+  };
+  uint32_t lo = i;
+  while (lo > 0 && same(page->entry(lo - 1))) --lo;
+  uint32_t hi = i + 1;
+  while (hi < page->entry_count() && same(page->entry(hi))) ++hi;
+  ChunkPlacement p;
+  p.chunk_offset = page->entry_offset(i);
+  p.chunk_length = e.length;
+  p.zero = zero;
+  p.run_offset = page->entry_offset(lo);
+  p.run_length = page->entry_offset(hi) - p.run_offset;
+  return p;
+}
+
 SnapshotInfo SnapshotReader::info() const {
   SnapshotInfo i = header_info(header_);
   i.header_only = false;

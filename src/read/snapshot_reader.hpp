@@ -66,6 +66,7 @@ class SnapshotReader final : public Snapshot {
   void read(Stream stream, uint64_t offset, std::span<std::byte> out) const override;
   void for_each_extent(Stream stream, uint64_t offset, uint64_t length,
                        const std::function<void(uint64_t, uint64_t, bool)>& fn) const override;
+  ChunkPlacement locate(Stream stream, uint64_t offset) const override;
   SnapshotInfo info() const override;
   VerifyReport verify(const ProgressFn& progress) const override;
 
