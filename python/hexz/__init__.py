@@ -536,6 +536,22 @@ class Snapshot:
             length = max(0, self.size(stream) - offset)
         return self._handle.extents(stream, offset, _not_negative("length", length))
 
+    # -- mapping -------------------------------------------------------------------------------
+
+    def map(self, stream: str = "memory", fill: str = "block", hydrate: bool = False) -> Any:
+        """Maps ``stream`` into this process's memory: a read-only buffer of ``size(stream)``
+        bytes whose pages are read from the snapshot on first touch (userfaultfd; where this
+        process may not use it, the whole stream is read at once and ``.lazy`` is False).
+
+        Use it with ``memoryview(m)`` or ``numpy.frombuffer(m, dtype=...)``; ``len(m)`` is the
+        stream's size and ``m.stats()`` returns the fault counters. ``fill`` says what a fault
+        reads: ``"page"``, ``"chunk"`` or the whole decoded ``"block"``; ``hydrate=True`` fills
+        the rest in the background. The mapping keeps the snapshot open and is unmapped when the
+        last reference to it (memoryviews and arrays included) goes away. A page that cannot be
+        read when touched ends the process with a message (as an I/O error on a mapped file
+        would). Raises OutOfRangeError for a missing or empty stream."""
+        return self._handle.map(_stream(stream), fill, bool(hydrate))
+
     # -- file objects --------------------------------------------------------------------------
 
     @property

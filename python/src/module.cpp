@@ -346,6 +346,47 @@ class WritableBuffer {
   Py_buffer view_{};
 };
 
+/// A lazily filled mapping of one stream (hexz::map_stream), exported through the buffer
+/// protocol (read-only). Keeps the snapshot alive; unmapped when the last reference (including
+/// memoryviews and numpy arrays over it) goes away.
+class PyStreamMapping {
+ public:
+  PyStreamMapping(std::shared_ptr<const hexz::Snapshot> snapshot, hexz::Stream stream,
+                  const hexz::MemoryServeOptions& options)
+      : snapshot_(std::move(snapshot)) {
+    py::gil_scoped_release nogil;  // An eager fill (no userfaultfd) reads the whole stream.
+    mapping_ = hexz::map_stream(*snapshot_, stream, options);
+  }
+  ~PyStreamMapping() {
+    py::gil_scoped_release nogil;  // Joins the serving thread.
+    mapping_.reset();
+  }
+  uint64_t size() const { return mapping_->size(); }
+  bool lazy() const { return mapping_->lazy(); }
+  py::dict stats() const {
+    const hexz::MemoryServeStats s = mapping_->stats();
+    py::dict d;
+    d["faults"] = s.faults;
+    d["pages_copied"] = s.pages_copied;
+    d["bytes_copied"] = s.bytes_copied;
+    d["zero_pages"] = s.zero_pages;
+    d["prefetched_pages"] = s.prefetched_pages;
+    d["hydrated_pages"] = s.hydrated_pages;
+    d["pages_total"] = s.pages_total;
+    d["p50_us"] = s.p50_us;
+    d["p99_us"] = s.p99_us;
+    return d;
+  }
+  py::buffer_info buffer() const {
+    return py::buffer_info(mapping_->data(), 1, py::format_descriptor<uint8_t>::format(), 1,
+                           {static_cast<py::ssize_t>(mapping_->size())}, {1}, /*readonly=*/true);
+  }
+
+ private:
+  std::shared_ptr<const hexz::Snapshot> snapshot_;
+  std::unique_ptr<hexz::StreamMapping> mapping_;
+};
+
 class PySnapshot {
  public:
   explicit PySnapshot(std::shared_ptr<const hexz::Snapshot> snapshot)
@@ -371,6 +412,22 @@ class PySnapshot {
   }
 
   bool has_stream(const std::string& stream) const { return get()->has_stream(to_stream(stream)); }
+
+  std::unique_ptr<PyStreamMapping> map(const std::string& stream, const std::string& fill,
+                                       bool hydrate) const {
+    hexz::MemoryServeOptions options;
+    if (fill == "page") {
+      options.fill = hexz::FillUnit::kPage;
+    } else if (fill == "chunk") {
+      options.fill = hexz::FillUnit::kChunk;
+    } else if (fill == "block") {
+      options.fill = hexz::FillUnit::kBlock;
+    } else {
+      invalid_argument("fill must be 'page', 'chunk' or 'block', not '" + fill + "'");
+    }
+    options.hydrate = hydrate;
+    return std::make_unique<PyStreamMapping>(get(), to_stream(stream), options);
+  }
 
   uint64_t size(const std::string& stream) const { return get()->size(to_stream(stream)); }
 
@@ -501,7 +558,16 @@ PYBIND11_MODULE(_hexz, m) {
   m.def("pack", &pack, py::arg("options"), py::arg("progress"),
         "pack(options: dict, progress: callable | None) -> dict. Use hexz.pack().");
 
+  py::class_<PyStreamMapping>(m, "StreamMapping", py::buffer_protocol(),
+                              "A stream mapped into memory, filled on first touch. Use "
+                              "hexz.Snapshot.map().")
+      .def_buffer(&PyStreamMapping::buffer)
+      .def("__len__", &PyStreamMapping::size)
+      .def_property_readonly("lazy", &PyStreamMapping::lazy)
+      .def("stats", &PyStreamMapping::stats);
+
   py::class_<PySnapshot>(m, "Snapshot", "An open snapshot. Use hexz.open().")
+      .def("map", &PySnapshot::map, py::arg("stream"), py::arg("fill"), py::arg("hydrate"))
       .def_static("open", &PySnapshot::open, py::arg("path"), py::arg("options"))
       .def_property_readonly("closed", &PySnapshot::closed)
       .def("close", &PySnapshot::close)
