@@ -119,6 +119,17 @@ set +e; "$HEXZ" cat --cache-dir afile/cache "$URL/base.hxz" >/dev/null 2>err.txt
 grep -q "cannot create cache directory 'afile/cache'" err.txt || fail "bad --cache-dir: $(cat err.txt)"
 pass "bad --cache-dir: $(cat err.txt)"
 
+# Guest memory served page by page from snapshots on the server: plain, encrypted, thin.
+"$HEXZ" pack -q --memory "$WORK/disk.img" -o "$WORK/www/mem.hxz"
+printf 'memory-pw' >"$WORK/pw"
+"$HEXZ" pack -q --memory "$WORK/disk.img" -o "$WORK/www/mem-enc.hxz" --encrypt \
+  --password-file "$WORK/pw" --kdf-memory 8M --kdf-iterations 1
+serve_memory_check "serve-memory over http" "$URL/mem.hxz" "$WORK/disk.img"
+serve_memory_check "serve-memory over http, encrypted" "$URL/mem-enc.hxz" "$WORK/disk.img" \
+  --password-file "$WORK/pw"
+serve_memory_check "serve-memory over http, thin on its base" "$URL/thin.hxz" "$WORK/disk2.img" \
+  --stream disk --fill chunk
+
 # The object changes while being read: an error, never wrong bytes.
 cp "$WORK/www/base.hxz" "$WORK/www/changing.hxz"
 touch -d '2001-01-01' "$WORK/www/changing.hxz"

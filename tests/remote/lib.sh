@@ -178,3 +178,28 @@ s3_curl() {
     --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
     -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@" "$S3_ENDPOINT/$path"
 }
+
+# serve_memory_check NAME SNAP IMAGE [serve-memory options...]: serves SNAP with `hexz
+# serve-memory` to the fake Firecracker (two regions with a gap), which touches every page from
+# four threads, compares each with IMAGE, checks that a removed range reads zeros and hangs up;
+# the server must then exit 0. Skipped (with a note) where userfaultfd is not permitted.
+serve_memory_check() {
+  local name="$1" snap="$2" image="$3"
+  shift 3
+  if [[ -z "${FAKE_FIRECRACKER:-}" ]] || [[ "$(id -u)" != 0 ]]; then
+    echo "SKIP $name: needs root (userfaultfd) and FAKE_FIRECRACKER"
+    return 0
+  fi
+  local sock="$WORK/uffd-$name.sock" size pages first
+  size="$(stat -c %s "$image")"
+  pages=$(((size + 4095) / 4096))
+  first=$((pages / 2 * 4096))
+  "$HEXZ" serve-memory "$snap" --socket "$sock" -q --stats "$@" 2>"$WORK/serve-$name.txt" &
+  local spid=$!
+  "$FAKE_FIRECRACKER" vmm --socket "$sock" --image "$image" --threads 4 --remove \
+    --regions "$first,$((pages * 4096 - first))" >"$WORK/vmm-$name.txt" 2>&1 ||
+    fail "$name: the fake VMM saw wrong memory: $(cat "$WORK/vmm-$name.txt")"
+  wait "$spid" || fail "$name: serve-memory failed: $(cat "$WORK/serve-$name.txt")"
+  [[ ! -e "$sock" ]] || fail "$name: socket left behind"
+  pass "$name: $(cat "$WORK/vmm-$name.txt"); $(cut -c1-160 "$WORK/serve-$name.txt")"
+}

@@ -125,6 +125,12 @@ pass "random reads"
 "$HEXZ" extract -q "$S/thin.hxz" --disk thin.img && cmp thin.img "$WORK/disk2.img" || fail "thin extract"
 pass "thin snapshot with its base in the bucket"
 
+# Guest memory served page by page from the bucket.
+"$HEXZ" pack -q --memory "$WORK/disk.img" --compression lz4 -o "$S/mem.hxz" || fail "pack memory"
+serve_memory_check "serve-memory over s3" "$S/mem.hxz" "$WORK/disk.img"
+serve_memory_check "serve-memory over s3, thin on its base" "$S/thin.hxz" "$WORK/disk2.img" \
+  --stream disk --hydrate
+
 # A thin pack against a base in the bucket, written next to it: only the base's index is read.
 "$HEXZ" pack -q --disk "$WORK/disk2.img" --base "$S/base.hxz" -o "$S/thin-remote.hxz" \
   || fail "pack --base s3://"
