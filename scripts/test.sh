@@ -110,8 +110,9 @@ tsan_phase() {
     fail "ThreadSanitizer: configure"
     return
   fi
-  phase "Build ThreadSanitizer (hexz_tests, hexz_cli, remote_probe)"
-  if ! cmake --build "$dir" --target hexz_tests hexz_cli remote_probe; then
+  phase "Build ThreadSanitizer (hexz_tests, hexz_cli, remote_probe, the memory server tests)"
+  if ! cmake --build "$dir" --target hexz_tests hexz_cli remote_probe hexz_memory_server_tests \
+    fake_firecracker; then
     fail "ThreadSanitizer: build"
     return
   fi
