@@ -127,6 +127,45 @@ TEST_F(MemoryServerTest, ServesTwoRegionsLikeFirecracker) {
   EXPECT_GT(j["p99_us"].number, 0.0);
 }
 
+TEST_F(MemoryServerTest, RemovesWhileOtherThreadsFault) {
+  // The balloon deflating while vCPUs fault: fills race with REMOVE events (EAGAIN), yet every
+  // removed page reads zeros and every other page the image.
+  const Bytes image = memory_image(12 * kMiB, 13);
+  const std::string snap = pack_memory("mem", image);
+  Server server(
+      {"serve-memory", snap, "--socket", socket_path(), "--json", "-q", "--threads", "3"});
+  FakeVmm vmm({12 * kMiB});
+  vmm.connect(socket_path());
+  constexpr uint64_t kRemoved = 256 * 4096;  // The first MiB is the balloon's.
+  std::atomic<uint64_t> bad{0};
+  std::thread balloon([&] {
+    std::byte zeros[4096] = {};
+    for (int round = 0; round < 40; ++round) {
+      vmm.remove(0, 0, kRemoved);
+      for (uint64_t at = 0; at < kRemoved; at += 4096) {
+        if (std::memcmp(vmm.region(0) + at, zeros, 4096) != 0) bad.fetch_add(1);
+      }
+    }
+  });
+  std::vector<std::thread> vcpus;
+  for (int t = 0; t < 3; ++t) {
+    vcpus.emplace_back([&, t] {
+      for (uint64_t at = kRemoved + 4096 * static_cast<uint64_t>(t); at < image.size();
+           at += 3 * 4096) {
+        if (std::memcmp(vmm.region(0) + at, image.data() + at, 4096) != 0) bad.fetch_add(1);
+      }
+    });
+  }
+  balloon.join();
+  for (std::thread& v : vcpus) v.join();
+  EXPECT_EQ(bad.load(), 0u);
+  vmm.hang_up();
+  ProcessResult r = server.wait();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json j = parse_json(r.out);
+  EXPECT_GE(j["removed_pages"].u64(), 40u * 256u);
+}
+
 TEST_F(MemoryServerTest, EveryFillUnitGivesTheSameBytes) {
   const Bytes image = memory_image(6 * kMiB, 2);
   // 16 KiB chunks: a chunk fill covers four pages.

@@ -127,7 +127,7 @@ void FaultServer::plan(int r, uint64_t page, uint64_t* lo, uint64_t* hi) const {
 }
 
 FaultServer::Outcome FaultServer::fill_group(int r, uint64_t lo, uint64_t hi, bool zero,
-                                             uint64_t* filled) {
+                                             uint64_t* filled, bool removed_too) {
   const MemoryRegion& region = pages_.regions()[r];
   const uint64_t ps = region.page_size;
   thread_local std::vector<std::byte> buffer;
@@ -151,14 +151,31 @@ FaultServer::Outcome FaultServer::fill_group(int r, uint64_t lo, uint64_t hi, bo
     while (done < length) {
       uint64_t n = 0;
       FillResult res;
+      std::shared_lock lock(fill_mu_);
+      // Never fill a page the VMM removed since this fill was planned: skip it (its next fault
+      // gets zeros), and fill only up to the next removed page.
+      uint64_t span = 0;
+      if (!removed_too) {
+        while (done + span < length &&
+               pages_.get(r, page + (done + span) / ps) != PageState::kRemoved) {
+          span += ps;
+        }
+        if (span == 0) {
+          done += ps;
+          continue;
+        }
+      } else {
+        span = length - done;
+      }
       if (!zero) {
-        res = copy_pages(uffd_, dst + done, src.subspan(done), &n);
+        res = copy_pages(uffd_, dst + done, src.subspan(done, span), &n);
       } else if (ps == 4096) {
-        res = zero_pages(uffd_, dst + done, length - done, &n);
+        res = zero_pages(uffd_, dst + done, span, &n);
       } else {
         res = copy_pages(uffd_, dst + done, zeros(ps), &n);
         if (res == FillResult::kPartial) res = FillResult::kDone;  // Whole huge pages only.
       }
+      lock.unlock();
       if (res == FillResult::kAgain) return Outcome::kDeferred;
       if (res == FillResult::kGone) return Outcome::kGone;
       if (res == FillResult::kExists) {
@@ -238,12 +255,16 @@ FaultServer::Outcome FaultServer::serve_fault(uint64_t address) {
   const uint64_t page = (address - region.host_address) / region.page_size;
   uint64_t filled = 0;
   if (pages_.get(r, page) == PageState::kRemoved) {
-    return fill_group(r, page, page + 1, true, &filled);
+    return fill_group(r, page, page + 1, true, &filled, true);
   }
   uint64_t lo, hi;
   plan(r, page, &lo, &hi);
   const Outcome o = fill_pages(r, lo, hi, page, &filled);
   if (filled > 1) prefetched_.fetch_add(filled - 1, std::memory_order_relaxed);
+  // The faulting page was removed while this fill ran (and skipped): it reads zeros now.
+  if (o == Outcome::kDone && pages_.get(r, page) == PageState::kRemoved) {
+    return fill_group(r, page, page + 1, true, &filled, true);
+  }
   return o;
 }
 
@@ -275,7 +296,7 @@ void FaultServer::worker(int stop_fd, bool reports,
       todo.swap(deferred);
       deferred.clear();
       if ((fds[0].revents & POLLIN) != 0) {
-        std::lock_guard lock(read_mu_);
+        std::unique_lock lock(fill_mu_);
         const size_t n = read_events(uffd_, events);
         const uint64_t t = now_ns();
         for (size_t i = 0; i < n; ++i) {

@@ -6,6 +6,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <shared_mutex>
 #include <span>
 #include <vector>
 
@@ -42,8 +43,10 @@ class FaultServer {
   /// Fills pages [lo, hi) of region `r` from the stream (only those still missing are
   /// attempted), the group holding `first` first.
   Outcome fill_pages(int r, uint64_t lo, uint64_t hi, uint64_t first, uint64_t* filled);
-  /// Fills pages [lo, hi) of region `r`, all data (zero=false) or all zeros.
-  Outcome fill_group(int r, uint64_t lo, uint64_t hi, bool zero, uint64_t* filled);
+  /// Fills pages [lo, hi) of region `r`, all data (zero=false) or all zeros. Pages marked
+  /// removed are skipped unless `removed_too` (the zero fill of a removed page).
+  Outcome fill_group(int r, uint64_t lo, uint64_t hi, bool zero, uint64_t* filled,
+                     bool removed_too = false);
   /// The page range [lo, hi) a fault at page `page` of region `r` should fill.
   void plan(int r, uint64_t page, uint64_t* lo, uint64_t* hi) const;
   /// Fills every page still missing, in order (the hydrate option).
@@ -56,7 +59,11 @@ class FaultServer {
   const int uffd_;
   const MemoryServeOptions options_;
   PageStates pages_;
-  std::mutex read_mu_;  ///< Serialises event reads with the marking of removed ranges.
+  /// Held exclusively while events are read and removed ranges marked, shared around every
+  /// fill ioctl (which first skips pages marked removed). The kernel zaps a removed range only
+  /// after its event is read, so a fill either lands before the zap (which then clears it) or
+  /// sees the range marked: stale data never lands in a removed page.
+  std::shared_mutex fill_mu_;
   std::atomic<bool> stop_{false};
   std::atomic<int> active_faults_{0};
   std::mutex error_mu_;

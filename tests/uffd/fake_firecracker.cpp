@@ -15,9 +15,9 @@
 //   fake_firecracker floor --socket PATH --image RAW
 //     The floor a handler can reach: serves one VMM's faults with a 4 KiB UFFDIO_COPY each from
 //     RAW loaded into memory, until the VMM hangs up.
+#include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
-#include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
