@@ -175,26 +175,29 @@ FaultServer::Outcome FaultServer::fill_group(int r, uint64_t lo, uint64_t hi, bo
         res = copy_pages(uffd_, dst + done, zeros(ps), &n);
         if (res == FillResult::kPartial) res = FillResult::kDone;  // Whole huge pages only.
       }
-      lock.unlock();
       if (res == FillResult::kAgain) return Outcome::kDeferred;
       if (res == FillResult::kGone) return Outcome::kGone;
       if (res == FillResult::kExists) {
         // Someone filled it first; make sure its waiters run.
-        wake(uffd_, dst + done, ps);
         pages_.mark_filled(r, page + done / ps);
+        lock.unlock();
+        wake(uffd_, dst + done, ps);
         exists_.fetch_add(1, std::memory_order_relaxed);
         done += ps;
         continue;
       }
+      // States change under the lock too, so that a REMOVE read after this fill is never
+      // overwritten by it.
       n = n / ps * ps;
       for (uint64_t p = 0; p < n / ps; ++p) {
         const uint64_t index = page + done / ps + p;
-        if (pages_.get(r, index) == PageState::kRemoved) {
+        if (removed_too) {
           pages_.mark_zeroed(r, index);
         } else {
           pages_.mark_filled(r, index);
         }
       }
+      lock.unlock();
       (zero ? zero_pages_ : pages_copied_).fetch_add(n / ps, std::memory_order_relaxed);
       *filled += n / ps;
       done += n;
