@@ -134,12 +134,7 @@ int errno_for(const hexz::Error& e) {
 
 /// Opens the configured snapshot with `options` (password and base dirs added here).
 std::unique_ptr<hexz::Snapshot> open_snapshot(hexz::OpenOptions options) {
-  if (g_config.password) {
-    options.password = *g_config.password;
-  } else if (const char* env = std::getenv("HEXZ_PASSWORD"); env != nullptr && *env != '\0') {
-    keep_out_of_core_dumps();
-    options.password = env;
-  }
+  if (g_config.password) options.password = *g_config.password;
   try {
     auto snapshot = hexz::Snapshot::open(g_config.snapshot, options);
     wipe(options.password);
@@ -239,6 +234,15 @@ int hexz_config_complete() {
   if (g_config.snapshot.empty()) {
     nbdkit_error("hexz: the snapshot parameter is required (nbdkit hexz snapshot=FILE.hxz)");
     return -1;
+  }
+  // $HEXZ_PASSWORD is taken once and removed from the environment, so that nothing nbdkit
+  // starts later (--run commands, filters' helpers) inherits it.
+  if (const char* env = std::getenv("HEXZ_PASSWORD"); env != nullptr) {
+    if (!g_config.password && *env != '\0') {
+      keep_out_of_core_dumps();
+      g_config.password = std::string(env);
+    }
+    ::unsetenv("HEXZ_PASSWORD");
   }
   return 0;
 }

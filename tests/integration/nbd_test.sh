@@ -107,6 +107,15 @@ else
   failed "nbdkit did not start with enc.hxz and password-file="
 fi
 
+# $HEXZ_PASSWORD opens it, and is gone from the environment of what nbdkit runs afterwards.
+run_out="$(HEXZ_PASSWORD="$(head -n 1 password.txt)" nbdkit -U - "$HEXZ_PLUGIN" snapshot=enc.hxz \
+  --run 'qemu-img compare -f raw -F raw disk.img "$uri" >/dev/null && echo compared; echo "env:${HEXZ_PASSWORD:-unset}"' 2>&1)" || true
+if [[ "$run_out" == *compared* && "$run_out" == *env:unset* ]]; then
+  pass "HEXZ_PASSWORD opens the snapshot and is removed from nbdkit's environment"
+else
+  failed "HEXZ_PASSWORD: $run_out"
+fi
+
 # Start-up errors: nbdkit must refuse to start, with a message naming the problem.
 check_fails "encrypted without a password" "is encrypted" \
   env -u HEXZ_PASSWORD nbdkit -f -U "$TMP/x.sock" "$HEXZ_PLUGIN" snapshot=enc.hxz

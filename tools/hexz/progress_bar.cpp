@@ -78,13 +78,7 @@ void ProgressBar::draw(uint64_t done, uint64_t total, Clock::time_point now) {
                             format_bytes(done).c_str(),
                             secs > 0 ? static_cast<double>(done) / secs / 1e6 : 0.0);
     std::string line(text, static_cast<size_t>(std::clamp(len, 0, int{sizeof text} - 1)));
-    size_t shown = line.size();
-    if (shown < last_width_) line += std::string(last_width_ - shown, ' ');
-    line.insert(line.begin(), '\r');
-    std::fputs(line.c_str(), stderr);
-    std::fflush(stderr);
-    drawn_ = true;
-    last_width_ = std::max(shown, last_width_);
+    show(std::move(line));
     return;
   }
   done = std::min(done, total);
@@ -115,6 +109,10 @@ void ProgressBar::draw(uint64_t done, uint64_t total, Clock::time_point now) {
   line += tail;
   if (line.size() > width) line.resize(width);
 
+  show(std::move(line));
+}
+
+void ProgressBar::show(std::string line) {
   size_t shown = line.size();
   if (shown < last_width_) line += std::string(last_width_ - shown, ' ');
   line.insert(line.begin(), '\r');

@@ -32,6 +32,8 @@ class ProgressBar {
 
   /// Writes the bar for `done`/`total`. REQUIRES: mutex_ is held.
   void draw(uint64_t done, uint64_t total, Clock::time_point now);
+  /// Writes `line` over the previous one (padding with spaces to erase what it leaves).
+  void show(std::string line);
 
   const std::string label_;        ///< Text before the bar.
   const bool enabled_;             ///< False: every member function is a no-op.
