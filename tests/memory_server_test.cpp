@@ -359,6 +359,35 @@ TEST_F(MemoryServerTest, AnUnreadablePageStopsTheVmm) {
   EXPECT_NE(r.err.find("hexz: error:"), std::string::npos) << r.err;
 }
 
+TEST_F(MemoryServerTest, StoppingTheServerUnderARunningVmKillsTheVm) {
+  // A VM left running without its server would read zeros where it has not touched yet.
+  const Bytes image = memory_image(4 * kMiB, 14);
+  const std::string snap = pack_memory("mem", image);
+  Server server({"serve-memory", snap, "--socket", socket_path(), "--json", "-q"});
+  std::atomic<pid_t> vmm_pid{0};
+  ProcessResult vmm;
+  std::thread vmm_thread([&] {
+    RunOptions ro;
+    ro.on_start = [&](pid_t pid) { vmm_pid.store(pid); };
+    vmm = run_process(
+        {FAKE_FIRECRACKER_PATH, "vmm", "--socket", socket_path(), "--size",
+         std::to_string(4 * kMiB), "--bench", "random", "--samples", "10", "--hold", "60"},
+        ro);
+  });
+  // Wait until the VM has touched its pages (a handful of faults) and holds on.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ::kill(server.pid(), SIGTERM);
+  ProcessResult r = server.wait();
+  vmm_thread.join();
+  EXPECT_EQ(r.exit_code, 128 + SIGTERM) << r.err;
+  EXPECT_NE(r.err.find("the VMM was killed"), std::string::npos) << r.err;
+  EXPECT_TRUE(vmm.signaled);
+  EXPECT_EQ(vmm.exit_code, 128 + SIGKILL);
+  Json j = parse_json(r.out);
+  EXPECT_TRUE(j["vmm_killed"].boolean);
+  EXPECT_GT(j["faults"].u64(), 0u);
+}
+
 // --- The library: the handshake parser and in-process mappings --------------------------------
 
 TEST(MemoryHandshake, ParsesFirecrackersMessage) {

@@ -66,6 +66,9 @@ struct MemoryServeStats {
   double max_us = 0;              ///< Slowest fault.
   double seconds = 0;             ///< Time from the handshake to the end of serving.
   bool hydrated = false;          ///< Hydration finished: every page is resident.
+  /// serve_memory_socket was stopped (stop_fd) while the VMM still ran with pages never
+  /// filled, and killed it (see MemoryServeOptions::kill_vmm_on_error).
+  bool vmm_killed = false;
 };
 
 /// Serves the faults of `uffd` (a userfaultfd with `regions` registered for missing pages, in
@@ -85,7 +88,9 @@ MemoryServeStats serve_userfaultfd(
 /// a stale socket file there is replaced, anything else refused), accepts one VMM, reads its
 /// handshake (the region JSON with the userfaultfd as SCM_RIGHTS), calls `on_connected` (if
 /// set) and serves as serve_userfaultfd until the VMM closes the socket. Removes the socket file
-/// before returning. `stop_fd` (if not -1) readable ends the wait or the serving early.
+/// before returning. `stop_fd` (if not -1) readable ends the wait or the serving early; a VMM
+/// still running then with pages never filled is killed (unless !kill_vmm_on_error), since
+/// those pages would read as zeros without a server.
 MemoryServeStats serve_memory_socket(
     const Snapshot& snapshot, Stream stream, const std::string& socket_path,
     const MemoryServeOptions& options, int stop_fd = -1,

@@ -79,6 +79,17 @@ MemoryServeStats FaultServer::stats() const {
   return s;
 }
 
+uint64_t FaultServer::missing_pages() const {
+  uint64_t n = 0;
+  for (size_t r = 0; r < pages_.regions().size(); ++r) {
+    const int ri = static_cast<int>(r);
+    for (uint64_t p = 0; p < pages_.page_count(ri); ++p) {
+      if (pages_.get(ri, p) == PageState::kMissing) ++n;
+    }
+  }
+  return n;
+}
+
 void FaultServer::fail(std::exception_ptr e) {
   {
     std::lock_guard lock(error_mu_);

@@ -32,6 +32,8 @@ class FaultServer {
   void stop() { stop_.store(true); }
   /// The counters so far (thread-safe).
   MemoryServeStats stats() const;
+  /// Pages never filled (neither by a fault nor by hydration) nor removed.
+  uint64_t missing_pages() const;
 
  private:
   /// Why a fill stopped.

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -131,6 +132,7 @@ MemoryServeStats serve_memory_socket(
   if (gone.fd < 0) io_fail("eventfd", errno);
   Fd quit(::eventfd(0, EFD_CLOEXEC));
   if (quit.fd < 0) io_fail("eventfd", errno);
+  std::atomic<bool> vmm_gone{false};
   std::thread watcher([&] {
     char buf[4096];
     for (;;) {
@@ -139,9 +141,15 @@ MemoryServeStats serve_memory_socket(
       const int ready = ::poll(fds, stop_fd >= 0 ? 3 : 2, -1);
       if (ready < 0 && errno == EINTR) continue;
       if (ready < 0 || fds[1].revents != 0 || (stop_fd >= 0 && fds[2].revents != 0)) break;
-      if ((fds[0].revents & (POLLHUP | POLLERR | POLLRDHUP)) != 0) break;
+      if ((fds[0].revents & (POLLHUP | POLLERR | POLLRDHUP)) != 0) {
+        vmm_gone.store(true);
+        break;
+      }
       const ssize_t n = ::recv(conn.fd, buf, sizeof buf, MSG_DONTWAIT);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) break;
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        vmm_gone.store(true);
+        break;
+      }
       // Anything the VMM sends after the handshake is not part of this protocol: ignored.
     }
     const uint64_t one = 1;
@@ -165,7 +173,14 @@ MemoryServeStats serve_memory_socket(
     if (options.kill_vmm_on_error && have_peer) ::kill(peer.pid, SIGKILL);
     throw;
   }
-  return server.stats();
+  MemoryServeStats stats = server.stats();
+  // Stopped (stop_fd) while the VM runs with pages still to fetch: for the same reason, the VM
+  // must not outlive its server.
+  if (!vmm_gone.load() && server.missing_pages() != 0 && options.kill_vmm_on_error && have_peer) {
+    ::kill(peer.pid, SIGKILL);
+    stats.vmm_killed = true;
+  }
+  return stats;
 }
 
 }  // namespace hexz

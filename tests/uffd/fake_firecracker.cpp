@@ -3,12 +3,13 @@
 //
 //   fake_firecracker vmm --socket PATH --size BYTES [--regions SIZE,SIZE...] [--image RAW]
 //                        [--threads N] [--remove] [--bench random|sequential] [--samples N]
+//                        [--hold SECONDS]
 //     Acts as the VMM: maps the regions (gaps between them), registers them with a userfaultfd
 //     as Firecracker does, connects and sends the handshake. With --image, touches every page
 //     from N threads and compares it with RAW (exit 1 on a difference); --remove then checks that
 //     a removed range reads zeros. With --bench, times first touches instead: `random` touches
 //     --samples random pages one at a time and prints the p50/p99 latency; `sequential` touches
-//     every page in order and prints MiB/s. Closes the socket at the end.
+//     every page in order and prints MiB/s. Closes the socket at the end (after --hold seconds).
 //   fake_firecracker touch-file RAW
 //     Firecracker's default File backend: maps RAW privately and touches every page in order;
 //     prints MiB/s.
@@ -32,6 +33,7 @@
 #include <iterator>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/fake_vmm.hpp"
@@ -64,7 +66,8 @@ double now_us() {
 }
 
 int run_vmm(const std::string& socket, std::vector<uint64_t> regions, const std::string& image,
-            unsigned threads, bool remove, const std::string& bench, uint64_t samples) {
+            unsigned threads, bool remove, const std::string& bench, uint64_t samples,
+            unsigned hold_s) {
   hexz_test::FakeVmm vmm(regions);
   vmm.connect(socket);
   int status = 0;
@@ -125,6 +128,7 @@ int run_vmm(const std::string& socket, std::vector<uint64_t> regions, const std:
                 static_cast<double>(bytes) / (1 << 20), seconds,
                 static_cast<double>(bytes) / (1 << 20) / seconds);
   }
+  if (hold_s > 0) std::this_thread::sleep_for(std::chrono::seconds(hold_s));
   vmm.hang_up();
   return status;
 }
@@ -222,7 +226,7 @@ int main(int argc, char** argv) {
   std::string socket, image, bench;
   std::vector<uint64_t> regions;
   uint64_t size = 0, samples = 2000;
-  unsigned threads = 4;
+  unsigned threads = 4, hold_s = 0;
   bool remove = false;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
@@ -240,6 +244,8 @@ int main(int argc, char** argv) {
       threads = static_cast<unsigned>(std::stoul(next()));
     else if (a == "--remove")
       remove = true;
+    else if (a == "--hold")
+      hold_s = static_cast<unsigned>(std::stoul(next()));
     else if (a == "--bench")
       bench = next();
     else if (a == "--samples")
@@ -262,7 +268,7 @@ int main(int argc, char** argv) {
       if (size == 0 && !image.empty()) size = read_all(image).size();
       regions.push_back((size + kPage - 1) / kPage * kPage);
     }
-    return run_vmm(socket, regions, image, threads, remove, bench, samples);
+    return run_vmm(socket, regions, image, threads, remove, bench, samples, hold_s);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fake_firecracker: %s\n", e.what());
     return 1;

@@ -72,6 +72,7 @@ std::string stats_json(const ServeMemoryArgs& args, const MemoryServeStats& s) {
   json.key("p99_us").value(s.p99_us);
   json.key("max_us").value(s.max_us);
   json.key("seconds").value(s.seconds);
+  json.key("vmm_killed").value(s.vmm_killed);
   json.end_object();
   return json.str();
 }
@@ -144,6 +145,11 @@ int run_serve_memory(const ServeMemoryArgs& args) {
         std::fprintf(stderr, "hexz: VMM connected: %zu region(s), %s of guest memory\n",
                      regions.size(), mib(bytes).c_str());
       });
+  if (s.vmm_killed) {
+    std::fprintf(stderr,
+                 "hexz: stopped while the VM still had pages to fetch: the VMM was killed (its "
+                 "memory would have read as zeros)\n");
+  }
   if (args.stats) print_stats(s);
   if (args.json) std::cout << stats_json(args, s) << std::flush;
   if (interrupt_signal() != 0) return interrupted_exit_status(interrupt_signal());
@@ -192,12 +198,14 @@ void add_serve_memory_command(CLI::App& parent, CommandFn* selected) {
   sub->add_flag("--json", args->json, "At the end, print the statistics as JSON on stdout");
   sub->add_flag("-q,--quiet", args->quiet, "No messages on stderr except errors and --stats");
   sub->add_flag("--keep-vmm-on-error", args->keep_vmm_on_error,
-                "If a page cannot be read, do not SIGKILL the VMM (by default it is killed, "
-                "since without this server its missing pages would read as zeros)");
+                "If a page cannot be read, or the server is stopped early, do not SIGKILL the "
+                "VMM (by default it is killed, since without this server its missing pages "
+                "would read as zeros)");
   add_access_options(sub, args->access);
   sub->footer(
       std::string("Serves one VMM: exits 0 when it closes the socket (the VM has exited), 130/143 "
-                  "on SIGINT/SIGTERM. Needs the right to use the VMM's userfaultfd (root, or the "
+                  "on SIGINT/SIGTERM (killing a VMM that still has pages to fetch). Needs the "
+                  "right to use the VMM's userfaultfd (root, or the "
                   "same user). See docs/memory-server.md.\n") +
       kAccessFooter);
 }
