@@ -25,7 +25,8 @@ struct MemoryRegion {
   uint64_t page_size = 4096;  ///< 4096, or a huge page size (then every fill is a whole page).
 };
 
-/// How much a fault fills around the faulting page (only pages still missing are filled).
+/// How much a fault fills around the faulting page (only pages still missing are filled). The
+/// faulting page is always filled first and alone; the rest follows when no fault is waiting.
 enum class FillUnit {
   kPage,   ///< The faulting page alone.
   kChunk,  ///< The chunk holding the faulting page.

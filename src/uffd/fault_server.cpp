@@ -219,7 +219,7 @@ FaultServer::Outcome FaultServer::fill_group(int r, uint64_t lo, uint64_t hi, bo
 }
 
 FaultServer::Outcome FaultServer::fill_pages(int r, uint64_t lo, uint64_t hi, uint64_t first,
-                                             uint64_t* filled) {
+                                             uint64_t* filled, std::vector<Later>* later) {
   const MemoryRegion& region = pages_.regions()[r];
   const uint64_t ps = region.page_size;
   const uint64_t start = region.offset + lo * ps;
@@ -255,14 +255,51 @@ FaultServer::Outcome FaultServer::fill_pages(int r, uint64_t lo, uint64_t hi, ui
   }
   std::stable_partition(groups.begin(), groups.end(),
                         [&](const Group& g) { return g.lo <= first && first < g.hi; });
-  for (const Group& g : groups) {
+  // The faulting page alone first: its vCPU resumes after one page is read (an LZ4 block
+  // decodes only up to it) and copied; the rest of its group follows from the decoded block.
+  if (!groups.empty() && !groups[0].zero && groups[0].hi - groups[0].lo > 1 && first >= lo &&
+      first < hi) {
+    const Group g = groups[0];
+    std::vector<Group> split = {{first, first + 1, false}};
+    if (first + 1 < g.hi) split.push_back({first + 1, g.hi, false});
+    if (g.lo < first) split.push_back({g.lo, first, false});
+    groups.erase(groups.begin());
+    groups.insert(groups.begin(), split.begin(), split.end());
+  }
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const Group& g = groups[i];
+    if (later != nullptr && i != 0 && !g.zero) {
+      // The faulting page is in: its vCPU runs on. The data around it comes when idle.
+      later->push_back({r, lo, hi});
+      return Outcome::kDone;
+    }
     const Outcome o = fill_group(r, g.lo, g.hi, g.zero, filled);
     if (o != Outcome::kDone) return o;
   }
   return Outcome::kDone;
 }
 
-FaultServer::Outcome FaultServer::serve_fault(uint64_t address) {
+FaultServer::Outcome FaultServer::fill_later(const Later& item) {
+  uint64_t filled = 0;
+  for (uint64_t p = item.lo; p < item.hi;) {
+    if (pages_.get(item.region, p) != PageState::kMissing) {
+      ++p;
+      continue;
+    }
+    uint64_t q = p + 1;
+    while (q < item.hi && pages_.get(item.region, q) == PageState::kMissing) ++q;
+    const Outcome o = fill_pages(item.region, p, q, p, &filled);
+    if (o != Outcome::kDone) {
+      prefetched_.fetch_add(filled, std::memory_order_relaxed);
+      return o;
+    }
+    p = q;
+  }
+  prefetched_.fetch_add(filled, std::memory_order_relaxed);
+  return Outcome::kDone;
+}
+
+FaultServer::Outcome FaultServer::serve_fault(uint64_t address, std::vector<Later>* later) {
   const int r = pages_.region_of(address);
   if (r < 0) return Outcome::kDone;  // Not ours (cannot happen with a well-behaved VMM).
   const MemoryRegion& region = pages_.regions()[r];
@@ -273,7 +310,7 @@ FaultServer::Outcome FaultServer::serve_fault(uint64_t address) {
   }
   uint64_t lo, hi;
   plan(r, page, &lo, &hi);
-  const Outcome o = fill_pages(r, lo, hi, page, &filled);
+  const Outcome o = fill_pages(r, lo, hi, page, &filled, later);
   if (filled > 1) prefetched_.fetch_add(filled - 1, std::memory_order_relaxed);
   // The faulting page was removed while this fill ran (and skipped): it reads zeros now.
   if (o == Outcome::kDone && pages_.get(r, page) == PageState::kRemoved) {
@@ -290,13 +327,14 @@ void FaultServer::worker(int stop_fd, bool reports,
   };
   std::vector<Pending> deferred;
   std::vector<Pending> todo;
+  std::vector<Later> later;  // Prefetch of recent faults, newest last.
   Event events[16];
   uint64_t last_report = now_ns();
   try {
     while (!stop_.load()) {
       pollfd fds[2] = {{uffd_, POLLIN, 0}, {stop_fd, POLLIN, 0}};
       const int nfds = stop_fd >= 0 ? 2 : 1;
-      const int ready = ::poll(fds, nfds, deferred.empty() ? 200 : 1);
+      const int ready = ::poll(fds, nfds, !deferred.empty() ? 1 : later.empty() ? 200 : 0);
       if (ready < 0 && errno != EINTR) {
         throw Error(ErrorCode::kIo, std::string("poll: ") + std::strerror(errno));
       }
@@ -324,7 +362,7 @@ void FaultServer::worker(int stop_fd, bool reports,
       }
       for (const Pending& p : todo) {
         active_faults_.fetch_add(1);
-        const Outcome o = serve_fault(p.address);
+        const Outcome o = serve_fault(p.address, &later);
         active_faults_.fetch_sub(1);
         if (o == Outcome::kDeferred) {
           retries_.fetch_add(1, std::memory_order_relaxed);
@@ -335,6 +373,17 @@ void FaultServer::worker(int stop_fd, bool reports,
         times_.add(now_ns() - p.since_ns);
       }
       todo.clear();
+      // Idle (no event was waiting, none deferred): one prefetch, the newest first (the
+      // likeliest to be touched next). Old ones are dropped beyond a bound.
+      if (ready == 0 && deferred.empty() && !later.empty()) {
+        if (later.size() > 64) later.erase(later.begin(), later.end() - 64);
+        const Later item = later.back();
+        later.pop_back();
+        active_faults_.fetch_add(1);
+        const Outcome o = fill_later(item);
+        active_faults_.fetch_sub(1);
+        if (o == Outcome::kDeferred) later.push_back(item);
+      }
       if (reports && cb && now_ns() - last_report >= 1000000000ull) {
         last_report = now_ns();
         cb(stats());

@@ -40,11 +40,21 @@ class FaultServer {
   enum class Outcome { kDone, kDeferred, kGone };
   /// One worker: poll, read events (REMOVE applied at once), serve faults, retry deferred ones.
   void worker(int stop_fd, bool reports, const std::function<void(const MemoryServeStats&)>& cb);
-  /// Fills around the faulting address (a page of region `r`).
-  Outcome serve_fault(uint64_t address);
+  /// Pages a fault planned to fill beyond its own, filled once no event is waiting.
+  struct Later {
+    int region;
+    uint64_t lo, hi;
+  };
+  /// Fills the faulting page (and the zeros around it) now; the rest of what plan() chose is
+  /// appended to `later`.
+  Outcome serve_fault(uint64_t address, std::vector<Later>* later);
+  /// Fills the pages of [lo, hi) still missing (prefetch for an earlier fault).
+  Outcome fill_later(const Later& item);
   /// Fills pages [lo, hi) of region `r` from the stream (only those still missing are
-  /// attempted), the group holding `first` first.
-  Outcome fill_pages(int r, uint64_t lo, uint64_t hi, uint64_t first, uint64_t* filled);
+  /// attempted), the group holding `first` first. With `later`, stops after the faulting page
+  /// and the zero groups before the next data group, and appends the rest there.
+  Outcome fill_pages(int r, uint64_t lo, uint64_t hi, uint64_t first, uint64_t* filled,
+                     std::vector<Later>* later = nullptr);
   /// Fills pages [lo, hi) of region `r`, all data (zero=false) or all zeros. Pages marked
   /// removed are skipped unless `removed_too` (the zero fill of a removed page).
   Outcome fill_group(int r, uint64_t lo, uint64_t hi, bool zero, uint64_t* filled,

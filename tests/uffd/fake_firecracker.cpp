@@ -110,9 +110,20 @@ int run_vmm(const std::string& socket, std::vector<uint64_t> regions, const std:
       us.push_back(now_us() - t0);
     }
     std::sort(us.begin(), us.end());
-    std::printf("random first touches: %llu, p50 %.1f us, p99 %.1f us\n",
-                static_cast<unsigned long long>(samples), us[us.size() / 2],
-                us[std::min(us.size() - 1, us.size() * 99 / 100)]);
+    // Touches of pages an earlier fault already filled take well under a microsecond: the
+    // ones above 3 us are the faults.
+    std::vector<double> faults;
+    for (double t : us) {
+      if (t > 3.0) faults.push_back(t);
+    }
+    const auto pct = [](const std::vector<double>& v, size_t per100) {
+      return v.empty() ? 0.0 : v[std::min(v.size() - 1, v.size() * per100 / 100)];
+    };
+    std::printf(
+        "random first touches: %llu, p50 %.1f us, p99 %.1f us; the %zu that faulted: p50 %.1f "
+        "us, p99 %.1f us\n",
+        static_cast<unsigned long long>(samples), pct(us, 50), pct(us, 99), faults.size(),
+        pct(faults, 50), pct(faults, 99));
   } else if (bench == "sequential") {
     uint64_t bytes = 0;
     volatile unsigned char sink = 0;
