@@ -1,6 +1,7 @@
 // Packing raw disk and memory images into a .hxz snapshot.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -33,6 +34,16 @@ inline constexpr uint32_t kMinKdfMemoryKib = 8 * 1024;
 inline constexpr uint32_t kMaxKdfMemoryKib = 1024 * 1024;
 inline constexpr uint32_t kMaxKdfIterations = 64;
 inline constexpr uint32_t kMaxKdfParallelism = 64;
+
+/// A named attachment to store in a snapshot (docs/FORMAT.md section 10.6): a small opaque
+/// blob, such as a VM's device state. Its content is `bytes`, or the file at `path` when `path`
+/// is not empty. Names are 1 to 64 bytes of letters, digits, '.', '_' and '-', starting with a
+/// letter or digit; a snapshot holds at most 64 attachments of at most 64 MiB each.
+struct AttachmentSource {
+  std::string name;
+  std::string path;
+  std::vector<std::byte> bytes;
+};
 
 /// Everything pack() needs. At least one of disk_path / memory_path is set.
 struct PackOptions {
@@ -83,6 +94,9 @@ struct PackOptions {
   uint32_t kdf_iterations = kDefaultKdfIterations;
   uint32_t kdf_memory_kib = kDefaultKdfMemoryKib;
   uint32_t kdf_parallelism = kDefaultKdfParallelism;
+  /// Named attachments stored in the snapshot's tail (compressed with `codec`, encrypted with
+  /// the snapshot). Distinct names; flatten() keeps the snapshot's own unless this is set.
+  std::vector<AttachmentSource> attachments;
 };
 
 /// Called with (bytes_done, bytes_total) of logical input; bytes_done only grows and the last

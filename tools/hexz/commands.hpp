@@ -29,6 +29,8 @@ void add_diff_command(CLI::App& parent, CommandFn* selected);
 void add_keygen_command(CLI::App& parent, CommandFn* selected);
 /// `sign`: adds a signature of a snapshot's identity to the snapshot, without repacking.
 void add_sign_command(CLI::App& parent, CommandFn* selected);
+/// `attach` (change a snapshot's attachments in place) and `attachment` (write one out).
+void add_attach_commands(CLI::App& parent, CommandFn* selected);
 /// `mount` and `umount`: a snapshot's streams as read-only files through FUSE (tools/mount/).
 void add_mount_commands(CLI::App& parent, CommandFn* selected);
 
