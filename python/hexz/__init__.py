@@ -235,6 +235,7 @@ class PackResult:
 
 
 _PACK_OPTIONS = (
+    "attach",
     "chunk_size",
     "force",
     "train_dict",
@@ -301,6 +302,10 @@ def pack(
               bases.
             - ``password``: encrypt (AES-256-GCM, key derived from the password with
               Argon2id); it implies ``encrypt=True``.
+            - ``attach``: named attachments, a dict ``{name: bytes or path}`` (e.g.
+              ``{"vmstate": "vm.snap", "config": b"{...}"}``): small blobs stored in the
+              snapshot (at most 64, each at most 64 MiB; names of letters, digits, ``.``,
+              ``_`` and ``-``), read back with :meth:`Snapshot.read_attachment`.
             - ``kdf_memory``, ``kdf_iterations``, ``kdf_parallelism``: the Argon2id cost of
               every guess at the password (defaults 64M, 3 and 4; memory 8M to 1G, 1 to 64
               passes, 1 to 64 lanes). Readers refuse more than 1G or 16 passes unless told
@@ -375,6 +380,18 @@ def pack(
             d["kdf_memory_kib"] = kib
         elif key in ("kdf_iterations", "kdf_parallelism"):
             d[key] = _count(key, value)
+        elif key == "attach":
+            if not isinstance(value, dict):
+                raise TypeError("attach must be a dict {name: bytes or path}")
+            items = []
+            for name, content in value.items():
+                if not isinstance(name, str):
+                    raise TypeError("attachment names must be str")
+                if isinstance(content, (bytes, bytearray, memoryview)):
+                    items.append((name, bytes(content)))
+                else:
+                    items.append((name, os.fsdecode(_path("attach", content))))
+            d["attachments"] = items
     result = _hexz.pack(d, _callback("progress", progress))
     return PackResult(
         path=os.fsdecode(output_path),
@@ -485,6 +502,17 @@ class Snapshot:
         chunks, zero_chunks, duplicate_chunks, stored_blocks, stored_bytes, ratio}} for the
         streams present (ratio is None when nothing is stored)."""
         return self._handle.info()
+
+    def attachments(self) -> List[Dict[str, Any]]:
+        """The snapshot's named attachments in order, as ``hexz info --json`` lists them:
+        ``[{"name": str, "size": int, "stored_size": int}]`` (empty if it has none)."""
+        return self._handle.attachments()
+
+    def read_attachment(self, name: str) -> bytes:
+        """The content of attachment ``name``, checked against its digest (which the
+        snapshot's identity covers). Raises NotFoundError if there is no such attachment (the
+        message lists the names), CorruptError if it is damaged."""
+        return self._handle.read_attachment(name)
 
     def verify(self, progress: Optional[ProgressCallback] = None) -> VerifyReport:
         """Reads and checks every section, block and chunk digest (like ``hexz verify``).
