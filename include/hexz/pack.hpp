@@ -78,6 +78,12 @@ struct PackOptions {
   /// it depends on) are referenced, not stored. Dedup uses the base's index only. For useful
   /// dedup the chunking options must match the base's.
   std::string base_path;
+  /// Diff snapshots (Firecracker diff memory files): every hole of an input (SEEK_HOLE /
+  /// SEEK_DATA) means "unchanged since the base", not zeros: it takes the base's content of
+  /// the same stream at the same offsets (zeros past the end of the base's stream), and those
+  /// chunks reference the base's. The stream's size is the input's. Requires base_path, and
+  /// the base must hold each stream packed (kInvalidArgument otherwise).
+  bool holes_inherit = false;
   /// Extra directories searched for the base's own bases (see OpenOptions::base_dirs).
   std::vector<std::string> base_dirs;
   /// S3 endpoint for an s3:// base_path ("http://127.0.0.1:7480"); empty = AWS_ENDPOINT_URL.

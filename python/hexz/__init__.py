@@ -246,6 +246,7 @@ _PACK_OPTIONS = (
     "max_chunk",
     "base",
     "base_dirs",
+    "holes_inherit",
     "encrypt",
     "password",
     "kdf_memory",
@@ -299,7 +300,8 @@ def pack(
               ``min_chunk``, ``avg_chunk``, ``max_chunk`` (sizes; defaults 2K, 8K, 64K).
             - ``base``: path of a base snapshot; makes a thin snapshot that stores only the
               chunks the base lacks. ``base_dirs``: directories searched for the base's own
-              bases.
+              bases. ``holes_inherit=True`` (with ``base``): the holes of sparse inputs mean
+              "unchanged since the base" (Firecracker diff snapshots), not zeros.
             - ``password``: encrypt (AES-256-GCM, key derived from the password with
               Argon2id); it implies ``encrypt=True``.
             - ``attach``: named attachments, a dict ``{name: bytes or path}`` (e.g.
@@ -360,7 +362,7 @@ def pack(
     for key, value in options.items():
         if key in ("chunk_size", "min_chunk", "avg_chunk", "max_chunk"):
             d[key] = _size(key, value)
-        elif key in ("force", "cdc", "encrypt"):
+        elif key in ("force", "cdc", "encrypt", "holes_inherit"):
             d[key] = bool(value)
         elif key in ("train_dict", "train_dictionary"):
             d["train_dictionary"] = bool(value)
@@ -511,7 +513,7 @@ class Snapshot:
     def read_attachment(self, name: str) -> bytes:
         """The content of attachment ``name``, checked against its digest (which the
         snapshot's identity covers). Raises NotFoundError if there is no such attachment (the
-        message lists the names), CorruptError if it is damaged."""
+        message lists the names), CorruptSnapshotError if it is damaged."""
         return self._handle.read_attachment(name)
 
     def verify(self, progress: Optional[ProgressCallback] = None) -> VerifyReport:

@@ -161,6 +161,7 @@ hexz::PackOptions pack_options(const py::dict& d) {
   if (d.contains("max_chunk")) o.max_chunk = get<uint32_t>(d, "max_chunk");
   if (d.contains("base")) o.base_path = get<std::string>(d, "base");
   if (d.contains("base_dirs")) o.base_dirs = get<std::vector<std::string>>(d, "base_dirs");
+  if (d.contains("holes_inherit")) o.holes_inherit = get<bool>(d, "holes_inherit");
   // encrypt=True needs a password; a password alone implies encrypt=True.
   if (d.contains("password")) {
     o.password = get<std::string>(d, "password");

@@ -12,6 +12,7 @@
 #include "hexz/pack.hpp"
 #include "io/input_file.hpp"
 #include "pack/base_index.hpp"
+#include "pack/hole_fill_source.hpp"
 #include "pack/options_check.hpp"
 #include "pack/packer.hpp"
 #include "pack/snapshot_source.hpp"
@@ -113,6 +114,14 @@ PackResult pack(const PackOptions& options, const ProgressFn& progress) {
     base = std::make_unique<packing::BaseIndex>(options.base_path, options.base_dirs,
                                                 options.endpoint);
     job.base = base.get();
+  }
+  std::vector<std::unique_ptr<packing::HoleFillSource>> filled;
+  if (options.holes_inherit) {
+    for (auto& in : job.inputs) {
+      filled.push_back(
+          std::make_unique<packing::HoleFillSource>(*in.source, base->snapshot(), in.stream));
+      in.source = filled.back().get();
+    }
   }
   return packing::run_pack(job, progress);
 }
