@@ -21,7 +21,8 @@ constexpr uint64_t kPage = 4096;
 class DiffSnapshotTest : public HexzTest {
  protected:
   void SetUp() override {
-    if (!filesystem_supports_holes(out_dir())) GTEST_SKIP() << "the temp file system keeps no holes";
+    if (!filesystem_supports_holes(out_dir()))
+      GTEST_SKIP() << "the temp file system keeps no holes";
   }
   /// A diff file of `size` bytes over `merged` (updated in place): `pages` random pages
   /// rewritten whole (one of them with zeros: written zeros are data, not a hole), and a few
@@ -73,9 +74,11 @@ TEST_F(DiffSnapshotTest, ThreeGenerationChainReadsBackAsTheMergedMemory) {
   const auto s2 = hexz::Snapshot::open(output("gen2.hxz"));
   EXPECT_EQ(read_stream(*s2, Stream::kMemory), merged);
   EXPECT_TRUE(s2->verify().ok);
-  // Only the dirty pages (and the chunks their edges touch) are stored.
-  EXPECT_LT(d1.streams[1].stored_bytes, full.streams[1].stored_bytes / 4);
-  EXPECT_LT(d2.streams[1].stored_bytes, full.streams[1].stored_bytes / 4);
+  // Only the dirty pages are stored (random, so incompressible), and the chunks the unaligned
+  // writes touch (at most 2 each): the rest references the base chain.
+  EXPECT_LE(d1.streams[1].stored_bytes, (20 + 3 * 2) * kPage);
+  EXPECT_LE(d2.streams[1].stored_bytes, (12 + 3 * 2) * kPage);
+  EXPECT_GT(full.streams[1].stored_bytes, 0u);
   EXPECT_EQ(s2->info().bases.size(), 2u);  // gen1, then gen1's base gen0: one hop each
 }
 
