@@ -826,5 +826,28 @@ TEST_F(CliFeatures, EncryptedAttachmentsNeedThePassword) {
   EXPECT_EQ(j["attachments"].array.size(), 2u);
 }
 
+// --- diff memory snapshots (--holes-inherit) --------------------------------------------------
+
+TEST_F(CliFeatures, HolesInheritNeedsBaseAndReadsAsTheMergedMemory) {
+  const std::string mem = in_dir() + "/diff.mem";
+  make_sparse_file(mem, 64 * 4096, {{4096 * 3 + 100, text_bytes(5000, 1)}});
+  EXPECT_TRUE(
+      is_usage_error(hexz({"pack", "--memory", mem, "-o", output("d.hxz"), "--holes-inherit"})));
+  EXPECT_FALSE(fs::exists(output("d.hxz")));
+  ProcessResult help = hexz({"pack", "--help"});
+  EXPECT_NE(help.out.find("--holes-inherit"), std::string::npos);
+  if (!filesystem_supports_holes(in_dir())) GTEST_SKIP() << "no holes on this file system";
+  Bytes merged = make_memory_image(64 * 4096, {}, 3);
+  const std::string base = output("base.hxz");
+  ASSERT_TRUE(ok(hexz({"pack", "--memory", input("full.mem", merged), "-o", base, "-q"})));
+  ASSERT_TRUE(ok(hexz(
+      {"pack", "--memory", mem, "--base", base, "--holes-inherit", "-o", output("d.hxz"), "-q"})));
+  const Bytes piece = text_bytes(5000, 1);
+  std::copy(piece.begin(), piece.end(), merged.begin() + 4096 * 3 + 100);
+  ProcessResult cat = hexz({"cat", output("d.hxz"), "--stream", "memory"});
+  ASSERT_TRUE(ok(cat));
+  EXPECT_EQ(Bytes(cat.out.begin(), cat.out.end()), merged);
+}
+
 }  // namespace
 }  // namespace hexz_test
