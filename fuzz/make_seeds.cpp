@@ -137,6 +137,11 @@ int main(int argc, char** argv) {
     o.chunk_size = 512;
     o.block_size = 1024;
     snapshot_seeds("small-chunks", pack("small", o, image(8 * 1024, 4), {}), false);
+    // Named attachments (format 1.1): the table is parsed on open, the content on reads.
+    o = {};
+    o.attachments.push_back({"vmstate", "", std::vector<std::byte>(3000, std::byte{0x5a})});
+    o.attachments.push_back({"config", "", {std::byte{'{'}, std::byte{'}'}}});
+    snapshot_seeds("attach", pack("attach", o, disk, {}), false);
     // A thin snapshot (its base is not resolved by the in-memory reader).
     o = {};
     pack("base", o, disk, {});

@@ -728,5 +728,126 @@ TEST_F(CliFeatures, KeygenSignAndVerifyWithAKey) {
   EXPECT_TRUE(is_error(hexz({"verify", "-q", snap, "--key", snap}), "is not an Ed25519"));
 }
 
+// --- attachments ------------------------------------------------------------------------------
+
+TEST_F(CliFeatures, PackAttachInfoAndAttachmentWriteOut) {
+  const Bytes vmstate = text_bytes(100000, 3);
+  const std::string vm = input("vm.snap", vmstate);
+  const std::string cfg = input("vm.json", Bytes{'{', '}', '\n'});
+  const std::string snap = pack_disk("a", make_disk_image(1 << 20, 2),
+                                     {"--attach", "vmstate=" + vm, "--attach", "config=" + cfg});
+  Json j = info_json(snap);
+  EXPECT_EQ(j["format_version"].text, "1.1");
+  ASSERT_EQ(j["attachments"].array.size(), 2u);
+  EXPECT_EQ(j["attachments"].array[0]["name"].text, "vmstate");
+  EXPECT_EQ(j["attachments"].array[0]["size"].u64(), vmstate.size());
+  EXPECT_LT(j["attachments"].array[0]["stored_size"].u64(), vmstate.size());
+  EXPECT_EQ(j["attachments"].array[1]["name"].text, "config");
+  ProcessResult text = hexz({"info", snap});
+  ASSERT_TRUE(ok(text));
+  EXPECT_NE(text.out.find("attachments:\n  vmstate:"), std::string::npos) << text.out;
+  // To standard output and to a file (refused if it exists, unless -f).
+  ProcessResult out = hexz({"attachment", snap, "vmstate"});
+  ASSERT_TRUE(ok(out));
+  EXPECT_EQ(Bytes(out.out.begin(), out.out.end()), vmstate);
+  const std::string dest = output("vm.out");
+  EXPECT_TRUE(ok(hexz({"attachment", snap, "config", "-o", dest})));
+  EXPECT_EQ(read_file(dest), read_file(cfg));
+  EXPECT_TRUE(is_error(hexz({"attachment", snap, "config", "-o", dest}), "already exists"));
+  EXPECT_TRUE(ok(hexz({"attachment", snap, "vmstate", "-o", dest, "-f"})));
+  EXPECT_EQ(read_file(dest), vmstate);
+  EXPECT_TRUE(is_error(hexz({"attachment", snap, "nope", "-o", output("n.out")}),
+                       "has no attachment 'nope' (it has: vmstate, config)"));
+  EXPECT_FALSE(fs::exists(output("n.out")));
+}
+
+TEST_F(CliFeatures, AttachReplacesAndRemovesInPlace) {
+  const Bytes disk = make_disk_image(1 << 20, 4);
+  const std::string snap = pack_disk("u", disk);
+  const Bytes original = read_file(snap);
+  const std::string a = input("a.bin", text_bytes(5000, 1));
+  const std::string b = input("b.bin", text_bytes(7000, 2));
+  ProcessResult r = hexz({"attach", snap, "trace=" + a, "vmstate=" + b});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.err.find("2 attachments"), std::string::npos) << r.err;
+  EXPECT_TRUE(ok(hexz({"attach", "-q", snap, "trace=" + b})));
+  ProcessResult got = hexz({"attachment", snap, "trace"});
+  EXPECT_EQ(Bytes(got.out.begin(), got.out.end()), read_file(b));
+  EXPECT_EQ(extract_disk(snap), disk);
+  EXPECT_TRUE(ok(hexz({"verify", "-q", snap})));
+  EXPECT_TRUE(ok(hexz({"attach", "-q", snap, "--remove", "trace", "--remove", "vmstate"})));
+  EXPECT_EQ(read_file(snap), original);
+}
+
+TEST_F(CliFeatures, AttachErrorsAreOneLineAndLeaveTheSnapshotAlone) {
+  const std::string snap = pack_disk("e", make_disk_image(1 << 20, 5));
+  const Bytes before = read_file(snap);
+  const std::string f = input("f.bin", text_bytes(100, 1));
+  EXPECT_TRUE(is_usage_error(hexz({"attach", snap, "noequals"})));
+  EXPECT_TRUE(is_usage_error(hexz({"attach", snap})));
+  EXPECT_TRUE(is_usage_error(hexz({"pack", "--disk", f, "-o", output("x.hxz"), "--attach", "x"})));
+  EXPECT_FALSE(fs::exists(output("x.hxz")));
+  EXPECT_TRUE(is_error(hexz({"attach", snap, "bad/name=" + f}), "is not valid"));
+  EXPECT_TRUE(is_error(hexz({"attach", snap, "a=" + f, "a=" + f}), "is given twice"));
+  EXPECT_TRUE(is_error(hexz({"attach", snap, "a=" + output("missing")}), "no such file"));
+  EXPECT_TRUE(is_error(hexz({"attach", snap, "--remove", "ghost"}), "no attachment 'ghost'"));
+  EXPECT_TRUE(is_error(hexz({"pack", "--disk", f, "-o", output("y.hxz"), "--attach", ".x=" + f}),
+                       "is not valid"));
+  EXPECT_FALSE(fs::exists(output("y.hxz")));
+  EXPECT_EQ(read_file(snap), before);
+  // A signed snapshot needs --drop-signatures.
+  const std::string key = output("key");
+  ASSERT_TRUE(ok(hexz({"keygen", "-o", key})));
+  ASSERT_TRUE(ok(hexz({"sign", "-q", snap, "--key", key})));
+  EXPECT_TRUE(is_error(hexz({"attach", snap, "a=" + f}), "--drop-signatures"));
+  ProcessResult r = hexz({"attach", snap, "a=" + f, "--drop-signatures"});
+  ASSERT_TRUE(ok(r));
+  EXPECT_NE(r.err.find("sign it again"), std::string::npos) << r.err;
+  for (const char* cmd : {"attach", "attachment"}) {
+    ProcessResult help = hexz({cmd, "--help"});
+    EXPECT_TRUE(ok(help));
+    EXPECT_NE(help.out.find("Usage"), std::string::npos);
+  }
+}
+
+TEST_F(CliFeatures, EncryptedAttachmentsNeedThePassword) {
+  const std::string pw = input("pw", Bytes{'s', 'e', 'c', 'r', 'e', 't', '\n'});
+  const std::string vm = input("vm.snap", text_bytes(3000, 8));
+  const std::string snap = output("enc.hxz");
+  ASSERT_TRUE(ok(hexz({"pack", "--disk", input("d.img", make_disk_image(1 << 20, 6)), "-o", snap,
+                       "-q", "--encrypt", "--password-file", pw, "--kdf-memory", "8M",
+                       "--kdf-iterations", "1", "--attach", "vmstate=" + vm})));
+  EXPECT_TRUE(is_error(hexz_no_tty({"attachment", snap, "vmstate"}), "password"));
+  ProcessResult r = hexz({"attachment", snap, "vmstate", "--password-file", pw});
+  ASSERT_TRUE(ok(r));
+  EXPECT_EQ(Bytes(r.out.begin(), r.out.end()), read_file(vm));
+  EXPECT_TRUE(ok(hexz({"attach", "-q", snap, "config=" + pw, "--password-file", pw})));
+  Json j = info_json(snap, {"--password-file", pw});
+  EXPECT_EQ(j["attachments"].array.size(), 2u);
+}
+
+// --- diff memory snapshots (--holes-inherit) --------------------------------------------------
+
+TEST_F(CliFeatures, HolesInheritNeedsBaseAndReadsAsTheMergedMemory) {
+  const std::string mem = in_dir() + "/diff.mem";
+  make_sparse_file(mem, 64 * 4096, {{4096 * 3 + 100, text_bytes(5000, 1)}});
+  EXPECT_TRUE(
+      is_usage_error(hexz({"pack", "--memory", mem, "-o", output("d.hxz"), "--holes-inherit"})));
+  EXPECT_FALSE(fs::exists(output("d.hxz")));
+  ProcessResult help = hexz({"pack", "--help"});
+  EXPECT_NE(help.out.find("--holes-inherit"), std::string::npos);
+  if (!filesystem_supports_holes(in_dir())) GTEST_SKIP() << "no holes on this file system";
+  Bytes merged = make_memory_image(64 * 4096, {}, 3);
+  const std::string base = output("base.hxz");
+  ASSERT_TRUE(ok(hexz({"pack", "--memory", input("full.mem", merged), "-o", base, "-q"})));
+  ASSERT_TRUE(ok(hexz(
+      {"pack", "--memory", mem, "--base", base, "--holes-inherit", "-o", output("d.hxz"), "-q"})));
+  const Bytes piece = text_bytes(5000, 1);
+  std::copy(piece.begin(), piece.end(), merged.begin() + 4096 * 3 + 100);
+  ProcessResult cat = hexz({"cat", output("d.hxz"), "--stream", "memory"});
+  ASSERT_TRUE(ok(cat));
+  EXPECT_EQ(Bytes(cat.out.begin(), cat.out.end()), merged);
+}
+
 }  // namespace
 }  // namespace hexz_test

@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "format/attachments.hpp"
 #include "format/records.hpp"
 #include "hexz/hexz.hpp"
 #include "read/snapshot_reader.hpp"
@@ -221,6 +222,90 @@ TEST_F(HostileFile, ResealedRebuildOfAnIntactFileVerifiesAndReadsBack) {
   Bytes expect = noise;
   expect[5] ^= 0x01;
   EXPECT_EQ(read_stream(*resealed, Stream::kDisk), expect);
+}
+
+// --- attachments (format 1.1) ----------------------------------------------------------------
+
+/// Snapshots with one attachment, to damage.
+class HostileAttachment : public HostileFile {
+ protected:
+  /// Packs a small disk with one attachment; `table_at` gets the attachment table's offset.
+  Bytes pack_with_attachment(uint64_t& table_at) {
+    auto o = options(input("disk.img", random_bytes(64 * 1024, 4)), "", output("a.hxz"));
+    o.threads = 1;
+    o.force = true;
+    o.attachments.push_back({"vmstate", "", std::vector<std::byte>(1000, std::byte{7})});
+    hexz::pack(o);
+    Bytes file = read_file(output("a.hxz"));
+    table_at = L::get_u64(file, 432);
+    return file;
+  }
+};
+
+TEST_F(HostileAttachment, AttachmentOffsetsThatWrapPast2To64AreRefusedOnOpen) {
+  uint64_t table = 0;
+  const Bytes good = pack_with_attachment(table);
+  ASSERT_NO_THROW(open(good)->read_attachment("vmstate"));
+  struct Case {
+    size_t field;  ///< Offset in the first record.
+    uint64_t value;
+    bool wide;  ///< u64 field (else u32)
+  };
+  const Case cases[] = {
+      {0, std::numeric_limits<uint64_t>::max() - 15, true},  // offset + length wraps
+      {0, 0, true},                                          // inside the table itself
+      {0, good.size(), true},                                // past the end of the file
+      {8, std::numeric_limits<uint32_t>::max(), false},      // stored length past the end
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.field);
+    Bytes bad = good;
+    if (c.wide) {
+      L::put_u64(bad, table + c.field, c.value);
+    } else {
+      for (int i = 0; i < 4; ++i)
+        bad[table + c.field + i] = static_cast<uint8_t>(c.value >> (8 * i));
+    }
+    craft::reseal_attachment_table(bad);
+    EXPECT_TRUE(
+        ThrowsWith([&] { open(bad); }, ErrorCode::kCorrupt, "lies outside the attachment region"));
+  }
+}
+
+TEST_F(HostileAttachment, AttachmentTableLocationThatWrapsIsRefusedBeforeAllocating) {
+  uint64_t table = 0;
+  Bytes bad = pack_with_attachment(table);
+  L::put_u64(bad, 432, std::numeric_limits<uint64_t>::max() - 8);  // attach_offset
+  L::fix_header_checksum(bad);
+  EXPECT_TRUE(
+      ThrowsWith([&] { open(bad); }, ErrorCode::kCorrupt, "invalid attachment table location"));
+  Bytes huge = pack_with_attachment(table);
+  for (int i = 0; i < 4; ++i) huge[440 + i] = 0xff;  // attach_length 4 GiB
+  L::fix_header_checksum(huge);
+  EXPECT_TRUE(
+      ThrowsWith([&] { open(huge); }, ErrorCode::kCorrupt, "invalid attachment table location"));
+}
+
+TEST_F(HostileAttachment, AttachmentRecordsWithBadNamesSizesOrCountsAreRefused) {
+  uint64_t table = 0;
+  const Bytes good = pack_with_attachment(table);
+  Bytes bad_name = good;
+  bad_name[table + hexz::format::kAttachmentRecordFixed] = '/';
+  craft::reseal_attachment_table(bad_name);
+  EXPECT_TRUE(ThrowsWith([&] { open(bad_name); }, ErrorCode::kCorrupt, "has an invalid name"));
+  Bytes too_big = good;
+  for (int i = 0; i < 4; ++i) too_big[table + 12 + i] = 0xff;  // raw_length 4 GiB
+  craft::reseal_attachment_table(too_big);
+  EXPECT_TRUE(ThrowsWith([&] { open(too_big); }, ErrorCode::kCorrupt, "larger than 64 MiB"));
+  Bytes bad_codec = good;
+  bad_codec[table + 16] = 9;
+  craft::reseal_attachment_table(bad_codec);
+  EXPECT_TRUE(ThrowsWith([&] { open(bad_codec); }, ErrorCode::kCorrupt, "unknown codec"));
+  Bytes count = good;
+  count[444] = 2;  // two records claimed, one stored (the table is too short for two)
+  L::fix_header_checksum(count);
+  EXPECT_TRUE(
+      ThrowsWith([&] { open(count); }, ErrorCode::kCorrupt, "invalid attachment table location"));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Packing raw disk and memory images into a .hxz snapshot.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -33,6 +34,16 @@ inline constexpr uint32_t kMinKdfMemoryKib = 8 * 1024;
 inline constexpr uint32_t kMaxKdfMemoryKib = 1024 * 1024;
 inline constexpr uint32_t kMaxKdfIterations = 64;
 inline constexpr uint32_t kMaxKdfParallelism = 64;
+
+/// A named attachment to store in a snapshot (docs/FORMAT.md section 10.6): a small opaque
+/// blob, such as a VM's device state. Its content is `bytes`, or the file at `path` when `path`
+/// is not empty. Names are 1 to 64 bytes of letters, digits, '.', '_' and '-', starting with a
+/// letter or digit; a snapshot holds at most 64 attachments of at most 64 MiB each.
+struct AttachmentSource {
+  std::string name;
+  std::string path;
+  std::vector<std::byte> bytes;
+};
 
 /// Everything pack() needs. At least one of disk_path / memory_path is set.
 struct PackOptions {
@@ -67,6 +78,12 @@ struct PackOptions {
   /// it depends on) are referenced, not stored. Dedup uses the base's index only. For useful
   /// dedup the chunking options must match the base's.
   std::string base_path;
+  /// Diff snapshots (Firecracker diff memory files): every hole of an input (SEEK_HOLE /
+  /// SEEK_DATA) means "unchanged since the base", not zeros: it takes the base's content of
+  /// the same stream at the same offsets (zeros past the end of the base's stream), and those
+  /// chunks reference the base's. The stream's size is the input's. Requires base_path, and
+  /// the base must hold each stream packed (kInvalidArgument otherwise).
+  bool holes_inherit = false;
   /// Extra directories searched for the base's own bases (see OpenOptions::base_dirs).
   std::vector<std::string> base_dirs;
   /// S3 endpoint for an s3:// base_path ("http://127.0.0.1:7480"); empty = AWS_ENDPOINT_URL.
@@ -83,6 +100,9 @@ struct PackOptions {
   uint32_t kdf_iterations = kDefaultKdfIterations;
   uint32_t kdf_memory_kib = kDefaultKdfMemoryKib;
   uint32_t kdf_parallelism = kDefaultKdfParallelism;
+  /// Named attachments stored in the snapshot's tail (compressed with `codec`, encrypted with
+  /// the snapshot). Distinct names; flatten() keeps the snapshot's own unless this is set.
+  std::vector<AttachmentSource> attachments;
 };
 
 /// Called with (bytes_done, bytes_total) of logical input; bytes_done only grows and the last

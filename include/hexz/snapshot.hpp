@@ -76,6 +76,13 @@ struct BaseInfo {
   uint64_t bytes_referenced[kStreamCount] = {};  ///< Logical bytes of each stream stored there.
 };
 
+/// One named attachment of a snapshot (docs/FORMAT.md section 10.6).
+struct AttachmentInfo {
+  std::string name;
+  uint64_t size = 0;         ///< Decoded size in bytes.
+  uint64_t stored_size = 0;  ///< Bytes it takes in the file.
+};
+
 /// Header-level facts about a snapshot (what `hexz info` prints).
 struct SnapshotInfo {
   uint16_t version_major = 0;
@@ -106,6 +113,8 @@ struct SnapshotInfo {
   /// bases are not filled in, and an encrypted file's stream counters are zero (its encrypted
   /// index holds them).
   bool header_only = false;
+  /// The snapshot's attachments in table order (empty with header_only).
+  std::vector<AttachmentInfo> attachments;
 };
 
 /// One problem Snapshot::verify() found.
@@ -190,6 +199,12 @@ class Snapshot {
   /// errors; only an exception of kind kAborted from `progress` propagates. `progress` gets
   /// (bytes_done, bytes_total).
   virtual VerifyReport verify(const ProgressFn& progress = {}) const = 0;
+  /// The snapshot's named attachments (names and sizes), in table order. Reads nothing.
+  virtual std::vector<AttachmentInfo> attachments() const = 0;
+  /// The content of attachment `name`, checked against its checksum, its seal when encrypted
+  /// and its digest (which the identity covers). Throws kNotFound (no such attachment, the
+  /// message lists the names), kCorrupt naming the attachment, kIo.
+  virtual std::vector<std::byte> read_attachment(const std::string& name) const = 0;
 };
 
 }  // namespace hexz

@@ -235,6 +235,7 @@ class PackResult:
 
 
 _PACK_OPTIONS = (
+    "attach",
     "chunk_size",
     "force",
     "train_dict",
@@ -245,6 +246,7 @@ _PACK_OPTIONS = (
     "max_chunk",
     "base",
     "base_dirs",
+    "holes_inherit",
     "encrypt",
     "password",
     "kdf_memory",
@@ -298,9 +300,14 @@ def pack(
               ``min_chunk``, ``avg_chunk``, ``max_chunk`` (sizes; defaults 2K, 8K, 64K).
             - ``base``: path of a base snapshot; makes a thin snapshot that stores only the
               chunks the base lacks. ``base_dirs``: directories searched for the base's own
-              bases.
+              bases. ``holes_inherit=True`` (with ``base``): the holes of sparse inputs mean
+              "unchanged since the base" (Firecracker diff snapshots), not zeros.
             - ``password``: encrypt (AES-256-GCM, key derived from the password with
               Argon2id); it implies ``encrypt=True``.
+            - ``attach``: named attachments, a dict ``{name: bytes or path}`` (e.g.
+              ``{"vmstate": "vm.snap", "config": b"{...}"}``): small blobs stored in the
+              snapshot (at most 64, each at most 64 MiB; names of letters, digits, ``.``,
+              ``_`` and ``-``), read back with :meth:`Snapshot.read_attachment`.
             - ``kdf_memory``, ``kdf_iterations``, ``kdf_parallelism``: the Argon2id cost of
               every guess at the password (defaults 64M, 3 and 4; memory 8M to 1G, 1 to 64
               passes, 1 to 64 lanes). Readers refuse more than 1G or 16 passes unless told
@@ -355,7 +362,7 @@ def pack(
     for key, value in options.items():
         if key in ("chunk_size", "min_chunk", "avg_chunk", "max_chunk"):
             d[key] = _size(key, value)
-        elif key in ("force", "cdc", "encrypt"):
+        elif key in ("force", "cdc", "encrypt", "holes_inherit"):
             d[key] = bool(value)
         elif key in ("train_dict", "train_dictionary"):
             d["train_dictionary"] = bool(value)
@@ -375,6 +382,18 @@ def pack(
             d["kdf_memory_kib"] = kib
         elif key in ("kdf_iterations", "kdf_parallelism"):
             d[key] = _count(key, value)
+        elif key == "attach":
+            if not isinstance(value, dict):
+                raise TypeError("attach must be a dict {name: bytes or path}")
+            items = []
+            for name, content in value.items():
+                if not isinstance(name, str):
+                    raise TypeError("attachment names must be str")
+                if isinstance(content, (bytes, bytearray, memoryview)):
+                    items.append((name, bytes(content)))
+                else:
+                    items.append((name, os.fsdecode(_path("attach", content))))
+            d["attachments"] = items
     result = _hexz.pack(d, _callback("progress", progress))
     return PackResult(
         path=os.fsdecode(output_path),
@@ -485,6 +504,17 @@ class Snapshot:
         chunks, zero_chunks, duplicate_chunks, stored_blocks, stored_bytes, ratio}} for the
         streams present (ratio is None when nothing is stored)."""
         return self._handle.info()
+
+    def attachments(self) -> List[Dict[str, Any]]:
+        """The snapshot's named attachments in order, as ``hexz info --json`` lists them:
+        ``[{"name": str, "size": int, "stored_size": int}]`` (empty if it has none)."""
+        return self._handle.attachments()
+
+    def read_attachment(self, name: str) -> bytes:
+        """The content of attachment ``name``, checked against its digest (which the
+        snapshot's identity covers). Raises NotFoundError if there is no such attachment (the
+        message lists the names), CorruptSnapshotError if it is damaged."""
+        return self._handle.read_attachment(name)
 
     def verify(self, progress: Optional[ProgressCallback] = None) -> VerifyReport:
         """Reads and checks every section, block and chunk digest (like ``hexz verify``).

@@ -161,6 +161,7 @@ hexz::PackOptions pack_options(const py::dict& d) {
   if (d.contains("max_chunk")) o.max_chunk = get<uint32_t>(d, "max_chunk");
   if (d.contains("base")) o.base_path = get<std::string>(d, "base");
   if (d.contains("base_dirs")) o.base_dirs = get<std::vector<std::string>>(d, "base_dirs");
+  if (d.contains("holes_inherit")) o.holes_inherit = get<bool>(d, "holes_inherit");
   // encrypt=True needs a password; a password alone implies encrypt=True.
   if (d.contains("password")) {
     o.password = get<std::string>(d, "password");
@@ -170,6 +171,22 @@ hexz::PackOptions pack_options(const py::dict& d) {
   if (d.contains("kdf_memory_kib")) o.kdf_memory_kib = get<uint32_t>(d, "kdf_memory_kib");
   if (d.contains("kdf_iterations")) o.kdf_iterations = get<uint32_t>(d, "kdf_iterations");
   if (d.contains("kdf_parallelism")) o.kdf_parallelism = get<uint32_t>(d, "kdf_parallelism");
+  // attachments: [(name, bytes)] or [(name, path)], in order.
+  if (d.contains("attachments")) {
+    for (const auto& item : d["attachments"].cast<py::list>()) {
+      const auto pair = item.cast<py::tuple>();
+      hexz::AttachmentSource a;
+      a.name = pair[0].cast<std::string>();
+      if (py::isinstance<py::bytes>(pair[1])) {
+        const std::string bytes = pair[1].cast<std::string>();
+        const auto* p = reinterpret_cast<const std::byte*>(bytes.data());
+        a.bytes.assign(p, p + bytes.size());
+      } else {
+        a.path = pair[1].cast<std::string>();
+      }
+      o.attachments.push_back(std::move(a));
+    }
+  }
   return o;
 }
 
@@ -225,6 +242,19 @@ py::dict streams_dict(const hexz::StreamStats (&streams)[hexz::kStreamCount]) {
     d[hexz::stream_name(static_cast<hexz::Stream>(i))] = stream_stats(streams[i]);
   }
   return d;
+}
+
+/// Attachments as `hexz info --json` lists them: [{name, size, stored_size}].
+py::list attachments_list(const std::vector<hexz::AttachmentInfo>& list) {
+  py::list out;
+  for (const auto& a : list) {
+    py::dict e;
+    e["name"] = a.name;
+    e["size"] = a.size;
+    e["stored_size"] = a.stored_size;
+    out.append(e);
+  }
+  return out;
 }
 
 py::dict info_dict(const hexz::SnapshotInfo& info) {
@@ -284,6 +314,7 @@ py::dict info_dict(const hexz::SnapshotInfo& info) {
     bases.append(b);
   }
   d["bases"] = bases;
+  d["attachments"] = attachments_list(info.attachments);
   return d;
 }
 
@@ -485,6 +516,18 @@ class PySnapshot {
     return info_dict(info);
   }
 
+  py::list attachments() const { return attachments_list(get()->attachments()); }
+
+  py::bytes read_attachment(const std::string& name) const {
+    const auto snapshot = get();
+    std::vector<std::byte> content;
+    {
+      py::gil_scoped_release nogil;
+      content = snapshot->read_attachment(name);
+    }
+    return py::bytes(reinterpret_cast<const char*>(content.data()), content.size());
+  }
+
   py::dict verify(const py::object& progress) const {
     const auto snapshot = get();
     ProgressBridge bridge(progress);
@@ -578,5 +621,7 @@ PYBIND11_MODULE(_hexz, m) {
            py::arg("stream"))
       .def("extents", &PySnapshot::extents, py::arg("stream"), py::arg("offset"), py::arg("length"))
       .def("info", &PySnapshot::info)
+      .def("attachments", &PySnapshot::attachments)
+      .def("read_attachment", &PySnapshot::read_attachment, py::arg("name"))
       .def("verify", &PySnapshot::verify, py::arg("progress"));
 }

@@ -15,12 +15,14 @@ inline constexpr size_t kNonceSize = 12;
 
 /// Nonce domains: one key never sees the same (domain, counter) twice (FORMAT.md, "Encryption").
 enum class NonceDomain : uint32_t {
-  kDataBlock = 0,    ///< data key; counter = block sequence number
-  kIndexPage = 1,    ///< metadata key; counter = page number
-  kMasterIndex = 2,  ///< metadata key; counter 0
-  kDictionary = 3,   ///< metadata key; counter 0
-  kHeaderMac = 4,    ///< metadata key; counter 0
-  kKeyCheck = 5,     ///< metadata key; counter 0
+  kDataBlock = 0,        ///< data key; counter = block sequence number
+  kIndexPage = 1,        ///< metadata key; counter = page number
+  kMasterIndex = 2,      ///< metadata key; counter 0
+  kDictionary = 3,       ///< metadata key; counter 0
+  kHeaderMac = 4,        ///< metadata key; counter 0
+  kKeyCheck = 5,         ///< metadata key; counter 0
+  kAttachment = 6,       ///< data key; counter = the attachment record's random nonce
+  kAttachmentTable = 7,  ///< metadata key; counter = the header's random attach_nonce
 };
 
 /// The 12-byte nonce: u32 domain, u64 counter, little-endian.

@@ -100,6 +100,57 @@ bool SnapshotCipher::open_section(NonceDomain domain, std::span<const std::byte>
   return gcm_open(keys_.metadata, make_nonce(domain, 0), aad("SEC\0", {}), in, out);
 }
 
+std::vector<std::byte> SnapshotCipher::seal_attachment(uint64_t nonce,
+                                                       std::span<const unsigned char> context,
+                                                       std::span<const std::byte> in) const {
+  return gcm_seal(keys_.data, make_nonce(NonceDomain::kAttachment, nonce), aad("ATT\0", context),
+                  in);
+}
+
+bool SnapshotCipher::open_attachment(uint64_t nonce, std::span<const unsigned char> context,
+                                     std::span<const std::byte> in,
+                                     std::span<std::byte> out) const {
+  return gcm_open(keys_.data, make_nonce(NonceDomain::kAttachment, nonce), aad("ATT\0", context),
+                  in, out);
+}
+
+namespace {
+std::array<unsigned char, 4> count_context(uint32_t count) {
+  std::array<unsigned char, 4> c{};
+  util::store_le<uint32_t>(c.data(), count);
+  return c;
+}
+}  // namespace
+
+std::vector<std::byte> SnapshotCipher::seal_attachment_table(uint64_t nonce, uint32_t count,
+                                                             std::span<const std::byte> in) const {
+  return gcm_seal(keys_.metadata, make_nonce(NonceDomain::kAttachmentTable, nonce),
+                  aad("ATB\0", count_context(count)), in);
+}
+
+bool SnapshotCipher::open_attachment_table(uint64_t nonce, uint32_t count,
+                                           std::span<const std::byte> in,
+                                           std::span<std::byte> out) const {
+  return gcm_open(keys_.metadata, make_nonce(NonceDomain::kAttachmentTable, nonce),
+                  aad("ATB\0", count_context(count)), in, out);
+}
+
+std::array<unsigned char, 32> SnapshotCipher::attachment_digest(const void* data,
+                                                                size_t size) const {
+  blake3_hasher h;
+  blake3_hasher_init_keyed(&h, keys_.dedup.data());
+  blake3_hasher_update(&h, data, size);
+  std::array<unsigned char, 32> d;
+  blake3_hasher_finalize(&h, d.data(), d.size());
+  return d;
+}
+
+uint64_t SnapshotCipher::random_nonce() {
+  unsigned char b[8];
+  random_bytes(b, sizeof b);
+  return util::load_le<uint64_t>(b);
+}
+
 hash::ChunkDigest SnapshotCipher::chunk_digest(const void* data, size_t size) const {
   blake3_hasher h;
   blake3_hasher_init_keyed(&h, keys_.dedup.data());

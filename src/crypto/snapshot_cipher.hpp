@@ -67,6 +67,24 @@ class SnapshotCipher {
   bool open_section(NonceDomain domain, std::span<const std::byte> in,
                     std::span<std::byte> out) const;
 
+  /// Attachments (FORMAT.md section 12.5): `nonce` is a random counter drawn for every seal
+  /// (random_nonce()), `context` is format::attachment_aead_context().
+  std::vector<std::byte> seal_attachment(uint64_t nonce, std::span<const unsigned char> context,
+                                         std::span<const std::byte> in) const;
+  /// Decrypts an attachment; false if authentication fails.
+  bool open_attachment(uint64_t nonce, std::span<const unsigned char> context,
+                       std::span<const std::byte> in, std::span<std::byte> out) const;
+  /// The attachment table of `count` records, sealed under nonce (7, `nonce`).
+  std::vector<std::byte> seal_attachment_table(uint64_t nonce, uint32_t count,
+                                               std::span<const std::byte> in) const;
+  /// Decrypts the attachment table; false if authentication fails.
+  bool open_attachment_table(uint64_t nonce, uint32_t count, std::span<const std::byte> in,
+                             std::span<std::byte> out) const;
+  /// Keyed BLAKE3-256 under the dedup key: the digest of an attachment's content.
+  std::array<unsigned char, 32> attachment_digest(const void* data, size_t size) const;
+  /// A fresh random nonce counter (CSPRNG) for one attachment or attachment-table seal.
+  static uint64_t random_nonce();
+
   /// Keyed BLAKE3 chunk digest (the dedup key under encryption).
   hash::ChunkDigest chunk_digest(const void* data, size_t size) const;
   const Key& dedup_key() const { return keys_.dedup; }

@@ -89,6 +89,11 @@ void encode_header(const Header& h, std::span<unsigned char, kHeaderSize> out) {
   store_le<uint32_t>(p + 176, h.bases_length);
   store_le<uint32_t>(p + 180, h.base_count);
   store_le<uint64_t>(p + 184, h.bases_checksum);
+  store_le<uint64_t>(p + 432, h.attach_offset);
+  store_le<uint32_t>(p + 440, h.attach_length);
+  store_le<uint32_t>(p + 444, h.attach_count);
+  store_le<uint64_t>(p + 448, h.attach_checksum);
+  store_le<uint64_t>(p + 456, h.attach_nonce);
   for (int i = 0; i < kStreamCount; ++i) {
     encode_stream(h.streams[i],
                   p + kStreamTableOffset + kStreamRecordSize * static_cast<size_t>(i));
@@ -181,6 +186,13 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
   h.bases_length = load_le<uint32_t>(p + 176);
   h.base_count = load_le<uint32_t>(p + 180);
   h.bases_checksum = load_le<uint64_t>(p + 184);
+  if ((h.required_features & kFeatureAttachments) != 0) {  // reserved space without bit 4
+    h.attach_offset = load_le<uint64_t>(p + 432);
+    h.attach_length = load_le<uint32_t>(p + 440);
+    h.attach_count = load_le<uint32_t>(p + 444);
+    h.attach_checksum = load_le<uint64_t>(p + 448);
+    h.attach_nonce = load_le<uint64_t>(p + 456);
+  }
   if (h.encrypted()) {
     auto& e = h.encryption;
     e.kdf.algorithm = p[320];
@@ -239,6 +251,14 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
   } else if (h.base_count != 0 || h.bases_length != 0) {
     bad("base table present without its feature flag");
   }
+  if ((h.required_features & kFeatureAttachments) != 0) {
+    // Rule H17: the table lies inside the tail and holds 1 to 64 records of at least 73 bytes.
+    if (h.attach_count == 0 || h.attach_count > 64 ||
+        !within(h.attach_offset, h.attach_length, h.tail_offset, h.file_size) ||
+        h.attach_length < static_cast<uint64_t>(h.attach_count) * 73 + tag) {
+      bad("invalid attachment table location");
+    }
+  }
   if (h.encrypted() && h.base_count != 0) {
     throw Error(ErrorCode::kUnsupported,
                 "'" + name + "' is an encrypted thin snapshot, which this hexz cannot read");
@@ -263,7 +283,8 @@ std::array<unsigned char, 32> compose_identity(const std::array<unsigned char, 3
                                                bool has_dictionary,
                                                std::span<const std::byte> dictionary,
                                                bool has_bases,
-                                               std::span<const unsigned char> base_table) {
+                                               std::span<const unsigned char> base_table,
+                                               const std::vector<unsigned char>* attachment_table) {
   const auto digest_of = [](bool present, const void* data, size_t size) {
     std::array<unsigned char, 32> d{};
     if (present) {
@@ -279,6 +300,10 @@ std::array<unsigned char, 32> compose_identity(const std::array<unsigned char, 3
   id.update(index_digest.data(), index_digest.size());
   id.update(dict.data(), dict.size());
   id.update(bases.data(), bases.size());
+  if (attachment_table != nullptr) {
+    const auto att = digest_of(true, attachment_table->data(), attachment_table->size());
+    id.update(att.data(), att.size());
+  }
   return id.finish();
 }
 

@@ -35,14 +35,17 @@ inline constexpr uint32_t kMaxPageEntries = 4096;
 
 /// Required feature bits: a reader must refuse a file with a required bit it does not know.
 enum RequiredFeature : uint64_t {
-  kFeatureCdc = 1ull << 0,         ///< Content-defined chunking (FastCDC v1).
-  kFeatureDictionary = 1ull << 1,  ///< Zstd blocks use the trained dictionary in the tail.
-  kFeatureEncrypted = 1ull << 2,   ///< Blocks, index, dictionary encrypted; header authenticated.
-  kFeatureBases = 1ull << 3,       ///< Entries may reference base snapshots (thin snapshot).
+  kFeatureCdc = 1ull << 0,          ///< Content-defined chunking (FastCDC v1).
+  kFeatureDictionary = 1ull << 1,   ///< Zstd blocks use the trained dictionary in the tail.
+  kFeatureEncrypted = 1ull << 2,    ///< Blocks, index, dictionary encrypted; header authenticated.
+  kFeatureBases = 1ull << 3,        ///< Entries may reference base snapshots (thin snapshot).
+  kFeatureAttachments = 1ull << 4,  ///< The tail holds named attachments (format 1.1).
 };
 /// Required features this reader implements.
 inline constexpr uint64_t kKnownRequiredFeatures =
-    kFeatureCdc | kFeatureDictionary | kFeatureEncrypted | kFeatureBases;
+    kFeatureCdc | kFeatureDictionary | kFeatureEncrypted | kFeatureBases | kFeatureAttachments;
+/// The minor version a file with kFeatureAttachments is written as (1.0 without it).
+inline constexpr uint16_t kVersionMinorAttachments = 1;
 /// Encryption fields in the header: KDF parameters and salt [320, 352), snapshot id, key check
 /// tag, and the header MAC at kHeaderMacOffset over bytes [0, kHeaderMacOffset).
 inline constexpr size_t kKdfFieldsOffset = 320;
@@ -99,7 +102,15 @@ struct Header {
   uint64_t bases_offset = 0;   ///< Base table location (kFeatureBases), in the tail.
   uint32_t bases_length = 0;
   uint32_t base_count = 0;
-  uint64_t bases_checksum = 0;          ///< XXH3-64 of the base table bytes.
+  uint64_t bases_checksum = 0;  ///< XXH3-64 of the base table bytes.
+  /// Attachment table (kFeatureAttachments): where the stored table starts (its attachments
+  /// follow it, at offsets relative to it), its stored length, record count, XXH3-64 of the
+  /// stored table, and (encrypted) the table seal's random nonce counter.
+  uint64_t attach_offset = 0;
+  uint32_t attach_length = 0;
+  uint32_t attach_count = 0;
+  uint64_t attach_checksum = 0;
+  uint64_t attach_nonce = 0;
   crypto::EncryptionHeader encryption;  ///< Meaningful only with kFeatureEncrypted.
   bool encrypted() const { return (required_features & kFeatureEncrypted) != 0; }
   StreamRecord streams[kStreamCount];
@@ -139,12 +150,13 @@ void absorb_identity_trailer(hash::Blake3& hasher, const StreamRecord (&streams)
 
 /// The snapshot identity (FORMAT.md section 14): BLAKE3-256 of the index digest, the BLAKE3-256
 /// of the (decrypted) dictionary and the BLAKE3-256 of the base table bytes, each of the last
-/// two replaced by 32 zero bytes when the file has no such section (`has_*` false).
-std::array<unsigned char, 32> compose_identity(const std::array<unsigned char, 32>& index_digest,
-                                               bool has_dictionary,
-                                               std::span<const std::byte> dictionary,
-                                               bool has_bases,
-                                               std::span<const unsigned char> base_table);
+/// two replaced by 32 zero bytes when the file has no such section (`has_*` false), and, only
+/// when `attachment_table` is given (feature bit 4), the BLAKE3-256 of the decrypted table.
+std::array<unsigned char, 32> compose_identity(
+    const std::array<unsigned char, 32>& index_digest, bool has_dictionary,
+    std::span<const std::byte> dictionary, bool has_bases,
+    std::span<const unsigned char> base_table,
+    const std::vector<unsigned char>* attachment_table = nullptr);
 
 /// One master index entry: where an index page is and what it covers.
 struct MasterEntry {

@@ -38,6 +38,8 @@ class BaseIndex {
   /// also those the base no longer uses) in `table`; locations get
   /// DedupTable::kBaseFlag and index `blocks`, which this appends to.
   void add_chunks(DedupTable& table, std::vector<BaseBlock>& blocks) const;
+  /// The base, opened with its own bases (so its streams can be read).
+  const Snapshot& snapshot() const { return *reader_; }
 
  private:
   std::unique_ptr<read::SnapshotReader> reader_;

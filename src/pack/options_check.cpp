@@ -58,6 +58,8 @@ void validate_options(const PackOptions& o, bool needs_input_paths) {
     bad("Argon2id parallelism " + std::to_string(o.kdf_parallelism) +
         " is out of range: it must be 1 to " + std::to_string(kMaxKdfParallelism));
   }
+  if (o.holes_inherit && o.base_path.empty())
+    bad("--holes-inherit needs --base: the holes of the input inherit the base's content");
   if (o.encrypt && !o.base_path.empty()) {
     bad("encrypted thin snapshots are not supported yet: pack without --base, or without "
         "encryption");

@@ -2,13 +2,17 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <fstream>
 #include <memory>
 
+#include "format/attachments.hpp"
+#include "hexz/attachments.hpp"
 #include "hexz/error.hpp"
 #include "hexz/flatten.hpp"
 #include "hexz/pack.hpp"
 #include "io/input_file.hpp"
 #include "pack/base_index.hpp"
+#include "pack/hole_fill_source.hpp"
 #include "pack/options_check.hpp"
 #include "pack/packer.hpp"
 #include "pack/snapshot_source.hpp"
@@ -34,7 +38,43 @@ void refuse_output_equal_to(const std::string& output, const std::string& path, 
   }
 }
 
+/// Reads the content of each attachment (from its file when it names one) and checks the list.
+std::vector<packing::AttachmentInput> load_attachments(const std::vector<AttachmentSource>& list) {
+  std::vector<packing::AttachmentInput> out;
+  for (const auto& a : list) {
+    packing::AttachmentInput in{a.name, a.bytes};
+    if (!a.path.empty()) in.bytes = read_attachment_file(a.path, a.name);
+    out.push_back(std::move(in));
+  }
+  packing::check_attachments(out);
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::byte> read_attachment_file(const std::string& path, const std::string& name) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    throw Error(ErrorCode::kNotFound,
+                "cannot read attachment '" + name + "' from '" + path + "': no such file");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "attachment '" + name + "': '" + path + "' is not a regular file");
+  }
+  if (static_cast<uint64_t>(st.st_size) > format::kMaxAttachmentSize) {
+    throw Error(ErrorCode::kInvalidArgument, "attachment '" + name + "' ('" + path + "') is " +
+                                                 std::to_string(st.st_size) +
+                                                 " bytes: an attachment holds at most 64 MiB");
+  }
+  std::ifstream f(path, std::ios::binary);
+  std::vector<std::byte> bytes(static_cast<size_t>(st.st_size));
+  if (!f ||
+      !f.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()))) {
+    throw Error(ErrorCode::kIo, "cannot read attachment '" + name + "' from '" + path + "'");
+  }
+  return bytes;
+}
 
 PackResult pack(const PackOptions& options, const ProgressFn& progress) {
   packing::validate_options(options);
@@ -57,7 +97,7 @@ PackResult pack(const PackOptions& options, const ProgressFn& progress) {
       files[s] = std::make_unique<io::InputFile>(*paths[s], roles[s]);
     }
   }
-  packing::PackJob job{options, {}, nullptr};
+  packing::PackJob job{options, {}, nullptr, load_attachments(options.attachments)};
   for (int s = 0; s < kStreamCount; ++s) {
     if (!files[s]) continue;
     const auto* file = dynamic_cast<const io::InputFile*>(files[s].get());
@@ -75,6 +115,14 @@ PackResult pack(const PackOptions& options, const ProgressFn& progress) {
                                                 options.endpoint);
     job.base = base.get();
   }
+  std::vector<std::unique_ptr<packing::HoleFillSource>> filled;
+  if (options.holes_inherit) {
+    for (auto& in : job.inputs) {
+      filled.push_back(
+          std::make_unique<packing::HoleFillSource>(*in.source, base->snapshot(), in.stream));
+      in.source = filled.back().get();
+    }
+  }
   return packing::run_pack(job, progress);
 }
 
@@ -90,7 +138,11 @@ PackResult flatten(const std::string& snapshot_path, const PackOptions& options,
   verified.verify_reads = true;
   const auto snapshot = Snapshot::open(snapshot_path, verified);
   std::vector<std::unique_ptr<packing::SnapshotSource>> sources;
-  packing::PackJob job{o, {}, nullptr};
+  packing::PackJob job{o, {}, nullptr, load_attachments(o.attachments)};
+  if (o.attachments.empty()) {  // keep the snapshot's own attachments
+    for (const auto& a : snapshot->attachments())
+      job.attachments.push_back({a.name, snapshot->read_attachment(a.name)});
+  }
   for (int s = 0; s < kStreamCount; ++s) {
     const auto stream = static_cast<Stream>(s);
     if (!snapshot->has_stream(stream)) continue;

@@ -256,15 +256,22 @@ class Packer {
     header.master_checksum = hash::checksum64(stored.data(), stored.size());
     header.page_count = static_cast<uint32_t>(entries.size());
     out_->append(stored);
+    std::optional<AttachmentRegion> region;
+    if (!job_.attachments.empty()) {
+      region =
+          build_attachment_region(job_.attachments, options_.codec, options_.level, cipher_.get());
+      record_attachment_region(header, &*region, out_->position());
+      out_->append(region->bytes);
+    }
     header.tail_length = out_->position() - header.tail_offset;
     header.file_size = out_->position();
     format::absorb_identity_trailer(index_->identity_hasher(), header.streams);
     header.index_digest = index_->identity_hasher().finish();
-    header.identity =
-        format::compose_identity(header.index_digest, dictionary_ != nullptr,
-                                 dictionary_ ? std::span<const std::byte>(dictionary_->bytes())
-                                             : std::span<const std::byte>(),
-                                 header.base_count != 0, base_table);
+    header.identity = format::compose_identity(
+        header.index_digest, dictionary_ != nullptr,
+        dictionary_ ? std::span<const std::byte>(dictionary_->bytes())
+                    : std::span<const std::byte>(),
+        header.base_count != 0, base_table, region ? &region->table : nullptr);
     if (cipher_) {
       header.required_features |= format::kFeatureEncrypted;
       header.encryption = encryption_;

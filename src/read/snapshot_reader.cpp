@@ -104,19 +104,21 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
   }
   // A file without dictionary and bases whose index digest is zero predates the field: its
   // identity is its index digest (FORMAT.md section 14; nothing else could be swapped).
+  attachments_ = read_attachment_table(*file_, header_, cipher_.get());
+  const bool has_attachments = (header_.required_features & format::kFeatureAttachments) != 0;
   const bool legacy = header_.index_digest == std::array<unsigned char, 32>{} && !dictionary_ &&
-                      header_.base_count == 0;
+                      header_.base_count == 0 && !has_attachments;
   if (legacy) header_.index_digest = header_.identity;
   // The identity covers the dictionary and the base table (FORMAT.md section 14): a base, or
   // a signed file, whose identity is pinned cannot have them swapped.
   const auto identity = format::compose_identity(
       header_.index_digest, dictionary_ != nullptr,
       dictionary_ ? std::span<const std::byte>(dictionary_->bytes()) : std::span<const std::byte>(),
-      header_.base_count != 0, bbytes);
+      header_.base_count != 0, bbytes, has_attachments ? &attachments_.plain : nullptr);
   if (!legacy && identity != header_.identity) {
     throw Error(ErrorCode::kCorrupt, "'" + name +
                                          "' is corrupt: its identity does not match its "
-                                         "dictionary, base table and index digest");
+                                         "dictionary, base table, attachments and index digest");
   }
   master_.reserve(header_.page_count);
   for (uint32_t i = 0; i < header_.page_count; ++i) {
@@ -310,6 +312,24 @@ std::vector<std::byte> SnapshotReader::open_section(crypto::NonceDomain domain,
                 "'" + file_->name() + "' failed authentication: the " + what + " was modified");
   }
   return plain;
+}
+
+std::vector<AttachmentInfo> SnapshotReader::attachments() const {
+  std::vector<AttachmentInfo> out;
+  for (const auto& r : attachments_.records) out.push_back({r.name, r.raw_length, r.stored_length});
+  return out;
+}
+
+std::vector<std::byte> SnapshotReader::read_attachment(const std::string& name) const {
+  std::string names;
+  for (size_t i = 0; i < attachments_.records.size(); ++i) {
+    if (attachments_.records[i].name == name) {
+      return read_attachment_content(*file_, header_, cipher_.get(), attachments_, i);
+    }
+    names += (names.empty() ? "" : ", ") + attachments_.records[i].name;
+  }
+  throw Error(ErrorCode::kNotFound, "'" + file_->name() + "' has no attachment '" + name + "' (" +
+                                        (names.empty() ? "it has none" : "it has: " + names) + ")");
 }
 
 bool SnapshotReader::has_stream(Stream stream) const {
@@ -667,6 +687,7 @@ ChunkPlacement SnapshotReader::locate(Stream stream, uint64_t offset) const {
 SnapshotInfo SnapshotReader::info() const {
   SnapshotInfo i = header_info(header_);
   i.header_only = false;
+  i.attachments = attachments();
   i.index_pages = master_.size();
   i.index_bytes = header_.master_length;
   for (const auto& m : master_) i.index_bytes += m.stored_length;
@@ -817,6 +838,13 @@ VerifyReport SnapshotReader::verify(const ProgressFn& progress) const {
                   "'" + file_->name() +
                       "' is corrupt: the snapshot identity does not match its "
                       "index");
+    }
+  }
+  for (size_t a = 0; a < attachments_.records.size(); ++a) {
+    try {
+      read_attachment_content(*file_, header_, cipher_.get(), attachments_, a);
+    } catch (...) {
+      add_problem(report, std::current_exception());
     }
   }
   if (progress && report.ok) progress(total, total);

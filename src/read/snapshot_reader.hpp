@@ -13,6 +13,7 @@
 #include "hexz/snapshot.hpp"
 #include "io/readable_file.hpp"
 #include "io/url.hpp"
+#include "read/attachment_read.hpp"
 #include "read/chain_digests.hpp"
 #include "read/chunk_check.hpp"
 #include "read/index_page.hpp"
@@ -69,6 +70,16 @@ class SnapshotReader final : public Snapshot {
   ChunkPlacement locate(Stream stream, uint64_t offset) const override;
   SnapshotInfo info() const override;
   VerifyReport verify(const ProgressFn& progress) const override;
+  std::vector<AttachmentInfo> attachments() const override;
+  std::vector<std::byte> read_attachment(const std::string& name) const override;
+  /// The checked attachment table (empty without feature bit 4).
+  const AttachmentTable& attachment_table() const { return attachments_; }
+  /// The cipher of an encrypted snapshot (null otherwise).
+  const crypto::SnapshotCipher* cipher() const { return cipher_.get(); }
+  /// The decoded dictionary (null without feature bit 1).
+  const codec::Dictionary* dictionary() const { return dictionary_.get(); }
+  /// The file this reader reads.
+  const io::ReadableFile& file() const { return *file_; }
 
  private:
   using Block = util::Buffer;
@@ -127,6 +138,7 @@ class SnapshotReader final : public Snapshot {
   std::unique_ptr<codec::Dictionary> dictionary_;   ///< Null unless kFeatureDictionary.
   std::unique_ptr<crypto::SnapshotCipher> cipher_;  ///< Null unless encrypted.
   std::vector<format::BaseRecord> bases_;
+  AttachmentTable attachments_;
   std::vector<std::unique_ptr<SnapshotReader>> base_readers_;  ///< Opened bases, by source - 1.
   std::vector<std::string> base_paths_;
   std::unique_ptr<ChainDigests> chain_;      ///< Verified reads of a thin snapshot only.

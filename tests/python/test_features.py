@@ -146,3 +146,46 @@ def test_kdf_cost_is_chosen_at_pack_time_and_capped_at_open(images, tmp_path):
         hexz.pack(tmp_path / "bad.hxz", disk=images.disk_path, password="pw", kdf_iterations=65)
     assert "Argon2id iterations 65 is out of range" in str(err.value)
     assert not (tmp_path / "bad.hxz").exists()
+
+
+def test_attachments_round_trip(images, tmp_path):
+    vm = tmp_path / "vm.snap"
+    vm.write_bytes(b"device state " * 1000)
+    out = tmp_path / "att.hxz"
+    hexz.pack(out, disk=images.disk_path, attach={"vmstate": vm, "config": b'{"vcpus": 2}'})
+    with hexz.open(out) as snap:
+        assert [a["name"] for a in snap.attachments()] == ["vmstate", "config"]
+        assert snap.attachments()[0]["size"] == 13000
+        assert snap.read_attachment("vmstate") == vm.read_bytes()
+        assert snap.read_attachment("config") == b'{"vcpus": 2}'
+        assert snap.info()["attachments"] == snap.attachments()
+        assert snap.info()["format_version"] == "1.1"
+        with pytest.raises(hexz.NotFoundError, match="has no attachment 'nope'"):
+            snap.read_attachment("nope")
+        assert snap.read(0, len(images.disk)) == images.disk
+
+
+def test_attachment_errors(images, tmp_path):
+    with pytest.raises(hexz.InvalidArgumentError, match="is not valid"):
+        hexz.pack(tmp_path / "bad.hxz", disk=images.disk_path, attach={"a/b": b"x"})
+    assert not (tmp_path / "bad.hxz").exists()
+    with pytest.raises(TypeError):
+        hexz.pack(tmp_path / "bad.hxz", disk=images.disk_path, attach=[("a", b"x")])
+
+
+def test_encrypted_attachment_needs_the_password(images, tmp_path):
+    out = tmp_path / "enc.hxz"
+    hexz.pack(
+        out,
+        disk=images.disk_path,
+        password="pw",
+        kdf_memory="8M",
+        kdf_iterations=1,
+        kdf_parallelism=1,
+        attach={"config": b"secret config"},
+    )
+    assert b"secret config" not in out.read_bytes()
+    with pytest.raises(hexz.WrongPasswordError):
+        hexz.open(out)
+    with hexz.open(out, password="pw") as snap:
+        assert snap.read_attachment("config") == b"secret config"

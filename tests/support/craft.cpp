@@ -295,4 +295,25 @@ void reseal(Bytes& file, bool digests) {
   fmt::reseal_header_checksum(std::span<unsigned char, fmt::kHeaderSize>(h, fmt::kHeaderSize));
 }
 
+void reseal_attachment_table(Bytes& file) {
+  if (file.size() < fmt::kHeaderSize) return;
+  fmt::Header h;
+  try {
+    h = fmt::decode_header(
+        std::span<const unsigned char, fmt::kHeaderSize>(file.data(), fmt::kHeaderSize), "crafted");
+  } catch (const hexz::Error&) {
+    return;
+  }
+  if ((h.required_features & fmt::kFeatureAttachments) == 0 || h.attach_offset > file.size() ||
+      h.attach_length > file.size() - h.attach_offset) {
+    return;
+  }
+  const std::vector<unsigned char> table(
+      file.begin() + static_cast<std::ptrdiff_t>(h.attach_offset),
+      file.begin() + static_cast<std::ptrdiff_t>(h.attach_offset + h.attach_length));
+  h.attach_checksum = hexz::hash::checksum64(table.data(), table.size());
+  h.identity = fmt::compose_identity(h.index_digest, false, {}, false, {}, &table);
+  fmt::encode_header(h, std::span<unsigned char, fmt::kHeaderSize>(file.data(), fmt::kHeaderSize));
+}
+
 }  // namespace hexz_test::craft

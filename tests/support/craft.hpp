@@ -57,6 +57,12 @@ std::array<unsigned char, 32> identity_of(const std::array<unsigned char, 32>& i
 /// are.
 void reseal(Bytes& file, bool digests);
 
+/// Makes the attachment table of an unencrypted snapshot with feature bit 4 (and neither a
+/// dictionary nor bases) consistent again after its stored table bytes were changed in place:
+/// the table checksum, the identity over the (changed) table, and the header checksum. Never
+/// throws; a file without bit 4 is left alone.
+void reseal_attachment_table(Bytes& file);
+
 /// An immutable in-memory ReadableFile (a snapshot fed to the reader without a file system).
 class MemoryFile final : public hexz::io::ReadableFile {
  public:

@@ -146,6 +146,15 @@ std::string info_json(const SnapshotInfo& info) {
     json.end_object();
   }
   json.end_array();
+  json.key("attachments").begin_array();
+  for (const AttachmentInfo& a : info.attachments) {
+    json.begin_object();
+    json.key("name").value(a.name);
+    json.key("size").value(a.size);
+    json.key("stored_size").value(a.stored_size);
+    json.end_object();
+  }
+  json.end_array();
   json.end_object();
   return json.str();
 }
@@ -215,6 +224,12 @@ std::string info_text(const std::string& path, const SnapshotInfo& info) {
       if (info.chunk_histogram[k] == 0) continue;
       line("  ", power_label(k) + "-" + power_label(k + 1),
            std::to_string(info.chunk_histogram[k]));
+    }
+  }
+  if (!info.attachments.empty()) {
+    out += "attachments:\n";
+    for (const AttachmentInfo& a : info.attachments) {
+      line("  ", a.name, bytes_text(a.size) + " (" + bytes_text(a.stored_size) + " stored)");
     }
   }
   for (size_t b = 0; b < info.bases.size(); ++b) {

@@ -44,6 +44,8 @@ struct PackArgs {
   bool train_dict = false;
   std::string base;
   std::vector<std::string> base_dirs;
+  std::vector<std::string> attach;  ///< --attach NAME=FILE
+  bool holes_inherit = false;       ///< --holes-inherit
   bool encrypt = false;
   std::string password_file;
   int password_fd = -1;
@@ -196,6 +198,14 @@ int run_pack(const PackArgs& args) {
   options.train_dictionary = args.train_dict;
   options.base_path = args.base;
   options.base_dirs = args.base_dirs;
+  options.holes_inherit = args.holes_inherit;
+  for (const auto& a : args.attach) {
+    const size_t eq = a.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == a.size()) {
+      throw CLI::ValidationError("--attach", "'" + a + "' is not NAME=FILE");
+    }
+    options.attachments.push_back({a.substr(0, eq), a.substr(eq + 1), {}});
+  }
   options.endpoint = args.endpoint;
   options.force = args.force;
   options.encrypt = args.encrypt;
@@ -315,10 +325,19 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
       "Worker threads for hashing and compression; 0 = all cores (output identical)");
   sub->add_flag("--train-dict", args->train_dict,
                 "Train a zstd dictionary on a sample of the input (not with --compression lz4)");
-  sub->add_option("--base", args->base,
-                  "Make a thin snapshot: chunks stored in BASE.hxz are referenced, not stored "
-                  "(a file, http(s):// or s3:// URL; only its index is read)")
-      ->type_name("BASE.hxz");
+  CLI::Option* base_option =
+      sub->add_option("--base", args->base,
+                      "Make a thin snapshot: chunks stored in BASE.hxz are referenced, not stored "
+                      "(a file, http(s):// or s3:// URL; only its index is read)")
+          ->type_name("BASE.hxz");
+  sub->add_flag("--holes-inherit", args->holes_inherit,
+                "With --base: holes of the inputs mean 'unchanged since the base' (a Firecracker "
+                "diff snapshot), not zeros; they take the base's content at the same offsets")
+      ->needs(base_option);
+  sub->add_option("--attach", args->attach,
+                  "Store FILE as the named attachment NAME (repeatable; e.g. vmstate=vm.snap): "
+                  "small blobs, at most 64 of up to 64 MiB each (hexz attach, hexz attachment)")
+      ->type_name("NAME=FILE");
   sub->add_option("--base-dir", args->base_dirs,
                   "Also search DIR for the bases of BASE.hxz (repeatable)")
       ->type_name("DIR")

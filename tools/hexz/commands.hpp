@@ -31,6 +31,8 @@ void add_keygen_command(CLI::App& parent, CommandFn* selected);
 void add_sign_command(CLI::App& parent, CommandFn* selected);
 /// `serve-memory`: serves a stream to a VMM's userfaultfd, page by page (Firecracker's protocol).
 void add_serve_memory_command(CLI::App& parent, CommandFn* selected);
+/// `attach` (change a snapshot's attachments in place) and `attachment` (write one out).
+void add_attach_commands(CLI::App& parent, CommandFn* selected);
 /// `mount` and `umount`: a snapshot's streams as read-only files through FUSE (tools/mount/).
 void add_mount_commands(CLI::App& parent, CommandFn* selected);
 
