@@ -145,6 +145,7 @@ void InputFile::read_at(uint64_t offset, std::span<std::byte> out) const {
     }
     done += static_cast<size_t>(r);
   }
+  bytes_read_ += out.size();
 }
 
 }  // namespace hexz::io

@@ -8,6 +8,7 @@
 #include "hexz/flatten.hpp"
 #include "hexz/pack.hpp"
 #include "io/input_file.hpp"
+#include "io/open_input.hpp"
 #include "pack/base_index.hpp"
 #include "pack/options_check.hpp"
 #include "pack/packer.hpp"
@@ -54,7 +55,7 @@ PackResult pack(const PackOptions& options, const ProgressFn& progress) {
     if (*paths[s] == "-") {
       files[s] = std::make_unique<io::StreamInput>(0, "standard input", roles[s]);
     } else {
-      files[s] = std::make_unique<io::InputFile>(*paths[s], roles[s]);
+      files[s] = io::open_input(*paths[s], roles[s], options.raw);
     }
   }
   packing::PackJob job{options, {}, nullptr};

@@ -42,6 +42,7 @@ struct PackArgs {
   uint64_t max_chunk = kDefaultMaxChunk;
   unsigned threads = 0;
   bool train_dict = false;
+  bool raw = false;  ///< --raw
   std::string base;
   std::vector<std::string> base_dirs;
   bool encrypt = false;
@@ -165,6 +166,7 @@ int run_pack(const PackArgs& args) {
   PackOptions options;
   options.disk_path = args.disk;
   options.memory_path = args.memory;
+  options.raw = args.raw;
   options.output_path = args.output;
   const bool to_s3 = is_s3(args.output);
   PushOptions push_options;
@@ -267,6 +269,8 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
   sub->add_option("--memory", args->memory,
                   "Raw memory image to store as the memory stream (as --disk)")
       ->type_name("FILE");
+  sub->add_flag("--raw", args->raw,
+                "Pack a qcow2/VMDK/VHD/VHDX/VDI/LUKS file as its bytes (refused without this)");
   sub->add_option("-o,--output", args->output,
                   "Snapshot file to write (.hxz), or s3://bucket/key to pack and upload")
       ->type_name("OUT.hxz")
