@@ -70,7 +70,8 @@ std::unique_ptr<NbdInput> NbdInput::serve_file(const QemuNbdOptions& options) {
       options.without_backing
           ? std::vector<const char*>{LIBNBD_CONTEXT_BASE_ALLOCATION, kAllocationDepth}
           : std::vector<const char*>{LIBNBD_CONTEXT_BASE_ALLOCATION};
-  const std::string what = options.role + " '" + options.path + "' as " + options.driver;
+  const std::string what = options.role + " '" + options.path + "' as " +
+                           (options.name.empty() ? options.driver : options.name);
   // qemu-nbd opens the image, then listens: wait for the socket, or for the child to exit.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   for (;;) {

@@ -12,6 +12,7 @@ struct QemuNbdOptions {
   std::string path;    ///< The image file.
   std::string driver;  ///< QEMU block driver: "qcow2", "vmdk", "vpc", "vhdx", "vdi", ...
   std::string role;    ///< Names the input in messages ("disk image").
+  std::string name;    ///< The format's name in messages ("VHD"); empty = `driver`.
   /// Open the image without its backing file (unallocated clusters then read as zeros) and
   /// export the qemu:allocation-depth context (depth 1 = allocated in this image).
   bool without_backing = false;

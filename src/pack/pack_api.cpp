@@ -8,6 +8,7 @@
 #include "hexz/flatten.hpp"
 #include "hexz/pack.hpp"
 #include "io/input_file.hpp"
+#include "io/nbd_input.hpp"
 #include "io/open_input.hpp"
 #include "pack/base_index.hpp"
 #include "pack/options_check.hpp"
@@ -67,6 +68,8 @@ PackResult pack(const PackOptions& options, const ProgressFn& progress) {
                                                    "' is the same file as input '" +
                                                    files[s]->path() + "'");
     }
+    if (dynamic_cast<const io::NbdInput*>(files[s].get()) != nullptr && !io::is_nbd_uri(*paths[s]))
+      refuse_output_equal_to(options.output_path, *paths[s], roles[s]);
     job.inputs.push_back({static_cast<Stream>(s), files[s].get()});
   }
   std::unique_ptr<packing::BaseIndex> base;
