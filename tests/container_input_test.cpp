@@ -367,5 +367,86 @@ TEST_F(QemuInput, UnreachableNbdUriIsOneError) {
   EXPECT_FALSE(fs::exists(output("x.hxz")));
 }
 
+/// An overlay over a copy of `raw_path` written by qemu-io `commands`, then pointed (without
+/// checking) at an nbdkit export that is not running: commit must not need its backing file.
+std::string make_overlay(const std::string& dir, const std::string& raw_path,
+                         const std::vector<std::string>& commands) {
+  const std::string backing = dir + "/backing.raw";
+  fs::copy_file(raw_path, backing);
+  const std::string overlay = dir + "/overlay.qcow2";
+  run_process(
+      {"/usr/bin/qemu-img", "create", "-q", "-f", "qcow2", "-b", backing, "-F", "raw", overlay});
+  std::vector<std::string> io = {"/usr/bin/qemu-io"};
+  for (const auto& c : commands) {
+    io.push_back("-c");
+    io.push_back(c);
+  }
+  io.push_back(overlay);
+  EXPECT_EQ(run_process(io).exit_code, 0);
+  EXPECT_EQ(run_process({"/usr/bin/qemu-img", "rebase", "-u", "-F", "raw", "-b",
+                         "nbd+unix:///?socket=" + dir + "/not-running.sock", overlay})
+                .exit_code,
+            0);
+  fs::remove(backing);
+  return overlay;
+}
+
+TEST_F(QemuInput, CommitFoldsTheOverlaysWritesIntoAThinSnapshot) {
+  Bytes expected;
+  const std::string raw_path = raw_image(&expected);
+  const std::string base = output("base.hxz");
+  hexz::pack(options(raw_path, "", base));
+  // Data over data, data into the hole, zeros over data (must win over the base).
+  const std::string overlay =
+      make_overlay(tmp().path().string(), raw_path,
+                   {"write -P 0xab 1M 64k", "write -P 0xcd 10M 8k", "write -z 2M 128k"});
+  std::fill(expected.begin() + (1 << 20), expected.begin() + (1 << 20) + (64 << 10), 0xab);
+  std::fill(expected.begin() + (10 << 20), expected.begin() + (10 << 20) + (8 << 10), 0xcd);
+  std::fill(expected.begin() + (2 << 20), expected.begin() + (2 << 20) + (128 << 10), 0);
+  const std::string out = output("new.hxz");
+  const ProcessResult r = hexz({"commit", overlay, "--base", base, "-o", out});
+  ASSERT_TRUE(exited_ok(r));
+  EXPECT_NE(r.err.find("committed 24.00 MiB"), std::string::npos) << r.err;
+  const auto snap = hexz::Snapshot::open(out);
+  EXPECT_EQ(read_stream(*snap, Stream::kDisk), expected);
+  // Thin: it depends on the base and stores only the written chunks (72 KiB, compressible).
+  const auto info = snap->info();
+  ASSERT_EQ(info.bases.size(), 1u);
+  EXPECT_LT(info.streams[0].stored_bytes, uint64_t{16} << 10);
+  EXPECT_FALSE(snap->has_stream(Stream::kMemory));
+}
+
+TEST_F(QemuInput, CommitOfAnUntouchedOverlayStoresNothing) {
+  Bytes expected;
+  const std::string raw_path = raw_image(&expected);
+  const std::string base = output("base.hxz");
+  hexz::pack(options(raw_path, "", base));
+  const std::string overlay = make_overlay(tmp().path().string(), raw_path, {"read 0 4k"});
+  hexz::PackOptions o;
+  o.output_path = output("new.hxz");
+  o.base_path = base;
+  const auto result = hexz::commit_overlay(overlay, o);
+  EXPECT_EQ(result.streams[0].blocks, 0u);
+  EXPECT_EQ(read_stream(*hexz::Snapshot::open(o.output_path), Stream::kDisk), expected);
+}
+
+TEST_F(QemuInput, CommitErrors) {
+  const std::string raw_path = raw_image();
+  const std::string base = output("base.hxz");
+  hexz::pack(options(raw_path, "", base));
+  const std::string out = output("new.hxz");
+  EXPECT_TRUE(is_usage_error(hexz({"commit", raw_path, "-o", out})));
+  EXPECT_TRUE(is_cli_error(hexz({"commit", raw_path, "--base", base, "-o", out}),
+                           "overlay '" + raw_path + "' is a raw file, not a qcow2"));
+  EXPECT_TRUE(is_cli_error(hexz({"commit", raw_path, "--base", output("none.hxz"), "-o", out})));
+  const std::string bad = in_dir() + "/bad.qcow2";
+  write_file(bad, with_magic(std::string("QFI\xfb\0\0\0\3", 8), 0));
+  EXPECT_TRUE(is_cli_error(hexz({"commit", bad, "--base", base, "-o", out}),
+                           "qemu-nbd cannot read overlay '" + bad + "' as qcow2"));
+  EXPECT_FALSE(fs::exists(out));
+  const ProcessResult help = hexz({"commit", "--help"});
+  EXPECT_NE(help.out.find("--base"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace hexz_test

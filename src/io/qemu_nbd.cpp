@@ -74,13 +74,16 @@ QemuNbd::QemuNbd(const QemuNbdOptions& options) {
                                    "--socket=" + socket_};
   if (options.without_backing) {
     args.push_back("--allocation-depth");
-    args.push_back("--image-opts");
-    std::string file = options.path;
-    // Commas are doubled in QEMU option values.
-    for (size_t at = 0; (at = file.find(',', at)) != std::string::npos; at += 2)
-      file.insert(at, ",");
+    // A json: file name, as "backing": null is not expressible in --image-opts.
+    std::string file;
+    for (const char c : options.path) {
+      if (c == '"' || c == '\\') file.push_back('\\');
+      file.push_back(c);
+    }
     args.push_back("--");
-    args.push_back("driver=" + options.driver + ",backing=,file.driver=file,file.filename=" + file);
+    args.push_back("json:{\"driver\":\"" + options.driver +
+                   "\",\"backing\":null,\"file\":{\"driver\":\"file\",\"filename\":\"" + file +
+                   "\"}}");
   } else {
     args.push_back("--format=" + options.driver);
     args.push_back("--");
