@@ -271,7 +271,7 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
                   "Memory image to store as the memory stream (as --disk)")
       ->type_name("FILE");
   sub->add_flag("--raw", args->raw,
-                "Pack a qcow2/VMDK/VHD/VHDX/VDI/LUKS file as its bytes (refused without this)");
+                "Pack a qcow2/VMDK/VHD/VHDX/VDI/LUKS file's own bytes, not the disk it holds");
   sub->add_option("-o,--output", args->output,
                   "Snapshot file to write (.hxz), or s3://bucket/key to pack and upload")
       ->type_name("OUT.hxz")
