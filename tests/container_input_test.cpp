@@ -194,8 +194,10 @@ TEST_P(QemuFormats, PackReadsTheDiskNotTheContainerAndDedupsTotallyWithTheRawPac
     EXPECT_GE(result.streams[0].bytes_read, uint64_t{6} << 20);
   }
 
-  // Every chunk dedups against a pack of the raw image: the thin pack stores no block.
+  // The same snapshot as a pack of the raw image, byte for byte.
   hexz::pack(options(raw_path, "", output("raw.hxz")));
+  EXPECT_TRUE(files_equal(output("image.hxz"), output("raw.hxz")));
+  // Every chunk dedups against a pack of the raw image: the thin pack stores no block.
   auto thin = options(image, "", output("thin.hxz"));
   thin.base_path = output("raw.hxz");
   const auto t = hexz::pack(thin);
