@@ -369,6 +369,15 @@ TEST_F(QemuInput, UnreachableNbdUriIsOneError) {
   EXPECT_FALSE(fs::exists(output("x.hxz")));
 }
 
+TEST_F(QemuInput, OutputNamingTheContainerIsRefusedAndLeavesItIntact) {
+  const std::string image = in_dir() + "/d.qcow2";
+  run_ok({"/usr/bin/qemu-img", "convert", "-O", "qcow2", raw_image(), image});
+  const Bytes before = read_file(image);
+  EXPECT_TRUE(is_cli_error(hexz({"pack", "--force", "--disk", image, "-o", image}),
+                           "is the same file as the disk image"));
+  EXPECT_EQ(read_file(image), before);
+}
+
 /// An overlay over a copy of `raw_path` written by qemu-io `commands`, then pointed (without
 /// checking) at an nbdkit export that is not running: commit must not need its backing file.
 std::string make_overlay(const std::string& dir, const std::string& raw_path,

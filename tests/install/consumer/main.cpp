@@ -23,8 +23,7 @@ int main(int argc, char** argv) {
     const auto snapshot = hexz::Snapshot::open(options.output_path);
     std::vector<std::byte> back(snapshot->size(hexz::Stream::kDisk));
     snapshot->read(hexz::Stream::kDisk, 0, back);
-    if (back.size() != data.size() ||
-        std::memcmp(back.data(), data.data(), data.size()) != 0) {
+    if (back.size() != data.size() || std::memcmp(back.data(), data.data(), data.size()) != 0) {
       std::fprintf(stderr, "consumer: the snapshot does not read back as packed\n");
       return 1;
     }
