@@ -265,6 +265,31 @@ TEST_F(QemuInput, CorruptQcow2IsQemuNbdsErrorInOneLine) {
                          "L1 table offset invalid"));
 }
 
+/// Big-endian u64 at `at` of `b`.
+uint64_t be64(const Bytes& b, size_t at) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8; ++i) v = (v << 8) | b[at + i];
+  return v;
+}
+
+TEST_F(QemuInput, CorruptClusterFoundWhileReadingIsOneLineWithQemuNbdsMessage) {
+  const std::string image = in_dir() + "/l2bad.qcow2";
+  run_ok({"/usr/bin/qemu-img", "convert", "-O", "qcow2", raw_image(), image});
+  Bytes b = read_file(image);
+  // The first L2 entry made to point at an unaligned cluster: the header opens fine, the
+  // corruption shows on the first access.
+  const uint64_t l1 = be64(b, 40);
+  const uint64_t l2 = be64(b, l1) & 0x00fffffffffffe00ull;
+  const uint64_t bad = 0x8000000000000201ull;
+  for (size_t i = 0; i < 8; ++i) b[l2 + i] = static_cast<unsigned char>(bad >> (56 - 8 * i));
+  write_file(image, b);
+  const std::string out = output("bad.hxz");
+  EXPECT_TRUE(is_cli_error(hexz({"pack", "--disk", image, "-o", out}),
+                           "(qemu-nbd: qcow2: Image is corrupt: Cluster allocation offset 0x200 "
+                           "unaligned"));
+  EXPECT_FALSE(fs::exists(out));
+}
+
 TEST_F(QemuInput, MissingQemuNbdNamesTheFormatAndTheFixes) {
   const std::string image = in_dir() + "/d.vhdx";
   run_ok({"/usr/bin/qemu-img", "convert", "-O", "vhdx", raw_image(), image});

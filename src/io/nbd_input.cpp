@@ -57,7 +57,7 @@ std::unique_ptr<NbdInput> NbdInput::connect_uri(const std::string& uri, const st
     throw Error(ErrorCode::kIo, "cannot connect to " + role + " '" + uri + "': " + nbd_error());
   }
   const int64_t size = nbd_get_size(in->handle_);
-  if (size < 0) in->fail("cannot get the size");
+  if (size < 0) in->fail("cannot get the size of");
   in->size_ = static_cast<uint64_t>(size);
   in->has_allocation_ = nbd_can_meta_context(in->handle_, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1;
   return in;
@@ -95,14 +95,14 @@ std::unique_ptr<NbdInput> NbdInput::serve_file(const QemuNbdOptions& options) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   const int64_t size = nbd_get_size(in->handle_);
-  if (size < 0) in->fail("cannot get the size");
+  if (size < 0) in->fail("cannot get the size of");
   in->size_ = static_cast<uint64_t>(size);
   in->has_allocation_ = nbd_can_meta_context(in->handle_, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1;
   return in;
 }
 
 void NbdInput::fail(const std::string& what) const {
-  std::string message = what + " of " + role_ + " '" + name_ + "': " + nbd_error();
+  std::string message = what + " " + role_ + " '" + name_ + "' over NBD: " + nbd_error();
   if (server_) {
     const std::string server = server_->last_message();
     if (!server.empty()) message += " (qemu-nbd: " + server + ")";
@@ -134,7 +134,7 @@ uint64_t NbdInput::block_status(const char* context, uint64_t offset,
     return 0;
   };
   const uint64_t count = std::min(size_ - offset, kMaxStatus);
-  if (nbd_block_status(handle_, count, offset, cb, 0) != 0) fail("cannot get the block status");
+  if (nbd_block_status(handle_, count, offset, cb, 0) != 0) fail("cannot get the block status of");
   return state.end;
 }
 
@@ -178,7 +178,7 @@ std::vector<Extent> NbdInput::own_allocation() const {
             out.push_back({at, len});
           }
         });
-    if (reached <= offset) fail("no allocation depth reported");
+    if (reached <= offset) fail("no allocation depth reported for");
     offset = reached;
   }
   return out;

@@ -51,6 +51,7 @@ class NbdInput final : public InputSource {
   /// extent. Returns the end of the last extent reported.
   uint64_t block_status(const char* context, uint64_t offset,
                         const std::function<void(uint64_t, uint64_t, uint32_t)>& fn) const;
+  /// Throws kIo: "<what> <role> '<name>' over NBD: <libnbd error> (qemu-nbd: <its message>)".
   [[noreturn]] void fail(const std::string& what) const;
 
   std::string name_;
