@@ -101,6 +101,19 @@ TEST_F(ContainerCli, LuksIsOneClearErrorAndRawPacksIt) {
   EXPECT_TRUE(fs::exists(out));
 }
 
+TEST_F(ContainerCli, AContainerOnStandardInputIsRefusedUnlessRaw) {
+  const Bytes bytes = with_magic(std::string("QFI\xfb\0\0\0\3", 8), 0);
+  RunOptions ro;
+  ro.stdin_path = input("disk.qcow2", bytes);
+  const std::string out = output("x.hxz");
+  EXPECT_TRUE(is_cli_error(run_process({HEXZ_CLI_PATH, "pack", "--disk", "-", "-o", out}, ro),
+                           "disk image on standard input is a qcow2 image, not a raw one"));
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_TRUE(
+      exited_ok(run_process({HEXZ_CLI_PATH, "pack", "-q", "--raw", "--disk", "-", "-o", out}, ro)));
+  EXPECT_EQ(read_stream(*hexz::Snapshot::open(out), Stream::kDisk), bytes);
+}
+
 TEST_F(ContainerCli, RawIsInTheHelp) {
   const ProcessResult r = hexz({"pack", "--help"});
   EXPECT_NE(r.out.find("--raw"), std::string::npos);

@@ -19,11 +19,10 @@ bool starts_with(const std::array<std::byte, kProbe>& bytes, size_t have, size_t
 
 }  // namespace
 
-ImageFormat detect_image_format(const InputSource& input) {
+ImageFormat detect_image_head(std::span<const std::byte> bytes) {
   std::array<std::byte, kProbe> head{};
-  const size_t have = static_cast<size_t>(std::min<uint64_t>(input.size(), kProbe));
-  if (have == 0) return ImageFormat::kRaw;
-  input.read_at(0, std::span(head).first(have));
+  const size_t have = std::min(bytes.size(), kProbe);
+  std::copy_n(bytes.begin(), have, head.begin());
   if (starts_with(head, have, 0, "QFI\xfb")) {
     // Version, big-endian, right after the magic.
     const bool v1 = have >= 8 && head[4] == std::byte{0} && head[5] == std::byte{0} &&
@@ -39,6 +38,16 @@ ImageFormat detect_image_format(const InputSource& input) {
   if (starts_with(head, have, 0, std::string_view("LUKS\xba\xbe", 6))) return ImageFormat::kLuks;
   // VDI: the little-endian signature 0xbeda107f at offset 0x40.
   if (starts_with(head, have, 0x40, "\x7f\x10\xda\xbe")) return ImageFormat::kVdi;
+  return ImageFormat::kRaw;
+}
+
+ImageFormat detect_image_format(const InputSource& input) {
+  std::array<std::byte, kProbe> head{};
+  const size_t have = static_cast<size_t>(std::min<uint64_t>(input.size(), kProbe));
+  if (have == 0) return ImageFormat::kRaw;
+  input.read_at(0, std::span(head).first(have));
+  if (const ImageFormat f = detect_image_head(std::span(head).first(have)); f != ImageFormat::kRaw)
+    return f;
   // A fixed VHD is the raw disk followed by a 512-byte "conectix" footer.
   if (input.size() >= 2 * kProbe) {
     std::array<std::byte, kProbe> tail{};

@@ -24,6 +24,10 @@ enum class ImageFormat {
 /// cannot be read.
 ImageFormat detect_image_format(const InputSource& input);
 
+/// The same judged from the first bytes alone (up to 512; a fixed VHD's footer is not seen):
+/// for streams, which cannot be read at their end.
+ImageFormat detect_image_head(std::span<const std::byte> head);
+
 /// A name for messages: "qcow2", "VMDK", "VHD", "VHDX", "VDI", "LUKS", "raw".
 std::string image_format_name(ImageFormat format);
 

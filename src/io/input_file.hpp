@@ -45,8 +45,10 @@ class InputSource {
 /// no seeking, no SEEK_HOLE, the size known only at the end.
 class StreamInput final : public InputSource {
  public:
-  /// Reads descriptor `fd` (not closed); `name` names it in messages ("standard input").
-  StreamInput(int fd, std::string name, std::string role);
+  /// Reads descriptor `fd` (not closed); `name` names it in messages ("standard input"). With
+  /// `refuse_containers`, a stream starting with a qcow2/VMDK/VHD/VHDX/VDI/LUKS magic is refused
+  /// (kUnsupported) at its first read: such images are read through qemu-nbd, from a file.
+  StreamInput(int fd, std::string name, std::string role, bool refuse_containers = false);
   uint64_t size() const override { return done_; }
   const std::string& path() const override { return name_; }
   Extent next_data(uint64_t offset) const override { return {offset, 0}; }
@@ -60,6 +62,7 @@ class StreamInput final : public InputSource {
   int fd_;
   std::string name_;
   std::string role_;
+  bool refuse_containers_ = false;
   mutable uint64_t done_ = 0;  ///< Bytes read so far.
 };
 

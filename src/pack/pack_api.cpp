@@ -54,7 +54,7 @@ PackResult pack(const PackOptions& options, const ProgressFn& progress) {
   for (int s = 0; s < kStreamCount; ++s) {
     if (paths[s]->empty()) continue;
     if (*paths[s] == "-") {
-      files[s] = std::make_unique<io::StreamInput>(0, "standard input", roles[s]);
+      files[s] = std::make_unique<io::StreamInput>(0, "standard input", roles[s], !options.raw);
     } else {
       files[s] = io::open_input(*paths[s], roles[s], options.raw);
     }
