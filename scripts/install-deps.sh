@@ -18,6 +18,8 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   # libraries hexz links against (BLAKE3 C sources come from librust-blake3-dev)
   liblz4-dev libzstd-dev libxxhash-dev libssl-dev librust-blake3-dev libcli11-dev libargon2-dev
+  # pack inputs over NBD (qcow2, VMDK, ... served by qemu-nbd; nbd:// URIs)
+  libnbd-dev
   # Python package (pybind11 from Debian; PyPI is not used)
   python3-dev python3-pybind11 pybind11-dev python3-setuptools python3-wheel python3-pip
   python3-venv python3-pytest python3-numpy

@@ -1,6 +1,7 @@
 // Umbrella header: the whole public hexz API.
 #pragma once
 
+#include "hexz/commit.hpp"
 #include "hexz/diff.hpp"
 #include "hexz/error.hpp"
 #include "hexz/flatten.hpp"

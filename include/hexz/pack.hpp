@@ -52,6 +52,9 @@ struct PackOptions {
   std::string disk_path;
   /// Raw memory image; empty = no memory stream; "-" as for disk_path (not both).
   std::string memory_path;
+  /// Pack an input holding a disk image container (qcow2, VMDK, VHD, VHDX, VDI, LUKS: known by
+  /// its magic) as its bytes. Unset, such an input is refused (kUnsupported, naming the format).
+  bool raw = false;
   std::string output_path;  ///< Destination .hxz; written atomically.
   Codec codec = Codec::kZstd;
   /// Compression level; 0 = the codec's default (LZ4: 1 = fast mode; >1 = LZ4-HC level;
@@ -119,6 +122,9 @@ struct StreamStats {
   uint64_t dup_chunks = 0;    ///< Chunks whose content was already stored.
   uint64_t blocks = 0;        ///< Compressed blocks written for this stream.
   uint64_t stored_bytes = 0;  ///< Bytes of those blocks on disk.
+  /// Input bytes actually read for this stream: holes (SEEK_HOLE) and ranges an NBD server
+  /// reports as zeros are skipped, never read. Not stored in the file.
+  uint64_t bytes_read = 0;
 };
 
 /// What pack() produced.

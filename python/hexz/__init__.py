@@ -238,6 +238,7 @@ _PACK_OPTIONS = (
     "attach",
     "chunk_size",
     "force",
+    "raw",
     "train_dict",
     "train_dictionary",
     "cdc",
@@ -276,7 +277,9 @@ def pack(
     Args:
         output: path of the ``.hxz`` file to write. An existing file is an error
             (AlreadyExistsError) unless ``force=True``.
-        disk: raw disk image for the ``disk`` stream (optional).
+        disk: disk image for the ``disk`` stream (optional): a raw file or block device, a
+            qcow2/VMDK/VHD/VHDX/VDI file (read through a private qemu-nbd), or an
+            ``nbd://`` / ``nbd+unix://`` URI.
         memory: raw memory image for the ``memory`` stream (optional). At least one of
             ``disk`` and ``memory`` is required.
         compression: ``"zstd"`` (the default: smaller) or ``"lz4"`` (faster).
@@ -294,6 +297,9 @@ def pack(
 
             - ``chunk_size``: dedup/index unit, a power of two from 512 to 1M (default 4K).
             - ``force``: replace an existing ``output`` (default False).
+            - ``raw``: pack a qcow2/VMDK/VHD/VHDX/VDI/LUKS file's own bytes (default False:
+              such a file is read through qemu-nbd as the disk it holds; LUKS is refused with
+              UnsupportedError).
             - ``train_dict``: train a Zstd dictionary on a sample of the input and compress
               with it (``compression="zstd"`` only; default False).
             - ``cdc``: content-defined chunking (FastCDC) instead of fixed-size chunks, with
@@ -362,7 +368,7 @@ def pack(
     for key, value in options.items():
         if key in ("chunk_size", "min_chunk", "avg_chunk", "max_chunk"):
             d[key] = _size(key, value)
-        elif key in ("force", "cdc", "encrypt", "holes_inherit"):
+        elif key in ("force", "cdc", "encrypt", "holes_inherit", "raw"):
             d[key] = bool(value)
         elif key in ("train_dict", "train_dictionary"):
             d["train_dictionary"] = bool(value)

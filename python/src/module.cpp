@@ -154,6 +154,7 @@ hexz::PackOptions pack_options(const py::dict& d) {
   if (d.contains("block_size")) o.block_size = get<uint32_t>(d, "block_size");
   if (d.contains("threads")) o.threads = get<unsigned>(d, "threads");
   if (d.contains("force")) o.force = get<bool>(d, "force");
+  if (d.contains("raw")) o.raw = get<bool>(d, "raw");
   if (d.contains("train_dictionary")) o.train_dictionary = get<bool>(d, "train_dictionary");
   if (d.contains("cdc")) o.cdc = get<bool>(d, "cdc");
   if (d.contains("min_chunk")) o.min_chunk = get<uint32_t>(d, "min_chunk");

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "hexz/error.hpp"
+#include "io/image_format.hpp"
 
 namespace hexz::io {
 
@@ -78,8 +79,11 @@ InputFile::InputFile(const std::string& path, const std::string& role) : path_(p
   ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
-StreamInput::StreamInput(int fd, std::string name, std::string role)
-    : fd_(fd), name_(std::move(name)), role_(std::move(role)) {
+StreamInput::StreamInput(int fd, std::string name, std::string role, bool refuse_containers)
+    : fd_(fd),
+      name_(std::move(name)),
+      role_(std::move(role)),
+      refuse_containers_(refuse_containers) {
   struct stat st {};
   if (::fstat(fd_, &st) != 0) {
     throw Error(ErrorCode::kIo,
@@ -106,6 +110,15 @@ size_t StreamInput::read_next(std::span<std::byte> out) const {
     }
     if (r == 0) break;
     got += static_cast<size_t>(r);
+  }
+  if (done_ == 0 && refuse_containers_) {
+    const ImageFormat format = detect_image_head(out.first(got));
+    if (format != ImageFormat::kRaw) {
+      throw Error(ErrorCode::kUnsupported,
+                  role_ + " on " + name_ + " is a " + image_format_name(format) +
+                      " image, not a raw one: save it to a file (hexz reads it through "
+                      "qemu-nbd then), or give --raw to pack the container's bytes");
+    }
   }
   done_ += got;
   return got;
@@ -145,6 +158,7 @@ void InputFile::read_at(uint64_t offset, std::span<std::byte> out) const {
     }
     done += static_cast<size_t>(r);
   }
+  bytes_read_ += out.size();
 }
 
 }  // namespace hexz::io

@@ -1,6 +1,7 @@
 // A raw image opened for packing: sequential reads that skip holes of sparse files.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -30,6 +31,8 @@ class InputSource {
   /// True for a stream (a pipe, standard input): its size is unknown until its end, and it is
   /// read only in order with read_next(); size(), next_data() and read_at() are not used.
   virtual bool streamed() const { return false; }
+  /// Bytes read so far by read_at() and read_next() (holes and zero ranges are not read).
+  virtual uint64_t bytes_read() const { return 0; }
   /// Streams only: reads the next bytes into `out`, as many as fit unless the stream ends
   /// first; returns how many (0 at the end). Throws hexz::Error.
   virtual size_t read_next(std::span<std::byte> out) const {
@@ -42,8 +45,10 @@ class InputSource {
 /// no seeking, no SEEK_HOLE, the size known only at the end.
 class StreamInput final : public InputSource {
  public:
-  /// Reads descriptor `fd` (not closed); `name` names it in messages ("standard input").
-  StreamInput(int fd, std::string name, std::string role);
+  /// Reads descriptor `fd` (not closed); `name` names it in messages ("standard input"). With
+  /// `refuse_containers`, a stream starting with a qcow2/VMDK/VHD/VHDX/VDI/LUKS magic is refused
+  /// (kUnsupported) at its first read: such images are read through qemu-nbd, from a file.
+  StreamInput(int fd, std::string name, std::string role, bool refuse_containers = false);
   uint64_t size() const override { return done_; }
   const std::string& path() const override { return name_; }
   Extent next_data(uint64_t offset) const override { return {offset, 0}; }
@@ -51,11 +56,13 @@ class StreamInput final : public InputSource {
   void read_at(uint64_t offset, std::span<std::byte> out) const override;
   bool streamed() const override { return true; }
   size_t read_next(std::span<std::byte> out) const override;
+  uint64_t bytes_read() const override { return done_; }
 
  private:
   int fd_;
   std::string name_;
   std::string role_;
+  bool refuse_containers_ = false;
   mutable uint64_t done_ = 0;  ///< Bytes read so far.
 };
 
@@ -84,6 +91,7 @@ class InputFile final : public InputSource {
 
   /// Reads exactly out.size() bytes at `offset`; throws kIo (or kTruncated if the file shrank).
   void read_at(uint64_t offset, std::span<std::byte> out) const override;
+  uint64_t bytes_read() const override { return bytes_read_.load(); }
 
  private:
   std::string path_;
@@ -93,6 +101,7 @@ class InputFile final : public InputSource {
   uint64_t dev_ = 0;
   uint64_t ino_ = 0;
   bool holes_supported_ = true;
+  mutable std::atomic<uint64_t> bytes_read_{0};
 };
 
 }  // namespace hexz::io

@@ -11,6 +11,8 @@
 #include "hexz/flatten.hpp"
 #include "hexz/pack.hpp"
 #include "io/input_file.hpp"
+#include "io/nbd_input.hpp"
+#include "io/open_input.hpp"
 #include "pack/base_index.hpp"
 #include "pack/hole_fill_source.hpp"
 #include "pack/options_check.hpp"
@@ -92,9 +94,9 @@ PackResult pack(const PackOptions& options, const ProgressFn& progress) {
   for (int s = 0; s < kStreamCount; ++s) {
     if (paths[s]->empty()) continue;
     if (*paths[s] == "-") {
-      files[s] = std::make_unique<io::StreamInput>(0, "standard input", roles[s]);
+      files[s] = std::make_unique<io::StreamInput>(0, "standard input", roles[s], !options.raw);
     } else {
-      files[s] = std::make_unique<io::InputFile>(*paths[s], roles[s]);
+      files[s] = io::open_input(*paths[s], roles[s], options.raw);
     }
   }
   packing::PackJob job{options, {}, nullptr, load_attachments(options.attachments)};
@@ -106,6 +108,8 @@ PackResult pack(const PackOptions& options, const ProgressFn& progress) {
                                                    "' is the same file as input '" +
                                                    files[s]->path() + "'");
     }
+    if (dynamic_cast<const io::NbdInput*>(files[s].get()) != nullptr && !io::is_nbd_uri(*paths[s]))
+      refuse_output_equal_to(options.output_path, *paths[s], roles[s]);
     job.inputs.push_back({static_cast<Stream>(s), files[s].get()});
   }
   std::unique_ptr<packing::BaseIndex> base;

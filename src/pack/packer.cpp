@@ -169,7 +169,9 @@ class Packer {
       stats_->present = true;
       stats_->logical_size = in.source->size();
       index.begin_stream(in.stream);
+      const uint64_t read_before = in.source->bytes_read();  // dictionary samples excluded
       pack_stream(*in.source, in.stream);
+      stats_->bytes_read = in.source->bytes_read() - read_before;
       if (in.source->streamed()) stats_->logical_size = in.source->size();
       const auto [first, count] = index.end_stream();
       auto& rec = header.streams[s];

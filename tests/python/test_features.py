@@ -189,3 +189,29 @@ def test_encrypted_attachment_needs_the_password(images, tmp_path):
         hexz.open(out)
     with hexz.open(out, password="pw") as snap:
         assert snap.read_attachment("config") == b"secret config"
+
+
+def test_qcow2_is_read_as_the_disk_it_holds_and_raw_packs_its_bytes(images, tmp_path):
+    import shutil
+    import subprocess
+
+    qemu_img = shutil.which("qemu-img")
+    if qemu_img is None or shutil.which("qemu-nbd") is None:
+        pytest.skip("qemu-utils is not installed")
+    image = tmp_path / "disk.qcow2"
+    subprocess.run([qemu_img, "convert", "-O", "qcow2", images.disk_path, image], check=True)
+    hexz.pack(tmp_path / "q.hxz", disk=image)
+    with hexz.open(tmp_path / "q.hxz") as snap:
+        assert snap.read(0, len(images.disk)) == images.disk
+    hexz.pack(tmp_path / "r.hxz", disk=image, raw=True)
+    with hexz.open(tmp_path / "r.hxz") as snap:
+        assert snap.read(0, snap.size()) == image.read_bytes()
+
+
+def test_luks_is_refused_unless_raw(tmp_path):
+    luks = tmp_path / "disk.luks"
+    luks.write_bytes(b"LUKS\xba\xbe\x00\x01" + bytes(8184))
+    with pytest.raises(hexz.UnsupportedError, match="LUKS encrypted volume"):
+        hexz.pack(tmp_path / "l.hxz", disk=luks)
+    assert not (tmp_path / "l.hxz").exists()
+    hexz.pack(tmp_path / "l.hxz", disk=luks, raw=True)

@@ -42,6 +42,7 @@ struct PackArgs {
   uint64_t max_chunk = kDefaultMaxChunk;
   unsigned threads = 0;
   bool train_dict = false;
+  bool raw = false;  ///< --raw
   std::string base;
   std::vector<std::string> base_dirs;
   std::vector<std::string> attach;  ///< --attach NAME=FILE
@@ -167,6 +168,7 @@ int run_pack(const PackArgs& args) {
   PackOptions options;
   options.disk_path = args.disk;
   options.memory_path = args.memory;
+  options.raw = args.raw;
   options.output_path = args.output;
   const bool to_s3 = is_s3(args.output);
   PushOptions push_options;
@@ -271,12 +273,15 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
   CLI::App* sub = add_command(parent, "pack", "Pack raw disk and/or memory images into a snapshot",
                               selected, [args] { return run_pack(*args); });
   sub->add_option("--disk", args->disk,
-                  "Raw disk image to store as the disk stream (a file, a block device, or - to "
-                  "read standard input as a stream)")
+                  "Disk image to store as the disk stream: a raw file or block device; a qcow2, "
+                  "VMDK, VHD, VHDX or VDI file (read through qemu-nbd); an nbd:// or "
+                  "nbd+unix:///EXPORT?socket=PATH URI; or - to read standard input as a stream")
       ->type_name("FILE");
   sub->add_option("--memory", args->memory,
-                  "Raw memory image to store as the memory stream (as --disk)")
+                  "Memory image to store as the memory stream (as --disk)")
       ->type_name("FILE");
+  sub->add_flag("--raw", args->raw,
+                "Pack a qcow2/VMDK/VHD/VHDX/VDI/LUKS file's own bytes, not the disk it holds");
   sub->add_option("-o,--output", args->output,
                   "Snapshot file to write (.hxz), or s3://bucket/key to pack and upload")
       ->type_name("OUT.hxz")
@@ -380,7 +385,11 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
       "With --base and no chunking options, the base's chunking is used (needed for dedup).\n"
       "The password of --encrypt comes from --password-file, --password-fd or --password-command,\n"
       "else HEXZ_PASSWORD_FD, HEXZ_PASSCOMMAND or HEXZ_PASSWORD, else a prompt on the terminal\n"
-      "(asked twice).");
+      "(asked twice).\n"
+      "qcow2, VMDK, VHD, VHDX and VDI inputs are recognised by their magic and read through a\n"
+      "private read-only qemu-nbd (Debian: qemu-utils; $HEXZ_QEMU_NBD names another binary),\n"
+      "skipping unallocated and zero ranges; LUKS volumes are refused. --raw packs such a file's\n"
+      "own bytes instead.");
   sub->parse_complete_callback([args, chunk_size, block_size, cdc, cdc_sizes] {
     // "-" is standard input/output elsewhere; never a file literally named "-" here.
     if (args->output == "-") {

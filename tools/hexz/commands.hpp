@@ -23,6 +23,8 @@ void add_verify_command(CLI::App& parent, CommandFn* selected);
 void add_push_command(CLI::App& parent, CommandFn* selected);
 /// `flatten`: writes a standalone copy of a (thin) snapshot.
 void add_flatten_command(CLI::App& parent, CommandFn* selected);
+/// `commit`: a qcow2 overlay over a snapshot, folded back into a thin snapshot.
+void add_commit_command(CLI::App& parent, CommandFn* selected);
 /// `diff`: compares the streams of two snapshots (text or --json).
 void add_diff_command(CLI::App& parent, CommandFn* selected);
 /// `keygen`: writes an Ed25519 key pair for `sign`.

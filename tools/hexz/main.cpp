@@ -38,6 +38,7 @@ void build_app(CLI::App& app, CommandFn* selected) {
   add_verify_command(app, selected);
   add_push_command(app, selected);
   add_flatten_command(app, selected);
+  add_commit_command(app, selected);
   add_diff_command(app, selected);
   add_keygen_command(app, selected);
   add_sign_command(app, selected);
