@@ -93,7 +93,11 @@ PackResult commit_overlay(const std::string& overlay_path, const PackOptions& op
   packing::SnapshotSource base_stream(*snapshot, Stream::kDisk, options.base_path + ":disk");
   packing::OverlaySource source(*overlay, overlay->own_allocation(), base_stream, overlay_path);
   packing::BaseIndex base(options.base_path, options.base_dirs, options.endpoint);
-  packing::PackJob job{o, {{Stream::kDisk, &source}}, &base};
+  if (!o.attachments.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "a commit takes no attachments; add them afterwards with hexz attach");
+  }
+  packing::PackJob job{o, {{Stream::kDisk, &source}}, &base, {}};
   return packing::run_pack(job, progress);
 }
 
