@@ -172,6 +172,29 @@ TEST_F(Cli, PackSummaryWithoutQuietAndNoProgressBarWhenNotATerminal) {
   EXPECT_LE(lines_of(r.err).size(), 1u) << r.err;
 }
 
+TEST_F(Cli, PackMemoryLimitReportsTheDedupGivenUp) {
+  // 300 unique chunks twice: a 4 KiB dedup table cannot hold them all.
+  Bytes image;
+  for (uint64_t i = 0; i < 2; ++i) {
+    for (uint64_t id = 0; id < 300; ++id) {
+      Bytes chunk = text_bytes(4096, 1000 + id);
+      image.insert(image.end(), chunk.begin(), chunk.end());
+    }
+  }
+  std::string d = input("disk.img", image);
+  ProcessResult r = hexz({"pack", "--disk", d, "-o", output("s.hxz"), "--memory-limit", "4K"});
+  ASSERT_TRUE(ok(r)) << r.err;
+  EXPECT_NE(r.err.find("hexz: warning: the dedup table reached the memory limit (4 KiB)"),
+            std::string::npos)
+      << r.err;
+  r = hexz({"cat", output("s.hxz")});
+  ASSERT_TRUE(ok(r));
+  EXPECT_EQ(r.out, std::string(reinterpret_cast<const char*>(image.data()), image.size()));
+  EXPECT_TRUE(
+      is_usage_error(hexz({"pack", "--disk", d, "-o", output("t.hxz"), "--memory-limit", "lots"})));
+  EXPECT_FALSE(fs::exists(output("t.hxz")));
+}
+
 TEST_F(Cli, HelpAndVersion) {
   ProcessResult r = hexz({"--help"});
   EXPECT_EQ(r.exit_code, 0);

@@ -20,6 +20,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -36,6 +37,7 @@
 #include "pack/dedup_table.hpp"
 #include "pack/dictionary_sampler.hpp"
 #include "pack/index_writer.hpp"
+#include "pack/memory_limit.hpp"
 #include "pack/options_check.hpp"
 #include "pack/packer.hpp"
 #include "pack/segment.hpp"
@@ -45,6 +47,14 @@
 namespace hexz::packing {
 
 namespace {
+
+/// `bytes` for a message: "512 bytes", "3 KiB", "17 MiB", "2 GiB" (rounded down).
+std::string size_words(uint64_t bytes) {
+  if (bytes < (uint64_t{1} << 10)) return std::to_string(bytes) + " bytes";
+  if (bytes < (uint64_t{1} << 20)) return std::to_string(bytes >> 10) + " KiB";
+  if (bytes < (uint64_t{1} << 30)) return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes >> 30) + " GiB";
+}
 
 /// An index entry waiting for the block it points into to be written.
 struct PendingEntry {
@@ -98,7 +108,8 @@ class Packer {
         options_(job.options),
         progress_(progress),
         threads_(options_.threads == 0 ? util::hardware_threads() : options_.threads),
-        chunking_(chunking_of(options_)) {
+        chunking_(chunking_of(options_)),
+        dedup_(options_.memory_limit == 0 ? default_memory_limit() : options_.memory_limit) {
     // Inputs are read in segments of at least 2 MiB, and at least two maximal CDC chunks.
     segment_size_ = std::max<uint64_t>(2u << 20, chunking_.cdc ? 2ull * chunking_.max : 0);
   }
@@ -189,6 +200,18 @@ class Packer {
     }
     write_tail_and_header(header);
     out.commit();
+
+    result_.memory_limit = dedup_.memory_limit();
+    result_.dedup_table_bytes = dedup_.memory_bytes();
+    result_.dedup_unrecorded_chunks = dedup_.refused();
+    if (dedup_.refused() != 0) {
+      result_.warnings.push_back(
+          "the dedup table reached the memory limit (" + size_words(dedup_.memory_limit()) +
+          "): " + std::to_string(dedup_.refused()) + " unique chunks (" +
+          size_words(result_.dedup_unrecorded_bytes) +
+          ") were not recorded, so later copies of them were stored again; raise "
+          "--memory-limit to dedup them");
+    }
 
     result_.file_size = header.file_size;
     result_.seconds =
@@ -348,7 +371,8 @@ class Packer {
           if (!open_block_.empty() && open_block_.size() + c.length > options_.block_size)
             seal_block();
           e.offset_in_block = static_cast<uint32_t>(open_block_.size());
-          dedup_.insert(c.digest, {next_block_seq_, e.offset_in_block});
+          if (!dedup_.insert(c.digest, {next_block_seq_, e.offset_in_block}))
+            result_.dedup_unrecorded_bytes += c.length;
           const std::byte* p = hs.segment.data.data() + at;
           open_block_.insert(open_block_.end(), p, p + c.length);
           emit(e, next_block_seq_);
