@@ -406,6 +406,27 @@ TEST_F(Cli, ExtractWritesSparseFilesWithIdenticalBytes) {
   EXPECT_EQ(list_dir(out_dir()), (std::vector<std::string>{"disk.out", "mem.out", "s.hxz"}));
 }
 
+TEST_F(Cli, ExtractWithoutSyncWritesTheSameBytesAndHoles) {
+  // Several 4 MiB pieces (written while the next one is decoded) between zero runs, to a file
+  // and to standard output.
+  Bytes disk = make_disk_image(9u << 20, 4);
+  append_zeros(disk, 5u << 20);
+  Bytes more = text_bytes((6u << 20) + 123, 5);
+  disk.insert(disk.end(), more.begin(), more.end());
+  std::string snap = output("s.hxz");
+  ASSERT_TRUE(ok(hexz({"pack", "--disk", input("disk.img", disk), "-o", snap, "-q"})));
+  std::string xd = output("disk.out");
+  ASSERT_TRUE(ok(hexz({"extract", snap, "--disk", xd, "-q", "--no-sync"})));
+  EXPECT_EQ(first_difference(read_file(xd), disk), -1);
+  if (filesystem_supports_holes(tmp().path())) {
+    EXPECT_LT(allocated_bytes(xd), disk.size() - (4u << 20)) << "extract did not leave holes";
+  }
+  ProcessResult r = hexz({"extract", snap, "--disk", "-", "-q", "--no-sync"});
+  ASSERT_TRUE(ok(r)) << r.err;
+  EXPECT_EQ(r.out, std::string(reinterpret_cast<const char*>(disk.data()), disk.size()));
+  EXPECT_EQ(list_dir(out_dir()), (std::vector<std::string>{"disk.out", "s.hxz"}));
+}
+
 TEST_F(Cli, ExtractOfAnEmptyStream) {
   std::string snap = output("s.hxz");
   ASSERT_TRUE(ok(hexz({"pack", "--disk", input("empty.img", {}), "-o", snap, "-q"})));
