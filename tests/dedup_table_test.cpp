@@ -5,6 +5,7 @@
 #include <string>
 
 #include "pack/dedup_table.hpp"
+#include "pack/spill_log.hpp"
 #include "support/fixture.hpp"
 
 namespace hexz_test {
@@ -93,6 +94,29 @@ TEST_F(DedupTableTest, AnOffsetBeyondTwentyFourBitsIsNotRecorded) {
   EXPECT_FALSE(table.insert(digest_of(1), {0, 1u << 24}));
   EXPECT_EQ(table.find(digest_of(1)), nullptr);
   EXPECT_EQ(table.refused(), 1u);
+}
+
+TEST_F(DedupTableTest, ASpillLogReturnsEveryRecordInAnyOrder) {
+  struct Record {
+    uint64_t a;
+    uint32_t b;
+    uint32_t c;
+  };
+  hexz::packing::SpillLog<Record> log;
+  constexpr uint64_t kCount = 30000;  // several spills of 4096 records
+  for (uint64_t i = 0; i < kCount; ++i) {
+    ASSERT_EQ(log.append({i * 7, static_cast<uint32_t>(i), static_cast<uint32_t>(~i)}), i);
+  }
+  EXPECT_EQ(log.size(), kCount);
+  for (uint64_t k = 0; k < kCount; ++k) {
+    const uint64_t i = (k * 7919) % kCount;  // jumps between the file and the tail
+    const Record r = log.get(i);
+    ASSERT_EQ(r.a, i * 7) << i;
+    ASSERT_EQ(r.b, static_cast<uint32_t>(i)) << i;
+    ASSERT_EQ(r.c, static_cast<uint32_t>(~i)) << i;
+  }
+  // The file is unlinked at once: nothing is left in TMPDIR.
+  EXPECT_EQ(list_dir(out_dir()), std::vector<std::string>{});
 }
 
 }  // namespace

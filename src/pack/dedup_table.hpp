@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "hash/digest.hpp"
-#include "pack/digest_log.hpp"
+#include "pack/spill_log.hpp"
 
 namespace hexz::packing {
 
@@ -20,7 +20,7 @@ struct ChunkLocation {
 
 /// Compact open-addressing hash table keyed by chunk digest. A slot is 16 bytes: the digest's
 /// first 40 bits (its top bits choose the slot), the 24-bit offset in the block, the block and
-/// the number of the full digest in a DigestLog (kept on disk). A prefix match is confirmed
+/// the number of the full digest in a SpillLog (kept on disk). A prefix match is confirmed
 /// against the full digest, so two digests sharing a prefix never dedup against each other. At
 /// a load factor of 3/8..3/4 that is 21-43 bytes per unique chunk in memory.
 ///
@@ -74,7 +74,7 @@ class DedupTable {
 
   std::vector<Slot> slots_;
   int bits_ = 0;  ///< slots_.size() == 1 << bits_.
-  DigestLog log_;
+  SpillLog<hash::ChunkDigest> log_;
   uint64_t limit_;
   size_t size_ = 0;
   uint64_t refused_ = 0;

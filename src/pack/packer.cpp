@@ -42,6 +42,7 @@
 #include "pack/packer.hpp"
 #include "pack/segment.hpp"
 #include "pack/segment_reader.hpp"
+#include "pack/spill_log.hpp"
 #include "util/thread_pool.hpp"
 
 namespace hexz::packing {
@@ -386,7 +387,7 @@ class Packer {
   void emit(const format::IndexEntry& e, std::optional<uint32_t> block_seq) {
     if (pending_.empty() && (!block_seq || *block_seq < written_.size())) {
       format::IndexEntry ready = e;
-      if (block_seq) ready.block = written_[*block_seq];
+      if (block_seq) ready.block = written_.get(*block_seq);
       index_->add(ready);
       return;
     }
@@ -398,7 +399,7 @@ class Packer {
       PendingEntry& p = pending_.front();
       if (p.block_seq) {
         if (*p.block_seq >= written_.size()) break;
-        p.entry.block = written_[*p.block_seq];
+        p.entry.block = written_.get(*p.block_seq);
       }
       index_->add(p.entry);
       pending_.pop_front();
@@ -439,7 +440,7 @@ class Packer {
     ref.codec = b.codec;
     ref.checksum = b.checksum;
     out_->append(b.bytes);
-    written_.push_back(ref);
+    written_.append(ref);
     ++stats_->blocks;
     stats_->stored_bytes += b.bytes.size();
     drain_pending();
@@ -457,8 +458,9 @@ class Packer {
   std::vector<std::unique_ptr<codec::Compressor>> compressors_;  ///< One per worker.
   DedupTable dedup_;
   std::vector<BaseBlock> base_blocks_;
-  bool uses_base_ = false;                 ///< Some entry references a base snapshot.
-  std::vector<format::BlockRef> written_;  ///< Written blocks by sequence number.
+  bool uses_base_ = false;  ///< Some entry references a base snapshot.
+  /// Written blocks by sequence number (mostly on disk: memory stays flat however many).
+  SpillLog<format::BlockRef> written_;
   uint32_t next_block_seq_ = 0;
   util::Buffer open_block_;
   std::deque<PendingEntry> pending_;
