@@ -375,7 +375,11 @@ class Packer {
           if (!dedup_.insert(c.digest, {next_block_seq_, e.offset_in_block}))
             result_.dedup_unrecorded_bytes += c.length;
           const std::byte* p = hs.segment.data.data() + at;
-          open_block_.insert(open_block_.end(), p, p + c.length);
+          // resize + memcpy: insert() of this default-init allocator copied byte by byte
+          // (callgrind, 64 MiB LZ4 pack: 24% of all instructions).
+          const size_t end = open_block_.size();
+          open_block_.resize(end + c.length);
+          std::memcpy(open_block_.data() + end, p, c.length);
           emit(e, next_block_seq_);
         }
       }
