@@ -142,6 +142,10 @@ def build_configs(name, inp, stream, work, hexz, nproc, caps):
         Config("hexz-x-zstd", "hexz extract (zstd-3 snapshot) FILE", "unpack", "hexz",
                [hexz, "extract", o(".hexz-zstd.hxz"), sflag, o(".x-zstd.out"), "--force", "-q"],
                o(".x-zstd.out"), source="hexz-zstd"),
+        Config("hexz-x-zstd-nosync", "hexz extract --no-sync (zstd-3 snapshot) FILE", "unpack",
+               "hexz", [hexz, "extract", o(".hexz-zstd.hxz"), sflag, o(".x-zstd-ns.out"),
+                        "--force", "-q", "--no-sync"],
+               o(".x-zstd-ns.out"), source="hexz-zstd"),
         # Like-for-like with `zstd -d -c > /dev/null`: decode the whole stream to stdout.
         Config("hexz-cat-lz4", "hexz cat (lz4 snapshot) > /dev/null", "unpack", "hexz",
                [hexz, "cat", o(".hexz-lz4.hxz"), "--stream", stream], None, stdout_null=True,
