@@ -178,8 +178,9 @@ def run_one(cfg, tfile):
     if cfg.out and os.path.exists(cfg.out):
         cfg.out_size = os.path.getsize(cfg.out)
         cfg.out_alloc = allocated(cfg.out)
-        if cfg.tool == "peer" and cfg.kind == "pack":
-            # What the peer would pay to make its output durable, as hexz does (fsync).
+        if cfg.tool == "peer":
+            # What the peer would pay to make its output durable, as hexz does (fsync): packed
+            # files and extracted images alike.
             t0 = time.perf_counter()
             subprocess.run(["sync", cfg.out], check=False)
             cfg.fsync.append(time.perf_counter() - t0)
