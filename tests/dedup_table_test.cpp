@@ -119,5 +119,28 @@ TEST_F(DedupTableTest, ASpillLogReturnsEveryRecordInAnyOrder) {
   EXPECT_EQ(list_dir(out_dir()), std::vector<std::string>{});
 }
 
+TEST_F(DedupTableTest, WithoutATemporaryDirectoryTheRecordsStayInMemory) {
+  ::setenv("TMPDIR", (out_dir() + "/missing").c_str(), 1);
+  hexz::packing::SpillLog<uint64_t> log;
+  for (uint64_t i = 0; i < 10000; ++i) log.append(i * 3);
+  for (uint64_t i = 0; i < 10000; ++i) ASSERT_EQ(log.get(i), i * 3) << i;
+}
+
+TEST_F(DedupTableTest, PackWithoutATemporaryDirectoryStillRoundTrips) {
+  ::setenv("TMPDIR", (out_dir() + "/missing").c_str(), 1);
+  // 6000 unique chunks (beyond the 4096 records a spill log keeps before it spills), then a
+  // copy of the first 1000.
+  Bytes image;
+  for (uint64_t i = 0; i < 7000; ++i) {
+    Bytes c = random_bytes(4096, (i % 6000) + 1);
+    image.insert(image.end(), c.begin(), c.end());
+  }
+  auto opts = options(input("disk.img", image), "", output("s.hxz"));
+  const hexz::PackResult r = hexz::pack(opts);
+  EXPECT_EQ(r.streams[0].dup_chunks, 1000u);
+  auto snap = hexz::Snapshot::open(opts.output_path);
+  EXPECT_EQ(first_difference(read_stream(*snap, hexz::Stream::kDisk), image), -1);
+}
+
 }  // namespace
 }  // namespace hexz_test

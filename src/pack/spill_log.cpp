@@ -28,8 +28,10 @@ RecordSpill::~RecordSpill() {
 }
 
 uint64_t RecordSpill::append(const void* record) {
-  if (tail_count_ == kTailRecords) flush();
-  if (tail_.empty()) tail_.resize(kTailRecords * size_);
+  if (tail_count_ == kTailRecords && !memory_only_) flush();
+  if (tail_.size() < (tail_count_ + 1) * size_) {
+    tail_.resize(std::max<size_t>(kTailRecords, 2 * tail_count_) * size_);
+  }
   std::memcpy(tail_.data() + tail_count_ * size_, record, size_);
   ++tail_count_;
   return count() - 1;
@@ -42,8 +44,10 @@ void RecordSpill::flush() {
     path += "/hexz-pack.XXXXXX";
     fd_ = ::mkstemp(path.data());
     if (fd_ < 0) {
-      io_error("cannot create a temporary file for the pack's tables in '" +
-               path.substr(0, path.rfind('/')) + "' (set TMPDIR)");
+      // No temporary directory to spill to: keep everything in memory (it grows with the
+      // input, as before the spill existed) rather than fail the pack.
+      memory_only_ = true;
+      return;
     }
     ::unlink(path.c_str());
   }

@@ -14,7 +14,8 @@ namespace hexz::packing {
 /// records) and a read cache (one run of 4096 bytes) stay in memory; the rest goes to an
 /// unlinked temporary file under $TMPDIR (else /tmp), created on the first spill and gone when
 /// this object is destroyed or the process dies. Memory stays flat however many records there
-/// are; reading a recent record costs nothing, an old one at most one pread.
+/// are; reading a recent record costs nothing, an old one at most one pread. If no temporary
+/// file can be created, the records stay in memory instead.
 class RecordSpill {
  public:
   explicit RecordSpill(size_t record_size) : size_(record_size) {}
@@ -23,7 +24,7 @@ class RecordSpill {
   RecordSpill& operator=(const RecordSpill&) = delete;
 
   /// Appends the `record_size` bytes at `record`; returns its number. Throws hexz::Error (kIo)
-  /// if the temporary file cannot be created or written.
+  /// if the temporary file cannot be written.
   uint64_t append(const void* record);
   /// The bytes of record `n`, valid until the next call. REQUIRES: n < count(). Throws
   /// hexz::Error (kIo) on a read error.
@@ -42,6 +43,7 @@ class RecordSpill {
   uint64_t page_first_ = 0;
   uint64_t page_count_ = 0;
   int fd_ = -1;
+  bool memory_only_ = false;  ///< No temporary file could be made: the tail holds everything.
 };
 
 /// A RecordSpill of trivially copyable T.
