@@ -422,5 +422,25 @@ TEST_F(DedupTest, ATinyMemoryLimitStillRoundTripsAndReportsTheDedupGivenUp) {
   EXPECT_TRUE(snap->verify().ok);
 }
 
+TEST_F(DedupTest, ATinyMemoryLimitOnAThinPackSaysWhatOfTheBaseItLeftOut) {
+  ChunkPlan plan;
+  for (uint64_t id = 0; id < 600; ++id) plan.unique(id);
+  const std::string disk = input("disk.img", plan.image());
+  auto base = options(disk, "", output("base.hxz"));
+  hexz::pack(base);
+
+  auto thin = options(disk, "", output("thin.hxz"));
+  thin.base_path = base.output_path;
+  thin.memory_limit = 4096;  // room for about 224 of the base's 600 chunks
+  const hexz::PackResult r = hexz::pack(thin);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("chunks of the base could not be found"), std::string::npos)
+      << r.warnings[0];
+  EXPECT_GT(r.streams[0].dup_chunks, 0u);
+  EXPECT_LT(r.streams[0].dup_chunks, 600u);
+  auto snap = hexz::Snapshot::open(thin.output_path);
+  EXPECT_EQ(first_difference(read_stream(*snap, Stream::kDisk), plan.image()), -1);
+}
+
 }  // namespace
 }  // namespace hexz_test

@@ -114,8 +114,9 @@ struct PackResult {
   std::vector<std::string> warnings;  ///< Non-fatal conditions worth telling the user.
   uint64_t memory_limit = 0;          ///< The dedup table's memory limit in force (bytes).
   uint64_t dedup_table_bytes = 0;     ///< Memory the dedup table took at the end.
-  /// Unique chunks (and their bytes) the full dedup table did not record: later copies of them
-  /// were stored again instead of deduplicated. Zero unless memory_limit was reached.
+  /// Unique chunks of the inputs (and their bytes) the full dedup table did not record: later
+  /// copies of them were stored again instead of deduplicated. Zero unless memory_limit was
+  /// reached (a warning then says so, and how many chunks of a base it could not take in).
   uint64_t dedup_unrecorded_chunks = 0;
   uint64_t dedup_unrecorded_bytes = 0;
   double seconds = 0;  ///< Wall time of the pack.
