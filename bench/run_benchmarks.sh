@@ -92,6 +92,7 @@ if ((build)); then
   cmake -S "$repo" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DHEXZ_BUILD_TESTS=OFF -DHEXZ_BUILD_BENCH=ON -DHEXZ_WERROR=OFF >/dev/null
   targets=(hexz_cli)
+  targets+=(bench_floor)
   ((micro)) && targets+=(bench_hash bench_codec bench_read bench_chunker)
   cmake --build "$build_dir" --target "${targets[@]}"
 fi
@@ -140,6 +141,25 @@ if ((compare)); then
 fi
 [[ -f "$results/compare.json" ]] || { echo "run_benchmarks: no $results/compare.json" >&2; exit 1; }
 
+# ---------------------------------------------------------------------------- 4b. floor
+# The machine's floor on the same inputs, in the same run, side by side with hexz and the peers.
+floor_args=()
+if [[ -x "$build_dir/bench/bench_floor" ]]; then
+  phase "Floor: the primitives' per-core throughput on the same bytes"
+  floor_specs=()
+  for spec in "${inputs[@]}"; do
+    [[ "$spec" == --input ]] && continue
+    name="${spec%%=*}"
+    path="${spec##*=}"
+    "$build_dir/bench/bench_floor" "$path" >"$results/floor-$name.json"
+    cat "$results/floor-$name.json"
+    floor_specs+=(--floor "$name=$results/floor-$name.json")
+  done
+  python3 bench/floor_table.py --compare "$results/compare.json" "${floor_specs[@]}" \
+    >"$results/floor.md"
+  floor_args=(--append "$results/floor.md")
+fi
+
 # ---------------------------------------------------------------------------- 5. micro
 micro_json=()
 if ((micro)); then
@@ -172,6 +192,7 @@ cmd="bench/run_benchmarks.sh${orig_args[*]:+ ${orig_args[*]}}"
 cmd="$cmd   # reps=$reps, inputs: $disk, $mem"
 python3 bench/report.py --compare "$results/compare.json" "${micro_json[@]}" \
   --machine "$results/machine.json" --command "$cmd" --sample-note "$sample_note" \
-  --observations bench/observations.md "${thin_args[@]}" --append bench/remote_results.md \
+  --observations bench/observations.md "${thin_args[@]}" "${floor_args[@]}" \
+  --append bench/remote_results.md \
   --out docs/benchmarks.md
 grep -A40 '^## Targets' docs/benchmarks.md | sed '/^## Method/,$d'

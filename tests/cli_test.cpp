@@ -172,6 +172,29 @@ TEST_F(Cli, PackSummaryWithoutQuietAndNoProgressBarWhenNotATerminal) {
   EXPECT_LE(lines_of(r.err).size(), 1u) << r.err;
 }
 
+TEST_F(Cli, PackMemoryLimitReportsTheDedupGivenUp) {
+  // 300 unique chunks twice: a 4 KiB dedup table cannot hold them all.
+  Bytes image;
+  for (uint64_t i = 0; i < 2; ++i) {
+    for (uint64_t id = 0; id < 300; ++id) {
+      Bytes chunk = text_bytes(4096, 1000 + id);
+      image.insert(image.end(), chunk.begin(), chunk.end());
+    }
+  }
+  std::string d = input("disk.img", image);
+  ProcessResult r = hexz({"pack", "--disk", d, "-o", output("s.hxz"), "--memory-limit", "4K"});
+  ASSERT_TRUE(ok(r)) << r.err;
+  EXPECT_NE(r.err.find("hexz: warning: the dedup table reached the memory limit (4 KiB)"),
+            std::string::npos)
+      << r.err;
+  r = hexz({"cat", output("s.hxz")});
+  ASSERT_TRUE(ok(r));
+  EXPECT_EQ(r.out, std::string(reinterpret_cast<const char*>(image.data()), image.size()));
+  EXPECT_TRUE(
+      is_usage_error(hexz({"pack", "--disk", d, "-o", output("t.hxz"), "--memory-limit", "lots"})));
+  EXPECT_FALSE(fs::exists(output("t.hxz")));
+}
+
 TEST_F(Cli, HelpAndVersion) {
   ProcessResult r = hexz({"--help"});
   EXPECT_EQ(r.exit_code, 0);
@@ -381,6 +404,27 @@ TEST_F(Cli, ExtractWritesSparseFilesWithIdenticalBytes) {
   ASSERT_TRUE(ok(hexz({"extract", snap, "--disk", xd, "-q", "-f"})));
   EXPECT_EQ(first_difference(read_file(xd), disk), -1);
   EXPECT_EQ(list_dir(out_dir()), (std::vector<std::string>{"disk.out", "mem.out", "s.hxz"}));
+}
+
+TEST_F(Cli, ExtractWithoutSyncWritesTheSameBytesAndHoles) {
+  // Several 4 MiB pieces (written while the next one is decoded) between zero runs, to a file
+  // and to standard output.
+  Bytes disk = make_disk_image(9u << 20, 4);
+  append_zeros(disk, 5u << 20);
+  Bytes more = text_bytes((6u << 20) + 123, 5);
+  disk.insert(disk.end(), more.begin(), more.end());
+  std::string snap = output("s.hxz");
+  ASSERT_TRUE(ok(hexz({"pack", "--disk", input("disk.img", disk), "-o", snap, "-q"})));
+  std::string xd = output("disk.out");
+  ASSERT_TRUE(ok(hexz({"extract", snap, "--disk", xd, "-q", "--no-sync"})));
+  EXPECT_EQ(first_difference(read_file(xd), disk), -1);
+  if (filesystem_supports_holes(tmp().path())) {
+    EXPECT_LT(allocated_bytes(xd), disk.size() - (4u << 20)) << "extract did not leave holes";
+  }
+  ProcessResult r = hexz({"extract", snap, "--disk", "-", "-q", "--no-sync"});
+  ASSERT_TRUE(ok(r)) << r.err;
+  EXPECT_EQ(r.out, std::string(reinterpret_cast<const char*>(disk.data()), disk.size()));
+  EXPECT_EQ(list_dir(out_dir()), (std::vector<std::string>{"disk.out", "s.hxz"}));
 }
 
 TEST_F(Cli, ExtractOfAnEmptyStream) {

@@ -385,5 +385,62 @@ TEST_F(DedupTest, SparseOneGibFileRoundTrips) {
   EXPECT_EQ(data_bytes, data_chunks.size() * kChunk);
 }
 
+TEST_F(DedupTest, ATinyMemoryLimitStillRoundTripsAndReportsTheDedupGivenUp) {
+  // 600 unique chunks, then a copy of each.
+  ChunkPlan plan;
+  for (uint64_t id = 0; id < 600; ++id) plan.unique(id);
+  for (uint64_t id = 0; id < 600; ++id) plan.unique(id);
+  const std::string disk = input("disk.img", plan.image());
+
+  auto unlimited = options(disk, "", output("full.hxz"));
+  const hexz::PackResult full = hexz::pack(unlimited);
+  EXPECT_EQ(full.streams[0].dup_chunks, 600u);
+  EXPECT_EQ(full.dedup_unrecorded_chunks, 0u);
+  EXPECT_GT(full.memory_limit, 0u);  // the default: a quarter of the RAM
+  EXPECT_TRUE(full.warnings.empty());
+
+  auto tiny = options(disk, "", output("tiny.hxz"));
+  tiny.memory_limit = 4096;  // 256 slots of 16 bytes
+  const hexz::PackResult r = hexz::pack(tiny);
+  EXPECT_EQ(r.memory_limit, 4096u);
+  EXPECT_LE(r.dedup_table_bytes, 4096u);
+  EXPECT_GT(r.dedup_unrecorded_chunks, 0u);
+  // Each original the table refused is refused again as its copy arrives (stored twice).
+  EXPECT_LT(r.streams[0].dup_chunks, 600u);
+  EXPECT_EQ(r.dedup_unrecorded_chunks, 2 * (600u - r.streams[0].dup_chunks));
+  EXPECT_EQ(r.dedup_unrecorded_bytes, r.dedup_unrecorded_chunks * kChunk);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("memory limit (4 KiB)"), std::string::npos) << r.warnings[0];
+  EXPECT_NE(r.warnings[0].find(std::to_string(r.dedup_unrecorded_chunks) + " unique chunks"),
+            std::string::npos)
+      << r.warnings[0];
+  EXPECT_GT(r.file_size, full.file_size);  // the copies not deduplicated are stored again
+
+  auto snap = hexz::Snapshot::open(tiny.output_path);
+  EXPECT_EQ(first_difference(read_stream(*snap, Stream::kDisk), plan.image()), -1);
+  EXPECT_EQ(snap->info().streams[0].dup_chunks, r.streams[0].dup_chunks);
+  EXPECT_TRUE(snap->verify().ok);
+}
+
+TEST_F(DedupTest, ATinyMemoryLimitOnAThinPackSaysWhatOfTheBaseItLeftOut) {
+  ChunkPlan plan;
+  for (uint64_t id = 0; id < 600; ++id) plan.unique(id);
+  const std::string disk = input("disk.img", plan.image());
+  auto base = options(disk, "", output("base.hxz"));
+  hexz::pack(base);
+
+  auto thin = options(disk, "", output("thin.hxz"));
+  thin.base_path = base.output_path;
+  thin.memory_limit = 4096;  // room for about 224 of the base's 600 chunks
+  const hexz::PackResult r = hexz::pack(thin);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("chunks of the base could not be found"), std::string::npos)
+      << r.warnings[0];
+  EXPECT_GT(r.streams[0].dup_chunks, 0u);
+  EXPECT_LT(r.streams[0].dup_chunks, 600u);
+  auto snap = hexz::Snapshot::open(thin.output_path);
+  EXPECT_EQ(first_difference(read_stream(*snap, Stream::kDisk), plan.image()), -1);
+}
+
 }  // namespace
 }  // namespace hexz_test

@@ -106,6 +106,11 @@ struct PackOptions {
   /// Named attachments stored in the snapshot's tail (compressed with `codec`, encrypted with
   /// the snapshot). Distinct names; flatten() keeps the snapshot's own unless this is set.
   std::vector<AttachmentSource> attachments;
+  /// Bytes the dedup table may take (16 bytes per slot, 21-43 bytes per unique chunk); 0 = a
+  /// quarter of the machine's RAM. Once the table is full at this limit, pack goes on with
+  /// bounded memory: new unique chunks are no longer recorded, so later copies of them are
+  /// stored again, and PackResult says how many were left out.
+  uint64_t memory_limit = 0;
 };
 
 /// Called with (bytes_done, bytes_total) of logical input; bytes_done only grows and the last
@@ -133,7 +138,14 @@ struct PackResult {
   uint64_t file_size = 0;             ///< Size of the output file.
   uint64_t dictionary_bytes = 0;      ///< Size of the stored dictionary (0 if none).
   std::vector<std::string> warnings;  ///< Non-fatal conditions worth telling the user.
-  double seconds = 0;                 ///< Wall time of the pack.
+  uint64_t memory_limit = 0;          ///< The dedup table's memory limit in force (bytes).
+  uint64_t dedup_table_bytes = 0;     ///< Memory the dedup table took at the end.
+  /// Unique chunks of the inputs (and their bytes) the full dedup table did not record: later
+  /// copies of them were stored again instead of deduplicated. Zero unless memory_limit was
+  /// reached (a warning then says so, and how many chunks of a base it could not take in).
+  uint64_t dedup_unrecorded_chunks = 0;
+  uint64_t dedup_unrecorded_bytes = 0;
+  double seconds = 0;  ///< Wall time of the pack.
 };
 
 /// Packs the inputs into options.output_path. Throws hexz::Error on any failure, in which case

@@ -20,6 +20,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -36,15 +37,25 @@
 #include "pack/dedup_table.hpp"
 #include "pack/dictionary_sampler.hpp"
 #include "pack/index_writer.hpp"
+#include "pack/memory_limit.hpp"
 #include "pack/options_check.hpp"
 #include "pack/packer.hpp"
 #include "pack/segment.hpp"
 #include "pack/segment_reader.hpp"
+#include "pack/spill_log.hpp"
 #include "util/thread_pool.hpp"
 
 namespace hexz::packing {
 
 namespace {
+
+/// `bytes` for a message: "512 bytes", "3 KiB", "17 MiB", "2 GiB" (rounded down).
+std::string size_words(uint64_t bytes) {
+  if (bytes < (uint64_t{1} << 10)) return std::to_string(bytes) + " bytes";
+  if (bytes < (uint64_t{1} << 20)) return std::to_string(bytes >> 10) + " KiB";
+  if (bytes < (uint64_t{1} << 30)) return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes >> 30) + " GiB";
+}
 
 /// An index entry waiting for the block it points into to be written.
 struct PendingEntry {
@@ -98,7 +109,8 @@ class Packer {
         options_(job.options),
         progress_(progress),
         threads_(options_.threads == 0 ? util::hardware_threads() : options_.threads),
-        chunking_(chunking_of(options_)) {
+        chunking_(chunking_of(options_)),
+        dedup_(options_.memory_limit == 0 ? default_memory_limit() : options_.memory_limit) {
     // Inputs are read in segments of at least 2 MiB, and at least two maximal CDC chunks.
     segment_size_ = std::max<uint64_t>(2u << 20, chunking_.cdc ? 2ull * chunking_.max : 0);
   }
@@ -191,6 +203,21 @@ class Packer {
     }
     write_tail_and_header(header);
     out.commit();
+
+    result_.memory_limit = dedup_.memory_limit();
+    result_.dedup_table_bytes = dedup_.memory_bytes();
+    if (dedup_.refused() != 0) {
+      const uint64_t base_refused = dedup_.refused() - result_.dedup_unrecorded_chunks;
+      result_.warnings.push_back(
+          "the dedup table reached the memory limit (" + size_words(dedup_.memory_limit()) +
+          "): " + std::to_string(result_.dedup_unrecorded_chunks) + " unique chunks (" +
+          size_words(result_.dedup_unrecorded_bytes) +
+          ") were not recorded, so later copies of them were stored again" +
+          (base_refused != 0
+               ? " (and " + std::to_string(base_refused) + " chunks of the base could not be found)"
+               : std::string()) +
+          "; raise --memory-limit to dedup them");
+    }
 
     result_.file_size = header.file_size;
     result_.seconds =
@@ -357,9 +384,16 @@ class Packer {
           if (!open_block_.empty() && open_block_.size() + c.length > options_.block_size)
             seal_block();
           e.offset_in_block = static_cast<uint32_t>(open_block_.size());
-          dedup_.insert(c.digest, {next_block_seq_, e.offset_in_block});
+          if (!dedup_.insert(c.digest, {next_block_seq_, e.offset_in_block})) {
+            ++result_.dedup_unrecorded_chunks;
+            result_.dedup_unrecorded_bytes += c.length;
+          }
           const std::byte* p = hs.segment.data.data() + at;
-          open_block_.insert(open_block_.end(), p, p + c.length);
+          // resize + memcpy: insert() of this default-init allocator copied byte by byte
+          // (callgrind, 64 MiB LZ4 pack: 24% of all instructions).
+          const size_t end = open_block_.size();
+          open_block_.resize(end + c.length);
+          std::memcpy(open_block_.data() + end, p, c.length);
           emit(e, next_block_seq_);
         }
       }
@@ -371,7 +405,7 @@ class Packer {
   void emit(const format::IndexEntry& e, std::optional<uint32_t> block_seq) {
     if (pending_.empty() && (!block_seq || *block_seq < written_.size())) {
       format::IndexEntry ready = e;
-      if (block_seq) ready.block = written_[*block_seq];
+      if (block_seq) ready.block = written_.get(*block_seq);
       index_->add(ready);
       return;
     }
@@ -383,7 +417,7 @@ class Packer {
       PendingEntry& p = pending_.front();
       if (p.block_seq) {
         if (*p.block_seq >= written_.size()) break;
-        p.entry.block = written_[*p.block_seq];
+        p.entry.block = written_.get(*p.block_seq);
       }
       index_->add(p.entry);
       pending_.pop_front();
@@ -424,7 +458,7 @@ class Packer {
     ref.codec = b.codec;
     ref.checksum = b.checksum;
     out_->append(b.bytes);
-    written_.push_back(ref);
+    written_.append(ref);
     ++stats_->blocks;
     stats_->stored_bytes += b.bytes.size();
     drain_pending();
@@ -442,8 +476,9 @@ class Packer {
   std::vector<std::unique_ptr<codec::Compressor>> compressors_;  ///< One per worker.
   DedupTable dedup_;
   std::vector<BaseBlock> base_blocks_;
-  bool uses_base_ = false;                 ///< Some entry references a base snapshot.
-  std::vector<format::BlockRef> written_;  ///< Written blocks by sequence number.
+  bool uses_base_ = false;  ///< Some entry references a base snapshot.
+  /// Written blocks by sequence number (mostly on disk: memory stays flat however many).
+  SpillLog<format::BlockRef> written_;
   uint32_t next_block_seq_ = 0;
   util::Buffer open_block_;
   std::deque<PendingEntry> pending_;

@@ -99,13 +99,13 @@ AtomicOutputFile::~AtomicOutputFile() {
   if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
 }
 
-void AtomicOutputFile::commit(uint64_t size) {
+void AtomicOutputFile::commit(uint64_t size, bool sync) {
   auto fail = [this](const std::string& what, int err) {
     throw Error(ErrorCode::kIo, errno_message(what + " '" + path_ + "'", err));
   };
   if (size > static_cast<uint64_t>(std::numeric_limits<off_t>::max())) fail("cannot size", EFBIG);
   if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) fail("cannot size", errno);
-  if (::fsync(fd_) != 0) fail("cannot flush", errno);
+  if (sync && ::fsync(fd_) != 0) fail("cannot flush", errno);
   int fd = std::exchange(fd_, -1);
   if (::close(fd) != 0) fail("cannot close", errno);
 
@@ -117,7 +117,7 @@ void AtomicOutputFile::commit(uint64_t size) {
   }
   if (err != 0) fail("cannot rename the temporary file to", err);
   committed_ = true;
-  sync_directory(directory_of(path_));
+  if (sync) sync_directory(directory_of(path_));
 }
 
 }  // namespace hexz::cli

@@ -30,10 +30,12 @@ class AtomicOutputFile {
   /// The destination path, for messages.
   const std::string& path() const { return path_; }
 
-  /// Sets the file size to `size` (so trailing holes exist), flushes the data to disk, and
-  /// renames the temporary file to the destination (refusing to replace a file that appeared
-  /// meanwhile unless `force`). Throws hexz::Error(kIo / kAlreadyExists) on failure.
-  void commit(uint64_t size);
+  /// Sets the file size to `size` (so trailing holes exist), flushes the data to disk (unless
+  /// `sync` is false: then a crash soon after may leave the destination empty or partial, but
+  /// never a previous good file half overwritten), and renames the temporary file to the
+  /// destination (refusing to replace a file that appeared meanwhile unless `force`). Throws
+  /// hexz::Error(kIo / kAlreadyExists) on failure.
+  void commit(uint64_t size, bool sync = true);
 
  private:
   std::string path_;        ///< The destination.

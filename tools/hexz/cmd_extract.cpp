@@ -1,7 +1,9 @@
 // The `extract` subcommand: writes whole streams back to sparse raw image files.
 #include <algorithm>
 #include <cstddef>
+#include <future>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,7 @@ struct ExtractArgs {
   std::string memory;  ///< Output path for the memory stream; empty = do not extract it.
   bool force = false;
   bool quiet = false;
+  bool no_sync = false;  ///< --no-sync: skip the final flush to stable storage
   unsigned threads = 0;
   AccessArgs access;
 };
@@ -43,15 +46,42 @@ struct Progress {
   uint64_t total;
 };
 
-/// Copies `stream` into `out`: data runs are read and written in pieces of at most kPieceSize,
-/// zero runs are handed to ExtractOutput::zeros (holes in a file, BLKZEROOUT on a device,
-/// written zeros on a stream). Throws hexz::Error on failure or interrupt.
+/// The write of one piece, running beside the decoding of the next. wait() (and the
+/// destructor, so that no write outlives its buffer) joins it; wait() rethrows its error.
+class PendingWrite {
+ public:
+  PendingWrite() = default;
+  ~PendingWrite() {
+    if (write_.valid()) write_.wait();
+  }
+  PendingWrite(const PendingWrite&) = delete;
+  PendingWrite& operator=(const PendingWrite&) = delete;
+  void start(ExtractOutput& out, uint64_t offset, std::span<const std::byte> data) {
+    wait();
+    write_ = std::async(std::launch::async, [&out, offset, data] { out.write(offset, data); });
+  }
+  void wait() {
+    if (write_.valid()) write_.get();
+  }
+
+ private:
+  std::future<void> write_;
+};
+
+/// Copies `stream` into `out`: data runs are read in pieces of at most kPieceSize (the
+/// snapshot decodes a piece's blocks on its worker threads), each piece written while the next
+/// is decoded (two buffers); zero runs are handed to ExtractOutput::zeros (holes in a file,
+/// BLKZEROOUT on a device, written zeros on a stream). Throws hexz::Error on failure or
+/// interrupt.
 void copy_stream(const Snapshot& snapshot, Stream stream, ExtractOutput& out,
-                 std::vector<std::byte>& buffer, Progress& progress) {
+                 std::vector<std::byte> (&buffers)[2], Progress& progress) {
   const uint64_t size = snapshot.size(stream);
+  PendingWrite pending;
+  size_t next = 0;  // The buffer the next piece is decoded into.
   snapshot.for_each_extent(stream, 0, size, [&](uint64_t offset, uint64_t length, bool is_zero) {
     throw_if_interrupted();
     if (is_zero) {
+      pending.wait();  // A stream output takes its bytes in order.
       out.zeros(offset, length);
       progress.done += length;
       progress.bar->update(progress.done, progress.total);
@@ -60,14 +90,16 @@ void copy_stream(const Snapshot& snapshot, Stream stream, ExtractOutput& out,
     for (uint64_t done = 0; done < length;) {
       throw_if_interrupted();
       auto piece = static_cast<size_t>(std::min(length - done, kPieceSize));
-      std::span<std::byte> data(buffer.data(), piece);
-      snapshot.read(stream, offset + done, data);
-      out.write(offset + done, data);
+      std::span<std::byte> data(buffers[next].data(), piece);
+      snapshot.read(stream, offset + done, data);  // the other buffer may still be written
+      pending.start(out, offset + done, data);
+      next ^= 1;
       done += piece;
       progress.done += piece;
       progress.bar->update(progress.done, progress.total);
     }
   });
+  pending.wait();
   out.finish(size);
 }
 
@@ -91,6 +123,7 @@ int run_extract(const ExtractArgs& args) {
   // other paths and hard links count too).
   OutputRules rules;
   rules.force = args.force;
+  rules.sync = !args.no_sync;
   if (!is_url(args.snapshot)) rules.inputs = file_id_of(args.snapshot);
   for (const BaseInfo& base : snapshot->info().bases) {
     if (base.path.empty() || is_url(base.path)) continue;
@@ -111,12 +144,13 @@ int run_extract(const ExtractArgs& args) {
 
   ProgressBar bar("extracting", progress_wanted(args.quiet));
   Progress progress{&bar, 0, total};
-  std::vector<std::byte> buffer(static_cast<size_t>(kPieceSize));
+  std::vector<std::byte> buffers[2] = {std::vector<std::byte>(kPieceSize),
+                                       std::vector<std::byte>(kPieceSize)};
   for (const Job& job : jobs) {
     rules.size = snapshot->size(job.stream);
     rules.outputs.clear();  // Checked above; the first output now exists.
     std::unique_ptr<ExtractOutput> out = open_extract_output(job.path, rules);
-    copy_stream(*snapshot, job.stream, *out, buffer, progress);
+    copy_stream(*snapshot, job.stream, *out, buffers, progress);
   }
   return kExitOk;
 }
@@ -138,6 +172,9 @@ void add_extract_command(CLI::App& parent, CommandFn* selected) {
   sub->add_flag("-f,--force", args->force,
                 "Replace existing output files; write over an existing block device");
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar");
+  sub->add_flag("--no-sync", args->no_sync,
+                "Do not flush the output to stable storage at the end (faster; a crash soon "
+                "after may lose the new file, never an older one)");
   add_threads_option(sub, args->threads, "Decode and read-ahead threads; 0 = all cores");
   add_access_options(sub, args->access);
   sub->footer(

@@ -43,6 +43,7 @@ struct PackArgs {
   unsigned threads = 0;
   bool train_dict = false;
   bool raw = false;  ///< --raw
+  uint64_t memory_limit = 0;  ///< --memory-limit, bytes; 0 = a quarter of the RAM
   std::string base;
   std::vector<std::string> base_dirs;
   std::vector<std::string> attach;  ///< --attach NAME=FILE
@@ -198,6 +199,7 @@ int run_pack(const PackArgs& args) {
   options.max_chunk = static_cast<uint32_t>(args.max_chunk);
   options.threads = args.threads;
   options.train_dictionary = args.train_dict;
+  options.memory_limit = args.memory_limit;
   options.base_path = args.base;
   options.base_dirs = args.base_dirs;
   options.holes_inherit = args.holes_inherit;
@@ -328,6 +330,13 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
   add_threads_option(
       sub, args->threads,
       "Worker threads for hashing and compression; 0 = all cores (output identical)");
+  sub->add_option("--memory-limit", args->memory_limit,
+                  "Memory for the dedup table (about 32 bytes per unique chunk); beyond it "
+                  "pack stops recording new chunks for dedup and says how many it left out. "
+                  "0 = a quarter of the RAM")
+      ->type_name("SIZE")
+      ->transform(size_transform())
+      ->default_str("0");
   sub->add_flag("--train-dict", args->train_dict,
                 "Train a zstd dictionary on a sample of the input (not with --compression lz4)");
   CLI::Option* base_option =

@@ -45,6 +45,9 @@ struct OutputRules {
   uint64_t size = 0;            ///< Bytes the stream has (a block device must hold them).
   std::vector<FileId> inputs;   ///< Files being read (the snapshot and its bases).
   std::vector<FileId> outputs;  ///< Outputs already opened by this command.
+  /// Flush a file or block device to stable storage when finished (one fsync at the end; the
+  /// data is handed to writeback as it is written, so that fsync finds little left to do).
+  bool sync = true;
 };
 
 /// Checks `path` against `rules` without creating anything; returns its FileId list (empty for
