@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -210,6 +211,39 @@ TEST_F(MemoryServerTest, ThinSnapshotOverABase) {
   for (size_t i = 0; i < image.size(); i += 64 * 4096) image[i + 7] ^= 0x5a;
   const std::string thin = pack_memory("thin", image, {"--base", base});
   Json j = serve_and_check(thin, image, {3 * kMiB, 1 * kMiB});
+  EXPECT_GT(j["faults"].u64(), 0u);
+}
+
+TEST_F(MemoryServerTest, ThreeGenerationDiffChain) {
+  // Firecracker diff snapshots: sparse files whose holes mean "unchanged". Each generation is
+  // packed thin over the previous with --holes-inherit and served straight from the chain.
+  if (!filesystem_supports_holes(out_dir())) GTEST_SKIP() << "the temp file system keeps no holes";
+  const uint64_t size = 6 * kMiB;
+  Bytes merged = memory_image(size, 15);
+  std::string prev = pack_memory("gen0", merged);
+  std::mt19937_64 rng(16);
+  for (int gen = 1; gen <= 2; ++gen) {
+    std::vector<std::pair<uint64_t, Bytes>> dirty;
+    for (int i = 0; i < 40; ++i) {
+      const uint64_t at = (rng() % (size / 4096)) * 4096;
+      dirty.emplace_back(at, random_bytes(4096 * (1 + rng() % 3), rng()));
+    }
+    dirty.emplace_back(4096, Bytes(4096, 0));  // Written zeros are data, not a hole.
+    for (const auto& [at, bytes] : dirty) {
+      const size_t n = std::min<size_t>(bytes.size(), size - at);
+      std::copy(bytes.begin(), bytes.begin() + static_cast<long>(n),
+                merged.begin() + static_cast<long>(at));
+    }
+    for (auto& [at, bytes] : dirty) bytes.resize(std::min<size_t>(bytes.size(), size - at));
+    const std::string mem = in_dir() + "/gen" + std::to_string(gen) + ".mem";
+    make_sparse_file(mem, size, dirty);
+    const std::string out = output("gen" + std::to_string(gen) + ".hxz");
+    ProcessResult r = run_process({HEXZ_CLI_PATH, "pack", "--memory", mem, "--base", prev,
+                                   "--holes-inherit", "-o", out, "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    prev = out;
+  }
+  Json j = serve_and_check(prev, merged, {4 * kMiB, 2 * kMiB});
   EXPECT_GT(j["faults"].u64(), 0u);
 }
 
