@@ -15,6 +15,8 @@ namespace {
 
 /// Widest run of zeros one fault fills (kBlock): a window of this size around the fault.
 constexpr uint64_t kZeroWindow = 1ull << 20;
+/// Furthest a run of sequential faults fills ahead of the faulting page.
+constexpr uint64_t kMaxSequentialBytes = 2ull << 20;
 /// Largest data fill done with one read and one UFFDIO_COPY.
 constexpr uint64_t kMaxGroupBytes = 4ull << 20;
 
@@ -41,6 +43,7 @@ FaultServer::FaultServer(const Snapshot& snapshot, Stream stream, int uffd,
       options_(options),
       pages_(regions) {
   if (regions.empty()) throw Error(ErrorCode::kInvalidArgument, "no memory regions to serve");
+  for (size_t i = 0; i < regions.size(); ++i) sequences_.push_back(std::make_unique<Sequence>());
   for (size_t i = 0; i < regions.size(); ++i) {
     const MemoryRegion& r = regions[i];
     const uint64_t backed = (stream_size_ + r.page_size - 1) / r.page_size * r.page_size;
@@ -257,8 +260,8 @@ FaultServer::Outcome FaultServer::fill_pages(int r, uint64_t lo, uint64_t hi, ui
                         [&](const Group& g) { return g.lo <= first && first < g.hi; });
   // The faulting page alone first: its vCPU resumes after one page is read (an LZ4 block
   // decodes only up to it) and copied; the rest of its group follows from the decoded block.
-  if (!groups.empty() && !groups[0].zero && groups[0].hi - groups[0].lo > 1 && first >= lo &&
-      first < hi) {
+  if (later != nullptr && !groups.empty() && !groups[0].zero && groups[0].hi - groups[0].lo > 1 &&
+      first >= lo && first < hi) {
     const Group g = groups[0];
     std::vector<Group> split = {{first, first + 1, false}};
     if (first + 1 < g.hi) split.push_back({first + 1, g.hi, false});
@@ -310,7 +313,28 @@ FaultServer::Outcome FaultServer::serve_fault(uint64_t address, std::vector<Late
   }
   uint64_t lo, hi;
   plan(r, page, &lo, &hi);
-  const Outcome o = fill_pages(r, lo, hi, page, &filled, later);
+  bool sequential = false;
+  if (options_.fill == FillUnit::kBlock) {
+    // A fault just past the previous one, within what that one planned (or right after it):
+    // the toucher goes through memory in order. Fill ahead of it at once, in one go, twice as
+    // far each time up to kMaxSequentialBytes: the reader decodes the blocks of one long read
+    // in parallel, and the toucher then runs through them without faulting.
+    Sequence& seq = *sequences_[r];
+    const uint64_t last = seq.last_page.load(std::memory_order_relaxed);
+    const uint64_t end = seq.planned_end.load(std::memory_order_relaxed);
+    sequential = last != UINT64_MAX && page > last && page <= end;
+    uint64_t window = hi - page;
+    if (sequential) {
+      const uint64_t most = std::max<uint64_t>(1, kMaxSequentialBytes / region.page_size);
+      window = std::min(most, std::max(window, 2 * seq.window.load(std::memory_order_relaxed)));
+      const uint64_t limit = std::min(pages_.page_count(r), page + window);
+      while (hi < limit && pages_.get(r, hi) == PageState::kMissing) ++hi;
+    }
+    seq.window.store(window, std::memory_order_relaxed);
+    seq.last_page.store(page, std::memory_order_relaxed);
+    seq.planned_end.store(hi, std::memory_order_relaxed);
+  }
+  const Outcome o = fill_pages(r, lo, hi, page, &filled, sequential ? nullptr : later);
   if (filled > 1) prefetched_.fetch_add(filled - 1, std::memory_order_relaxed);
   // The faulting page was removed while this fill ran (and skipped): it reads zeros now.
   if (o == Outcome::kDone && pages_.get(r, page) == PageState::kRemoved) {

@@ -71,6 +71,14 @@ class FaultServer {
   const int uffd_;
   const MemoryServeOptions options_;
   PageStates pages_;
+  /// Per region: the last fault and the end of what it planned to fill, to recognise a toucher
+  /// going through memory in order (a resume, a scan), and how far ahead its fills now go.
+  struct Sequence {
+    std::atomic<uint64_t> last_page{UINT64_MAX};
+    std::atomic<uint64_t> planned_end{0};
+    std::atomic<uint64_t> window{0};
+  };
+  std::vector<std::unique_ptr<Sequence>> sequences_;
   /// Held exclusively while events are read and removed ranges marked, shared around every
   /// fill ioctl (which first skips pages marked removed). The kernel zaps a removed range only
   /// after its event is read, so a fill either lands before the zap (which then clears it) or
