@@ -42,7 +42,7 @@ struct PackArgs {
   uint64_t max_chunk = kDefaultMaxChunk;
   unsigned threads = 0;
   bool train_dict = false;
-  bool raw = false;  ///< --raw
+  bool raw = false;           ///< --raw
   uint64_t memory_limit = 0;  ///< --memory-limit, bytes; 0 = a quarter of the RAM
   std::string base;
   std::vector<std::string> base_dirs;
