@@ -400,16 +400,21 @@ TEST_F(MemoryServerTest, StoppingTheServerUnderARunningVmKillsTheVm) {
   Server server({"serve-memory", snap, "--socket", socket_path(), "--json", "-q"});
   std::atomic<pid_t> vmm_pid{0};
   ProcessResult vmm;
+  const std::string ready = (tmp().path() / "vmm-ready").string();
   std::thread vmm_thread([&] {
     RunOptions ro;
     ro.on_start = [&](pid_t pid) { vmm_pid.store(pid); };
-    vmm = run_process(
-        {FAKE_FIRECRACKER_PATH, "vmm", "--socket", socket_path(), "--size",
-         std::to_string(4 * kMiB), "--bench", "random", "--samples", "10", "--hold", "60"},
-        ro);
+    vmm = run_process({FAKE_FIRECRACKER_PATH, "vmm", "--socket", socket_path(), "--size",
+                       std::to_string(4 * kMiB), "--bench", "random", "--samples", "10", "--hold",
+                       "60", "--ready-file", ready},
+                      ro);
   });
   // Wait until the VM has touched its pages (a handful of faults) and holds on.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(ready) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(fs::exists(ready)) << "the fake VMM did not get going";
   ::kill(server.pid(), SIGTERM);
   ProcessResult r = server.wait();
   vmm_thread.join();

@@ -3,13 +3,14 @@
 //
 //   fake_firecracker vmm --socket PATH --size BYTES [--regions SIZE,SIZE...] [--image RAW]
 //                        [--threads N] [--remove] [--bench random|sequential] [--samples N]
-//                        [--hold SECONDS]
+//                        [--hold SECONDS] [--ready-file PATH]
 //     Acts as the VMM: maps the regions (gaps between them), registers them with a userfaultfd
 //     as Firecracker does, connects and sends the handshake. With --image, touches every page
 //     from N threads and compares it with RAW (exit 1 on a difference); --remove then checks that
 //     a removed range reads zeros. With --bench, times first touches instead: `random` touches
 //     --samples random pages one at a time and prints the p50/p99 latency; `sequential` touches
-//     every page in order and prints MiB/s. Closes the socket at the end (after --hold seconds).
+//     every page in order and prints MiB/s. Then creates --ready-file (if given), waits --hold
+//     seconds and closes the socket.
 //   fake_firecracker touch-file RAW
 //     Firecracker's default File backend: maps RAW privately and touches every page in order;
 //     prints MiB/s.
@@ -67,7 +68,7 @@ double now_us() {
 
 int run_vmm(const std::string& socket, std::vector<uint64_t> regions, const std::string& image,
             unsigned threads, bool remove, const std::string& bench, uint64_t samples,
-            unsigned hold_s) {
+            unsigned hold_s, const std::string& ready_file) {
   hexz_test::FakeVmm vmm(regions);
   vmm.connect(socket);
   int status = 0;
@@ -139,6 +140,7 @@ int run_vmm(const std::string& socket, std::vector<uint64_t> regions, const std:
                 static_cast<double>(bytes) / (1 << 20), seconds,
                 static_cast<double>(bytes) / (1 << 20) / seconds);
   }
+  if (!ready_file.empty()) std::ofstream(ready_file) << "touched\n";
   if (hold_s > 0) std::this_thread::sleep_for(std::chrono::seconds(hold_s));
   vmm.hang_up();
   return status;
@@ -234,7 +236,7 @@ int main(int argc, char** argv) {
   }
   const std::string mode = argv[1];
   if (mode == "touch-file" && argc == 3) return run_touch_file(argv[2]);
-  std::string socket, image, bench;
+  std::string socket, image, bench, ready_file;
   std::vector<uint64_t> regions;
   uint64_t size = 0, samples = 2000;
   unsigned threads = 4, hold_s = 0;
@@ -257,6 +259,8 @@ int main(int argc, char** argv) {
       remove = true;
     else if (a == "--hold")
       hold_s = static_cast<unsigned>(std::stoul(next()));
+    else if (a == "--ready-file")
+      ready_file = next();
     else if (a == "--bench")
       bench = next();
     else if (a == "--samples")
@@ -279,7 +283,7 @@ int main(int argc, char** argv) {
       if (size == 0 && !image.empty()) size = read_all(image).size();
       regions.push_back((size + kPage - 1) / kPage * kPage);
     }
-    return run_vmm(socket, regions, image, threads, remove, bench, samples, hold_s);
+    return run_vmm(socket, regions, image, threads, remove, bench, samples, hold_s, ready_file);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fake_firecracker: %s\n", e.what());
     return 1;
