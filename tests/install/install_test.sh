@@ -7,6 +7,8 @@ build_dir="$1"
 consumer_src="$2"
 work="$(mktemp -d "${TMPDIR:-/tmp}/hexz-install.XXXXXX")"
 trap 'rm -rf "${work}"' EXIT
+# On a failure, show the logs of the step that failed before they go.
+trap 'status=$?; for log in "${work}"/*.log; do [[ -f "$log" ]] && { echo "== $log"; tail -n 40 "$log"; }; done; exit $status' ERR
 
 cmake --install "${build_dir}" --prefix "${work}/prefix" --component dev >"${work}/install.log"
 for f in include/hexz/hexz.hpp lib/libhexz.a lib/cmake/hexz/hexzConfig.cmake lib/pkgconfig/hexz.pc; do
