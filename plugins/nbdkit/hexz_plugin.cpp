@@ -358,25 +358,8 @@ void write_outputs() {
       write_file_atomically(g_config.record_trace, trace.data(), trace.size());
     }
     if (!g_config.stats_file.empty()) {
-      const hexz::ReadStats s = g_snapshot->stats();
-      char json[768];
-      const int n = std::snprintf(
-          json, sizeof json,
-          "{\"demand_block_misses\":%llu,\"demand_page_misses\":%llu,\"demand_waits\":%llu,"
-          "\"prefetched_pages\":%llu,\"prefetched_blocks\":%llu,\"prefetched_bytes\":%llu,"
-          "\"prefetched_unused_bytes\":%llu,\"trace_events\":%llu,\"prefetch_done\":%s,"
-          "\"remote_requests\":%llu,\"remote_bytes\":%llu}\n",
-          static_cast<unsigned long long>(s.demand_block_misses),
-          static_cast<unsigned long long>(s.demand_page_misses),
-          static_cast<unsigned long long>(s.demand_waits),
-          static_cast<unsigned long long>(s.prefetched_pages),
-          static_cast<unsigned long long>(s.prefetched_blocks),
-          static_cast<unsigned long long>(s.prefetched_bytes),
-          static_cast<unsigned long long>(s.prefetched_unused_bytes),
-          static_cast<unsigned long long>(s.trace_events), s.prefetch_done ? "true" : "false",
-          static_cast<unsigned long long>(s.remote_requests),
-          static_cast<unsigned long long>(s.remote_bytes));
-      write_file_atomically(g_config.stats_file, json, static_cast<size_t>(n));
+      const std::string json = hexz::read_stats_json(g_snapshot->stats());
+      write_file_atomically(g_config.stats_file, json.data(), json.size());
     }
   } catch (const std::exception& e) {
     nbdkit_error("hexz: %s", e.what());

@@ -173,7 +173,7 @@ constexpr uint64_t kPrefetchGap = 64ull << 10;
 /// ... and a request fetches at most this much.
 constexpr uint64_t kPrefetchRequest = 2ull << 20;
 /// Requests in flight at once for a remote snapshot.
-constexpr unsigned kPrefetchThreads = 4;
+constexpr unsigned kPrefetchThreads = 8;
 /// Hydration fetches this much per request.
 constexpr uint64_t kHydrateRequest = 4ull << 20;
 
