@@ -781,6 +781,7 @@ def open(
     record_trace: bool = False,
     prefetch: bool = True,
     preload_index: bool = False,
+    hydrate_rate: Optional[Size] = None,
 ) -> Snapshot:
     """Opens the snapshot at ``path`` for reading and validates its header and index.
 
@@ -821,6 +822,9 @@ def open(
         prefetch: replay the snapshot's boot trace, if it has one: its blocks are fetched in
             the background ahead of the reads (default True).
         preload_index: load the whole index in the background after open.
+        hydrate_rate: after the trace, fetch the rest of a remote snapshot into the disk
+            cache (``cache_dir``) in the background, at most this many bytes per second (an
+            int or a size string such as ``"50M"``); None (default) = do not.
 
     Returns:
         A :class:`Snapshot`; use it as a context manager.
@@ -872,6 +876,8 @@ def open(
         options["max_kdf_memory_kib"] = min(kib, _U32_MAX)
     if kdf_max_iterations is not None:
         options["max_kdf_iterations"] = _count("kdf_max_iterations", kdf_max_iterations, 1)
+    if hydrate_rate is not None:
+        options["hydrate_bytes_per_second"] = _size("hydrate_rate", hydrate_rate, _U64_MAX)
     for name, flag in (
         ("record_trace", record_trace),
         ("prefetch", prefetch),
