@@ -28,6 +28,9 @@ open("other.img", "wb").write(rng.randbytes(1 * MiB))
 EOF
 check "pack vm.hxz (disk + memory)" "$HEXZ" pack --disk disk.img --memory memory.img -o vm.hxz -q
 check "pack other.hxz" "$HEXZ" pack --disk other.img -o other.hxz -q
+printf 'it-secret-%s\n' "$RANDOM$RANDOM" >password.txt
+check "pack enc.hxz (encrypted)" "$HEXZ" pack --disk other.img -o enc.hxz -q --encrypt \
+  --password-file password.txt
 cp disk.img model.img
 cp memory.img model-mem.img
 mkdir -p mnt mnt2
@@ -164,10 +167,12 @@ check "hexz umount (read-only)" "$HEXZ" umount mnt2
 check "hexz umount (overlay)" "$HEXZ" umount mnt
 
 # --- remount: the writes persist ------------------------------------------------------------------
-check "remount with the same overlay directory" "$HEXZ" mount vm.hxz mnt --overlay side
+check "remount with the same overlay directory (and --stats-file)" \
+  "$HEXZ" mount vm.hxz mnt --overlay side --stats-file stats.json
 check "the writes persist (disk)" cmp mnt/disk model.img
 check "the writes persist (memory)" cmp mnt/memory model-mem.img
 check "hexz umount (remount)" "$HEXZ" umount mnt
+check "--stats-file is written when the overlay mount ends" wait_for 10 test -s stats.json
 
 # --- another snapshot's overlay, damaged side files -----------------------------------------------
 out="$("$HEXZ" mount other.hxz mnt --overlay side 2>&1)" && rc=0 || rc=$?
@@ -189,6 +194,8 @@ check_fails "the mount point as overlay directory is refused" "lies under it" \
   "$HEXZ" mount vm.hxz mnt --overlay mnt
 check_fails "an overlay directory whose parent is missing is refused" "parent does not exist" \
   "$HEXZ" mount vm.hxz mnt --overlay nowhere/side
+check_fails "an overlay on an encrypted snapshot is refused" "not supported" \
+  "$HEXZ" mount enc.hxz mnt --overlay side-enc --password-file password.txt
 check "nothing left mounted" bash -c "! grep -q ' $TMP/mnt ' /proc/self/mountinfo"
 
 # --- commit ---------------------------------------------------------------------------------------

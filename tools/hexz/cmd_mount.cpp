@@ -88,10 +88,8 @@ int run_mount(const MountArgs& args) {
   const std::string path = request.snapshot_path;
   request.open = [opener, options, path] { return opener->open(path, options); };
   request.overlay_dir = anchored(args.overlay);
-  // The header's identity (read again, cheaply, with the options that opened the snapshot).
-  request.identity = [opener, path] {
-    return Snapshot::peek(path, opener->last_options()).identity_hex;
-  };
+  // The header (read again, cheaply, with the options that opened the snapshot).
+  request.peek = [opener, path] { return Snapshot::peek(path, opener->last_options()); };
   return mount::mount_snapshot(request);
 }
 

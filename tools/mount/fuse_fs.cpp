@@ -568,11 +568,18 @@ int serve(const MountRequest& request, const std::string& mount_point,
   std::unique_ptr<FsState> state =
       make_state(request.open(), request.snapshot_path, request.foreground);
   if (!request.overlay_dir.empty()) {
-    if (!request.identity) {
-      throw Error(ErrorCode::kInternal, "MountRequest::identity is needed with an overlay");
+    if (!request.peek) {
+      throw Error(ErrorCode::kInternal, "MountRequest::peek is needed with an overlay");
+    }
+    const SnapshotInfo info = request.peek();
+    if (info.encrypted) {
+      // The side files would hold decrypted bytes (the writes, and the copied-up blocks).
+      throw Error(ErrorCode::kUnsupported,
+                  "--overlay on an encrypted snapshot is not supported: the side files would "
+                  "store its data unencrypted");
     }
     state->overlay = open_overlay(request.overlay_dir, mount_point, *state->snapshot,
-                                  request.snapshot_path, request.identity());
+                                  request.snapshot_path, info.identity_hex);
     for (FileNode& f : state->files)
       f.side = state->overlay->sides[static_cast<int>(f.stream)].get();
   }

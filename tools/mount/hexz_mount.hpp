@@ -67,9 +67,10 @@ struct MountRequest {
   /// must exist); the files become writable (see open_overlay() in overlay.hpp). Empty = a
   /// read-only mount.
   std::string overlay_dir;
-  /// The snapshot's identity (64 hex digits), which the overlay directory records and checks;
-  /// called in the serving process after `open`. Required with overlay_dir.
-  std::function<std::string()> identity;
+  /// The snapshot's header facts (Snapshot::peek: its identity, which the overlay directory
+  /// records and checks, and whether it is encrypted, which an overlay refuses); called in the
+  /// serving process after `open`. Required with overlay_dir.
+  std::function<SnapshotInfo()> peek;
   /// Opens the snapshot; called in the process that serves the mount (after it detached from the
   /// caller, which matters because the reader starts threads). May prompt for a password.
   std::function<std::unique_ptr<Snapshot>()> open;

@@ -237,7 +237,7 @@ int SideFile::write(const Snapshot& base, Stream stream, uint64_t offset,
 }
 
 int SideFile::sync(bool datasync) {
-  std::unique_lock lock(mu_);
+  // No lock: fsync runs safely alongside pwrite and pread, and reads need not wait for it.
   const int res = datasync ? ::fdatasync(fd_) : ::fsync(fd_);
   return res == 0 ? 0 : errno;
 }
@@ -294,18 +294,26 @@ std::unique_ptr<Overlay> open_overlay(const std::string& dir, const std::string&
       }
     }
   }
-  for (int s = 0; s < kStreamCount; ++s) {
-    if (want.sizes[s] == 0 && !snapshot.has_stream(static_cast<Stream>(s))) continue;
-    const std::string path = ov->dir + "/" + overlay::side_file_name(static_cast<Stream>(s));
-    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if (fd >= 0) {
-      if (!have) {
-        ::close(fd);
+  if (!have) {
+    // A new overlay directory. Its description goes first: a side file without one is refused
+    // (it is not known whose writes it holds), a description without side files is not.
+    for (const Stream stream : {Stream::kDisk, Stream::kMemory}) {
+      const std::string path = ov->dir + "/" + overlay::side_file_name(stream);
+      struct stat st = {};
+      if (::lstat(path.c_str(), &st) == 0) {
         throw Error(ErrorCode::kInvalidArgument,
                     "'" + path + "' exists but '" + dir + "' has no " + overlay::kMetaName +
                         ": not a hexz overlay directory (remove the file or use another "
                         "directory)");
       }
+    }
+    write_durably(ov->dir, ov->dir + "/" + overlay::kMetaName, overlay::format_meta(want));
+  }
+  for (int s = 0; s < kStreamCount; ++s) {
+    if (want.sizes[s] == 0 && !snapshot.has_stream(static_cast<Stream>(s))) continue;
+    const std::string path = ov->dir + "/" + overlay::side_file_name(static_cast<Stream>(s));
+    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) {
       struct stat st = {};
       if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
           static_cast<uint64_t>(st.st_size) != want.sizes[s]) {
@@ -334,9 +342,6 @@ std::unique_ptr<Overlay> open_overlay(const std::string& dir, const std::string&
       }
     }
     ov->sides[s] = std::make_unique<SideFile>(fd, path, want.sizes[s], block_size_of(fd));
-  }
-  if (!have) {
-    write_durably(ov->dir, ov->dir + "/" + overlay::kMetaName, overlay::format_meta(want));
   }
   return ov;
 }
