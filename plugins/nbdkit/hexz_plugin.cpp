@@ -229,6 +229,10 @@ int hexz_config(const char* key, const char* value) {
       }
       (k == "record-trace" ? g_config.record_trace : g_config.stats_file) = path;
       if (k == "record-trace") g_config.options.record_trace = true;
+    } else if (k == "hydrate") {
+      const int64_t n = nbdkit_parse_size(value);
+      if (n < 0) return -1;
+      g_config.options.hydrate_bytes_per_second = static_cast<uint64_t>(n);
     } else if (k == "prefetch") {
       const int b = nbdkit_parse_bool(value);
       if (b == -1) return -1;
@@ -507,6 +511,8 @@ struct nbdkit_plugin make_plugin() {
       "                     (store it with: hexz trace add SNAP FILE).\n"
       "prefetch=false       Do not replay the snapshot's boot trace (by default its blocks\n"
       "                     are fetched ahead of the reads when it has one).\n"
+      "hydrate=<RATE>       After the trace, fetch the rest of a remote snapshot into the\n"
+      "                     disk cache ($HEXZ_CACHE_DIR) at most RATE bytes per second.\n"
       "stats-file=<FILE>    Write the reader's statistics (JSON: demand misses, prefetched\n"
       "                     and never-used bytes, requests) after each connection and at exit.";
   p.magic_config_key = "snapshot";

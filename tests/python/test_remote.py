@@ -175,3 +175,74 @@ def test_mount_missing_url_is_one_error_line(cli, site, mount_point):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hexz: error: "), proc.stderr
     assert "not found (HTTP 404" in lines[0]
+
+
+def test_trace_replay_over_http(packed, tmp_path):
+    """Record a trace of scattered reads over HTTP, store it, serve the new file: the same reads
+    then find every block prefetched (no demand miss), in fewer requests."""
+    local = tmp_path / "vm.hxz"
+    shutil.copy(packed.snapshot, local)
+    offsets = [(o * 7919 * 4096) % (len(packed.disk) - 4096) for o in range(1, 25)]
+    server = Server(local)
+    try:
+        with hexz.open(f"{server.url}/vm.hxz", record_trace=True, threads=1) as snap:
+            for off in offsets:
+                assert snap.read(off, 4096) == packed.disk[off : off + 4096]
+            first = snap.read_stats()
+            trace = snap.recorded_trace()
+    finally:
+        server.stop()
+    assert first["demand_block_misses"] > 5
+    hexz.add_trace(local, trace)
+    server = Server(local)
+    try:
+        with hexz.open(f"{server.url}/vm.hxz", threads=1) as snap:
+            snap.wait_for_prefetch()
+            before = snap.read_stats()["remote_requests"]
+            for off in offsets:
+                assert snap.read(off, 4096) == packed.disk[off : off + 4096]
+            stats = snap.read_stats()
+    finally:
+        server.stop()
+    assert stats["trace_error"] is None
+    assert stats["demand_block_misses"] == 0
+    assert stats["prefetched_unused_bytes"] == 0
+    assert stats["remote_requests"] == before  # the reads sent no request at all
+    assert stats["remote_requests"] < first["remote_requests"]
+
+
+def test_hydrate_fills_the_disk_cache(site, packed, tmp_path):
+    cache = tmp_path / "cache"
+    url = f"{site.url}/vm.hxz"
+    with hexz.open(url, cache_dir=cache, hydrate_rate="256M", threads=1) as snap:
+        snap.wait_for_prefetch()
+    with hexz.open(url, cache_dir=cache, threads=1, prefetch=False) as snap:
+        assert snap.read(0, len(packed.disk)) == packed.disk
+        assert snap.read(0, len(packed.memory), "memory") == packed.memory
+        # Everything came from the disk cache: only the two requests of open() went out.
+        assert snap.read_stats()["remote_requests"] == 2
+
+
+def test_open_costs_two_requests_whatever_the_index_size(tmp_path):
+    """Opening a remote snapshot reads the head and the tail, not the index pages (each is
+    loaded when a read needs it, or in the background with preload_index)."""
+    img = tmp_path / "big.img"
+    img.write_bytes(random.Random(3).randbytes(40 << 20))  # 10240 chunks: 3 index pages
+    snap_path = tmp_path / "big.hxz"
+    hexz.pack(snap_path, disk=img)
+    server = Server(snap_path)
+    try:
+        url = f"{server.url}/big.hxz"
+        with hexz.open(url, threads=1) as snap:
+            assert snap.read_stats()["remote_requests"] == 2
+            assert snap.read(30 << 20, 4096) == img.read_bytes()[30 << 20 : (30 << 20) + 4096]
+            # One index page and one block (at most 2 requests when they are far apart).
+            assert snap.read_stats()["remote_requests"] <= 4
+            assert snap.read_stats()["demand_page_misses"] == 1
+        with hexz.open(url, threads=1, preload_index=True) as snap:
+            snap.wait_for_prefetch()
+            stats = snap.read_stats()
+            assert stats["prefetched_pages"] == 3
+            assert stats["remote_requests"] == 2 + 3
+    finally:
+        server.stop()

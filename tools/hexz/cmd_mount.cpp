@@ -30,9 +30,10 @@ struct MountArgs {
   uint64_t index_cache = 256ull << 20;
   bool no_preload = false;
   bool no_prefetch = false;
-  std::string record_trace;  ///< --record-trace FILE
-  std::string stats_file;    ///< --stats-file FILE
-  std::string overlay;       ///< --overlay DIR
+  uint64_t hydrate_rate = 0;  ///< --hydrate RATE (bytes per second)
+  std::string record_trace;   ///< --record-trace FILE
+  std::string stats_file;     ///< --stats-file FILE
+  std::string overlay;        ///< --overlay SIDEDIR
   unsigned threads = 0;
   unsigned fuse_threads = 0;
   std::vector<std::string> fuse_options;  ///< -o, split at commas
@@ -81,6 +82,7 @@ int run_mount(const MountArgs& args) {
   // pages and blocks), so the mount is live at once even for a remote snapshot.
   options.preload_index = !args.no_preload;
   options.prefetch = !args.no_prefetch;
+  options.hydrate_bytes_per_second = args.hydrate_rate;
   options.record_trace = !args.record_trace.empty();
   request.record_trace_path = anchored(args.record_trace);
   request.stats_path = anchored(args.stats_file);
@@ -150,6 +152,11 @@ void add_mount_commands(CLI::App& parent, CommandFn* selected) {
   sub->add_flag("--no-prefetch", args->no_prefetch,
                 "Do not replay the snapshot's boot trace (by default its blocks are fetched "
                 "ahead of the reads when it has one)");
+  sub->add_option("--hydrate", args->hydrate_rate,
+                  "After the boot trace, fetch the rest of a remote snapshot into the disk cache "
+                  "(--cache-dir) at most RATE bytes per second, e.g. 50M")
+      ->type_name("RATE")
+      ->transform(size_transform());
   sub->add_option("--stats-file", args->stats_file,
                   "When the mount ends, write the reader's statistics (JSON: demand misses, "
                   "prefetched and never-used bytes, requests) to FILE")
