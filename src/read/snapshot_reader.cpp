@@ -410,9 +410,9 @@ std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
       mismatch = candidate + " cannot be used (" + e.what() + ")";  // keep searching
       continue;
     }
-    if (reader->header_.identity == rec.identity && reader->header_.file_size == rec.file_size) {
-      return reader;
-    }
+    // The identity decides (FORMAT.md section 11.4); file_size is informative: a base whose
+    // attachment region was moved in place keeps its identity but not its size.
+    if (reader->header_.identity == rec.identity) return reader;
     mismatch = candidate + " has identity " +
                hash::to_hex(reader->header_.identity.data(), 32).substr(0, 16) + "…";
   }
