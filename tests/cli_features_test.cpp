@@ -717,6 +717,11 @@ TEST_F(CliFeatures, KeygenSignAndVerifyWithAKey) {
   r = hexz({"sign", snap, "--key", key});
   ASSERT_TRUE(ok(r));
   EXPECT_NE(r.out.find("1 signature"), std::string::npos) << r.out;
+  // info lists the signature's key (without checking it).
+  Json j = info_json(snap);
+  ASSERT_EQ(j["signatures"].array.size(), 1u);
+  EXPECT_EQ(j["signatures"].array[0]["public_key"].text.size(), 64u);
+  EXPECT_NE(hexz({"info", snap}).out.find("signature:"), std::string::npos);
   EXPECT_TRUE(ok(hexz({"verify", "-q", snap, "--key", key + ".pub"})));
   EXPECT_TRUE(ok(hexz({"verify", "-q", snap})));  // no key: the signature is not required
   r = hexz({"cat", snap, "--key", key + ".pub", "--length", "4096"});

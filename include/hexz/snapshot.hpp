@@ -152,6 +152,9 @@ struct SnapshotInfo {
   bool header_only = false;
   /// The snapshot's attachments in table order (empty with header_only).
   std::vector<AttachmentInfo> attachments;
+  /// Public keys (64 hex digits each) of the signatures in the file's signature trailer, in
+  /// order (empty with header_only). Listed, not checked: OpenOptions::trusted_keys checks them.
+  std::vector<std::string> signature_keys_hex;
 };
 
 /// One problem Snapshot::verify() found.

@@ -927,6 +927,9 @@ SnapshotInfo SnapshotReader::info() const {
   SnapshotInfo i = header_info(header_);
   i.header_only = false;
   i.attachments = attachments();
+  for (const auto& sig : signatures_) {
+    i.signature_keys_hex.push_back(hash::to_hex(sig.key.data(), sig.key.size()));
+  }
   i.index_pages = master_.size();
   i.index_bytes = header_.master_length;
   for (const auto& m : master_) i.index_bytes += m.stored_length;

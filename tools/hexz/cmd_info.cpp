@@ -156,6 +156,13 @@ std::string info_json(const SnapshotInfo& info, const std::optional<TraceSummary
     json.end_object();
   }
   json.end_array();
+  json.key("signatures").begin_array();
+  for (const std::string& key : info.signature_keys_hex) {
+    json.begin_object();
+    json.key("public_key").value(key);
+    json.end_object();
+  }
+  json.end_array();
   json.key("trace");
   if (trace) {
     write_trace_summary(json, *trace);
@@ -241,6 +248,9 @@ std::string info_text(const std::string& path, const SnapshotInfo& info,
     }
   }
   if (trace) line("", "boot trace", trace_summary_line(*trace));
+  for (const std::string& key : info.signature_keys_hex) {
+    line("", "signature", "Ed25519 key " + key + " (check it: --key PUB)");
+  }
   for (size_t b = 0; b < info.bases.size(); ++b) {
     const BaseInfo& base = info.bases[b];
     out += "base " + std::to_string(b + 1) + ":\n";
