@@ -31,17 +31,10 @@ def mb(n):
 
 
 def trace_stored_bytes(path):
-    """The compressed bytes a trace lists: a total field if the JSON has one, else the sum."""
+    """The stored (compressed) bytes of the blocks a trace lists (`hexz trace show --json`)."""
     with open(path) as f:
         t = json.load(f)
-    for key in ("stored_bytes", "compressed_bytes", "total_stored_bytes"):
-        if isinstance(t.get(key), int):
-            return t[key]
-    total = 0
-    for entry in t.get("blocks", t.get("entries", [])):
-        if isinstance(entry, dict):
-            total += entry.get("stored_size", entry.get("stored_bytes", 0))
-    return total or None
+    return t.get("summary", t).get("stored_bytes")
 
 
 def main():
