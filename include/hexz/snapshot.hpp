@@ -58,6 +58,40 @@ struct OpenOptions {
   /// valid signature of the snapshot's identity by one of them (else kCorrupt), and checks the
   /// whole index against the identity (each index page is re-checked whenever it is read again).
   std::vector<std::array<unsigned char, 32>> trusted_keys;
+  /// Record a boot trace: the order in which reads first need each index page and data block
+  /// (Snapshot::recorded_trace()). Costs a set lookup per block read.
+  bool record_trace = false;
+  /// Replay the snapshot's boot trace (its "hexz.trace" attachment, include/hexz/trace.hpp), if
+  /// it has one: background threads fetch the traced pages and blocks in trace order, coalesced
+  /// into range requests with several in flight, and decode them into the caches, never more
+  /// than half the block cache ahead of the reads. Reads never wait for a prefetch except for a
+  /// block already being fetched. A damaged trace is ignored (ReadStats::trace_error says why).
+  bool prefetch = true;
+  /// Load every index page of the snapshot in the background after open (after the trace's
+  /// pages and blocks), several at a time: for a remote snapshot, start-up then costs a
+  /// constant number of requests and the index still arrives ahead of most reads.
+  bool preload_index = false;
+  /// After the trace, fetch the rest of the snapshot's data region into the disk cache
+  /// (cache_dir) at most this many bytes per second (0 = do not hydrate). Needs a disk cache.
+  uint64_t hydrate_bytes_per_second = 0;
+};
+
+/// What a reader did, for users and tests (Snapshot::stats()).
+struct ReadStats {
+  uint64_t demand_block_misses = 0;  ///< Reads that had to fetch and decode a block themselves.
+  uint64_t demand_page_misses = 0;   ///< Reads that had to fetch an index page themselves.
+  uint64_t demand_waits = 0;         ///< Reads that waited for a block another thread fetched.
+  uint64_t prefetched_pages = 0;     ///< Index pages the prefetcher loaded.
+  uint64_t prefetched_blocks = 0;    ///< Blocks the prefetcher decoded into the block cache.
+  uint64_t prefetched_bytes = 0;     ///< Stored bytes of those blocks.
+  /// Stored bytes of prefetched blocks no read has used (yet, or before they were evicted).
+  uint64_t prefetched_unused_bytes = 0;
+  uint64_t trace_events = 0;     ///< Events of the trace being replayed (0 if none).
+  bool prefetch_done = false;    ///< The prefetcher has finished (or there was nothing to do).
+  std::string trace_error;       ///< Why the snapshot's trace was not replayed, if it was not.
+  uint64_t remote_requests = 0;  ///< Range requests sent for this snapshot (remote only).
+  uint64_t remote_bytes = 0;     ///< Bytes those requests fetched.
+  uint64_t hydrated_bytes = 0;   ///< Bytes hydrate_bytes_per_second fetched.
 };
 
 /// Default cap on the Argon2id cost a reader spends before it knows whether the password is
@@ -205,6 +239,15 @@ class Snapshot {
   /// and its digest (which the identity covers). Throws kNotFound (no such attachment, the
   /// message lists the names), kCorrupt naming the attachment, kIo.
   virtual std::vector<std::byte> read_attachment(const std::string& name) const = 0;
+  /// Counters of what reads and the prefetcher did so far (remote counters cover this file
+  /// and its bases).
+  virtual ReadStats stats() const = 0;
+  /// The trace recorded so far, encoded (include/hexz/trace.hpp; store it with add_trace()).
+  /// Throws kInvalidArgument unless the snapshot was opened with OpenOptions::record_trace.
+  virtual std::vector<std::byte> recorded_trace() const = 0;
+  /// Blocks until the prefetcher (trace replay, index preload) has finished; returns at once if
+  /// there is none. For tests and tools that measure a replay.
+  virtual void wait_for_prefetch() const = 0;
 };
 
 }  // namespace hexz

@@ -2,7 +2,8 @@
 //
 //   nbdkit hexz snapshot=vm.hxz [stream=disk|memory] [password-file=FILE | password=-|+FILE|-FD]
 //               [cache-size=SIZE] [threads=N] [readahead=SIZE] [base-dir=DIR]...
-//               [verify-reads=true] [key=PUB]...
+//               [verify-reads=true] [key=PUB]... [record-trace=FILE] [prefetch=false]
+//               [stats-file=FILE]
 //
 // Every connection shares one hexz::Snapshot (thread-safe: block and index caches, sequential
 // readahead, parallel decode), so the thread model is parallel and multi-conn is safe. Zero
@@ -50,6 +51,8 @@ struct Config {
   std::optional<std::string> password;
   hexz::OpenOptions options = default_options();
   bool preload = true;
+  std::string record_trace;  ///< record-trace=FILE (absolute)
+  std::string stats_file;    ///< stats-file=FILE (absolute)
 
   static hexz::OpenOptions default_options() {
     hexz::OpenOptions o;
@@ -208,6 +211,28 @@ int hexz_config(const char* key, const char* value) {
       const int b = nbdkit_parse_bool(value);
       if (b == -1) return -1;
       g_config.preload = b != 0;
+    } else if (k == "record-trace" || k == "stats-file") {
+      // Absolute: nbdkit changes to / when it daemonizes. The file need not exist yet.
+      std::string path = value;
+      if (path.empty()) {
+        nbdkit_error("hexz: %s needs a file name", key);
+        return -1;
+      }
+      if (path[0] != '/') {
+        char* cwd = ::getcwd(nullptr, 0);
+        if (cwd == nullptr) {
+          nbdkit_error("hexz: %s: cannot get the current directory: %s", key, std::strerror(errno));
+          return -1;
+        }
+        path = std::string(cwd) + "/" + path;
+        std::free(cwd);
+      }
+      (k == "record-trace" ? g_config.record_trace : g_config.stats_file) = path;
+      if (k == "record-trace") g_config.options.record_trace = true;
+    } else if (k == "prefetch") {
+      const int b = nbdkit_parse_bool(value);
+      if (b == -1) return -1;
+      g_config.options.prefetch = b != 0;
     } else if (k == "threads") {
       unsigned n = 0;
       if (nbdkit_parse_unsigned("threads", value, &n) == -1) return -1;
@@ -254,6 +279,9 @@ int hexz_get_ready() {
     probe.threads = 1;  // No reader threads before the fork.
     probe.readahead_bytes = 0;
     probe.block_cache_bytes = 0;
+    probe.prefetch = false;
+    probe.preload_index = false;
+    probe.record_trace = false;
     auto snapshot = open_snapshot(probe);
     if (g_config.stream) {
       g_stream = *g_config.stream;
@@ -285,22 +313,82 @@ int hexz_get_ready() {
 /// Opens the snapshot for serving, now that nbdkit has forked.
 int hexz_after_fork() {
   try {
-    g_snapshot = open_snapshot(g_config.options);
-    if (g_config.preload) {
-      // Decode the index of the served stream from its start, as far as about the page budget
-      // goes (~80 bytes per decoded entry, 4 KiB chunks assumed), so that first reads only
-      // decode their data block.
-      const uint64_t n = std::min(g_size, g_config.options.page_cache_bytes / 80 * 4096);
-      if (n != 0) g_snapshot->for_each_extent(g_stream, 0, n, [](uint64_t, uint64_t, bool) {});
-    }
+    // preload: the index is loaded in the background, several pages at a time, after the boot
+    // trace's pages and blocks, so the first connection is accepted at once.
+    hexz::OpenOptions options = g_config.options;
+    options.preload_index = g_config.preload;
+    g_snapshot = open_snapshot(options);
     if (g_config.password) wipe(*g_config.password);
+    if (const auto stats = g_snapshot->stats(); !stats.trace_error.empty()) {
+      std::fprintf(stderr, "hexz: warning: %s; it is not replayed\n", stats.trace_error.c_str());
+    }
     return 0;
   } catch (const std::exception& e) {
     return fail(e);
   }
 }
 
+/// Writes `bytes` to `path` through a temporary file renamed into place; reports failures.
+void write_file_atomically(const std::string& path, const void* bytes, size_t size) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  bool ok = fd >= 0;
+  const auto* p = static_cast<const char*>(bytes);
+  size_t done = 0;
+  while (ok && done < size) {
+    const ssize_t n = ::write(fd, p + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
+  }
+  if (fd >= 0 && ::close(fd) != 0) ok = false;
+  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) ok = false;
+  if (!ok) {
+    nbdkit_error("hexz: cannot write '%s': %s", path.c_str(), std::strerror(errno));
+    ::unlink(tmp.c_str());
+  }
+}
+
+/// Writes the recorded trace and the statistics, if asked to (after each connection, at exit).
+void write_outputs() {
+  if (!g_snapshot) return;
+  try {
+    if (!g_config.record_trace.empty()) {
+      const auto trace = g_snapshot->recorded_trace();
+      write_file_atomically(g_config.record_trace, trace.data(), trace.size());
+    }
+    if (!g_config.stats_file.empty()) {
+      const hexz::ReadStats s = g_snapshot->stats();
+      char json[768];
+      const int n = std::snprintf(
+          json, sizeof json,
+          "{\"demand_block_misses\":%llu,\"demand_page_misses\":%llu,\"demand_waits\":%llu,"
+          "\"prefetched_pages\":%llu,\"prefetched_blocks\":%llu,\"prefetched_bytes\":%llu,"
+          "\"prefetched_unused_bytes\":%llu,\"trace_events\":%llu,\"prefetch_done\":%s,"
+          "\"remote_requests\":%llu,\"remote_bytes\":%llu}\n",
+          static_cast<unsigned long long>(s.demand_block_misses),
+          static_cast<unsigned long long>(s.demand_page_misses),
+          static_cast<unsigned long long>(s.demand_waits),
+          static_cast<unsigned long long>(s.prefetched_pages),
+          static_cast<unsigned long long>(s.prefetched_blocks),
+          static_cast<unsigned long long>(s.prefetched_bytes),
+          static_cast<unsigned long long>(s.prefetched_unused_bytes),
+          static_cast<unsigned long long>(s.trace_events), s.prefetch_done ? "true" : "false",
+          static_cast<unsigned long long>(s.remote_requests),
+          static_cast<unsigned long long>(s.remote_bytes));
+      write_file_atomically(g_config.stats_file, json, static_cast<size_t>(n));
+    }
+  } catch (const std::exception& e) {
+    nbdkit_error("hexz: %s", e.what());
+  }
+}
+
+void hexz_close(void* /*handle*/) {
+  write_outputs();
+}
+
 void hexz_unload() {
+  write_outputs();
   g_snapshot.reset();
   if (g_config.password) wipe(*g_config.password);
 }
@@ -423,19 +511,27 @@ struct nbdkit_plugin make_plugin() {
       "cache-size=<SIZE>    Memory for decoded blocks (default 64M).\n"
       "readahead=<SIZE>     Decode this far ahead of sequential readers (default 8M).\n"
       "index-cache=<SIZE>   Memory for decoded index pages (default 256M).\n"
-      "preload=false        Do not decode the index before serving (by default as much of\n"
-      "                     it as index-cache holds is).\n"
+      "preload=false        Do not load the index in the background (by default as much of\n"
+      "                     it as index-cache holds is, several pages at a time).\n"
       "threads=<N>          Decode threads (default: one per core).\n"
       "base-dir=<DIR>       Where to look for the bases of a thin snapshot (repeatable).\n"
       "verify-reads=true    Check every chunk served against its BLAKE3 digest first\n"
       "                     (a mismatch fails the NBD read with EIO).\n"
       "key=<PUB>            Require a signature by this public key (hexz keygen/sign;\n"
-      "                     repeatable: any one of them).";
+      "                     repeatable: any one of them).\n"
+      "record-trace=<FILE>  Record the order in which index pages and blocks are first\n"
+      "                     read; written to FILE after each connection and at exit\n"
+      "                     (store it with: hexz trace add SNAP FILE).\n"
+      "prefetch=false       Do not replay the snapshot's boot trace (by default its blocks\n"
+      "                     are fetched ahead of the reads when it has one).\n"
+      "stats-file=<FILE>    Write the reader's statistics (JSON: demand misses, prefetched\n"
+      "                     and never-used bytes, requests) after each connection and at exit.";
   p.magic_config_key = "snapshot";
   p.get_ready = hexz_get_ready;
   p.after_fork = hexz_after_fork;
   p.dump_plugin = hexz_dump_plugin;
   p.open = hexz_open;
+  p.close = hexz_close;
   p.get_size = hexz_get_size;
   p.can_write = hexz_false;
   p.can_flush = hexz_false;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -361,6 +362,8 @@ class HttpFile final : public ReadableFile {
     req.range = std::make_pair(uint64_t{0}, kHeadBytes - 1);
     req.max_body = kHeadBytes;
     HttpResponse r = client_.perform(target_, req);
+    requests_.fetch_add(1, std::memory_order_relaxed);
+    bytes_.fetch_add(r.body.size(), std::memory_order_relaxed);
     if (r.status == 416) {
       size_ = 0;  // an empty object
     } else if (r.status == 206) {
@@ -416,10 +419,56 @@ class HttpFile final : public ReadableFile {
       }
     }
     if (cache_) {
-      read_cached(offset, out);
+      if (!read_from_window(offset, out)) read_cached(offset, out);
       return;
     }
     read_windowed(offset, out);
+  }
+
+  bool remote() const override { return true; }
+
+  Stats stats() const override {
+    return {requests_.load(std::memory_order_relaxed), bytes_.load(std::memory_order_relaxed)};
+  }
+
+  void prefetch(uint64_t offset, uint64_t length) const override {
+    if (offset >= size_ || length == 0) return;
+    length = std::min(length, size_ - offset);
+    if (offset + length <= head_.size()) return;
+    std::unique_lock lock(win_mu_);
+    for (const auto& w : windows_) {
+      if (!w->failed && offset >= w->offset && offset + length <= w->offset + w->length) return;
+    }
+    auto w = std::make_shared<Window>();
+    w->offset = offset;
+    w->length = length;
+    w->keep = true;
+    windows_.push_back(w);
+    lock.unlock();
+    std::vector<std::byte> data(length);
+    try {
+      fetch(offset, data);
+    } catch (...) {
+      lock.lock();
+      w->failed = true;
+      windows_.erase(std::find(windows_.begin(), windows_.end(), w));
+      win_cv_.notify_all();
+      throw;
+    }
+    if (cache_) {
+      // Whole pieces the range covers go into the disk cache too.
+      const uint64_t P = DiskCache::kPieceSize;
+      for (uint64_t p = (offset + P - 1) / P; p * P < offset + length; ++p) {
+        const uint64_t len = cache_->piece_length(p);
+        if (p * P + len > offset + length) break;
+        cache_->put(p, std::span<const std::byte>(data).subspan(p * P - offset, len));
+      }
+    }
+    lock.lock();
+    w->data = std::move(data);
+    w->done = true;
+    win_cv_.notify_all();
+    evict_windows();
   }
 
  private:
@@ -440,6 +489,8 @@ class HttpFile final : public ReadableFile {
     req.max_body = out.size();
     if (!etag_.empty()) req.headers.push_back("If-Match: " + etag_);
     const HttpResponse r = client_.perform(target_, req);
+    requests_.fetch_add(1, std::memory_order_relaxed);
+    bytes_.fetch_add(r.body.size(), std::memory_order_relaxed);
     if (r.status != 206 && !(r.status == 200 && offset == 0 && out.size() == size_)) {
       if (r.status == 200) {
         throw Error(ErrorCode::kIo, "'" + target_.name + "': the server ignored a range request");
@@ -502,33 +553,52 @@ class HttpFile final : public ReadableFile {
   /// Reads through readahead windows: a read that continues where an earlier one ended fetches
   /// readahead_ bytes in one request, and reads inside a window (even one still in flight) are
   /// served from it.
-  void read_windowed(uint64_t offset, std::span<std::byte> out) const {
+  /// Serves [offset, offset+out.size()) from a window that holds it, waiting for one still in
+  /// flight. `lock` holds win_mu_. Returns false if no window holds it.
+  bool serve_from_window(std::unique_lock<std::mutex>& lock, uint64_t offset,
+                         std::span<std::byte> out) const {
     const uint64_t end = offset + out.size();
-    std::unique_lock lock(win_mu_);
     for (;;) {
       std::shared_ptr<Window> hit;
       for (const auto& w : windows_) {
         if (!w->failed && offset >= w->offset && end <= w->offset + w->length) hit = w;
       }
-      if (!hit) break;
+      if (!hit) return false;
       win_cv_.wait(lock, [&] { return hit->done || hit->failed; });
       if (hit->done) {
         std::memcpy(out.data(), hit->data.data() + (offset - hit->offset), out.size());
-        note_end(end);
-        return;
+        return true;
       }
     }
-    const bool sequential =
-        std::find(recent_ends_.begin(), recent_ends_.end(), offset) != recent_ends_.end();
+  }
+
+  bool read_from_window(uint64_t offset, std::span<std::byte> out) const {
+    std::unique_lock lock(win_mu_);
+    return serve_from_window(lock, offset, out);
+  }
+
+  /// Reads through readahead windows: reads inside a window (even one still in flight) are
+  /// served from it. Readahead adapts to what is read: a read that continues where an earlier
+  /// one ended fetches twice as much as that one did (from the read's own size up to readahead_),
+  /// so a random reader fetches only what it reads and a sequential one soon reads ahead far.
+  void read_windowed(uint64_t offset, std::span<std::byte> out) const {
+    std::unique_lock lock(win_mu_);
+    // A read served from a window continues the run that fetched it: the window's end is noted.
+    if (serve_from_window(lock, offset, out)) return;
+    uint64_t previous = 0;  // the window of the run this read continues (0: none)
+    for (const auto& r : recent_ends_) {
+      if (r.first == offset) previous = r.second;
+    }
     auto w = std::make_shared<Window>();
     w->offset = offset;
     w->length = out.size();
-    if (sequential && readahead_ > out.size()) {
-      w->length = std::min(readahead_, size_ - offset);
-      w->keep = true;
+    if (previous != 0 && readahead_ > out.size()) {
+      const uint64_t grow = std::max<uint64_t>(2 * previous, out.size());
+      w->length = std::min({readahead_, size_ - offset, grow});
+      w->keep = w->length > out.size();
     }
     windows_.push_back(w);
-    note_end(offset + w->length);
+    note_end(offset + w->length, w->length);
     lock.unlock();
     std::vector<std::byte> data(w->length);
     try {
@@ -548,7 +618,11 @@ class HttpFile final : public ReadableFile {
     if (!w->keep) {
       windows_.erase(std::find(windows_.begin(), windows_.end(), w));
     }
-    // Evict the oldest finished windows beyond the budget.
+    evict_windows();
+  }
+
+  /// Evicts the oldest finished windows beyond the budget. Holds win_mu_.
+  void evict_windows() const {
     uint64_t total = 0;
     for (const auto& x : windows_) total += x->length;
     for (auto it = windows_.begin(); it != windows_.end() && total > kWindowBudget;) {
@@ -561,8 +635,9 @@ class HttpFile final : public ReadableFile {
     }
   }
 
-  void note_end(uint64_t end) const {
-    recent_ends_.push_back(end);
+  /// Remembers that a run of reads reached `end` with a window of `window` bytes.
+  void note_end(uint64_t end, uint64_t window) const {
+    recent_ends_.emplace_back(end, window);
     if (recent_ends_.size() > 16) recent_ends_.pop_front();
   }
 
@@ -579,7 +654,9 @@ class HttpFile final : public ReadableFile {
   mutable std::mutex win_mu_;
   mutable std::condition_variable win_cv_;
   mutable std::deque<std::shared_ptr<Window>> windows_;
-  mutable std::deque<uint64_t> recent_ends_;
+  mutable std::deque<std::pair<uint64_t, uint64_t>> recent_ends_;  ///< (end, window bytes)
+  mutable std::atomic<uint64_t> requests_{0};
+  mutable std::atomic<uint64_t> bytes_{0};
 };
 
 }  // namespace

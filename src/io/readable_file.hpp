@@ -26,6 +26,22 @@ class ReadableFile {
     (void)offset;
     (void)length;
   }
+  /// Prefetch: fetches [offset, offset+length) now, on the calling thread, in one request, and
+  /// keeps it for the reads that follow (a remote backend, within its budget); a read of part of
+  /// it made meanwhile waits for this fetch instead of fetching the bytes again. Throws what
+  /// read_at() throws. The default does nothing (local files need no prefetch).
+  virtual void prefetch(uint64_t offset, uint64_t length) const {
+    (void)offset;
+    (void)length;
+  }
+  /// True if prefetch() does anything (the file is remote).
+  virtual bool remote() const { return false; }
+  /// Requests sent and bytes fetched so far (zero for local files).
+  struct Stats {
+    uint64_t requests = 0;
+    uint64_t bytes = 0;
+  };
+  virtual Stats stats() const { return {}; }
 };
 
 /// Opens a local file with pread-based reads. Throws kNotFound / kIo / kInvalidArgument.

@@ -30,6 +30,13 @@ class ByteLruCache {
     return it->second->value;
   }
 
+  /// True if `key` is cached (its place in the LRU order does not change).
+  bool contains(const Key& key) {
+    Shard& s = shard(key);
+    std::lock_guard lock(s.mu);
+    return s.map.count(key) != 0;
+  }
+
   /// Inserts (or replaces) `key`. Values costing more than a shard's budget are not kept.
   void put(const Key& key, std::shared_ptr<const Value> value, uint64_t cost) {
     Shard& s = shard(key);

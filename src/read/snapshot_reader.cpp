@@ -15,6 +15,8 @@
 #include "hash/checksum.hpp"
 #include "hash/digest.hpp"
 #include "hexz/error.hpp"
+#include "hexz/trace.hpp"
+#include "io/disk_cache.hpp"
 #include "io/url.hpp"
 #include "read/chain_digests.hpp"
 #include "read/header_read.hpp"
@@ -158,6 +160,175 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
     if (!base_readers_.empty()) chain_ = std::make_unique<ChainDigests>(*this);
     chunk_check_ = std::make_unique<ChunkCheck>(name, cipher_.get(), chain_.get());
   }
+  if (options_.record_trace) recorder_ = std::make_unique<TraceRecorder>(header_.index_digest);
+  if (!as_base && resolve_bases) start_prefetch();
+}
+
+namespace {
+
+/// Trace replay: requests are planned over batches of about this many stored bytes, ...
+constexpr uint64_t kPrefetchBatch = 4ull << 20;
+/// ... neighbours at most this far apart share a request, ...
+constexpr uint64_t kPrefetchGap = 64ull << 10;
+/// ... and a request fetches at most this much.
+constexpr uint64_t kPrefetchRequest = 2ull << 20;
+/// Requests in flight at once for a remote snapshot.
+constexpr unsigned kPrefetchThreads = 4;
+/// Hydration fetches this much per request.
+constexpr uint64_t kHydrateRequest = 4ull << 20;
+
+}  // namespace
+
+void SnapshotReader::start_prefetch() {
+  std::vector<PrefetchItem> items;
+  std::unordered_set<uint32_t> pages_listed;
+  std::unordered_set<BlockKey, BlockKeyHash> blocks_listed;
+  const auto add_page = [&](uint32_t p) {
+    if (!pages_listed.insert(p).second) return;
+    const auto& m = master_[p];
+    items.push_back({PrefetchItem::Kind::kPage, p, 0, {}, file_.get(), m.offset, m.stored_length});
+  };
+  const bool has_trace = std::any_of(attachments_.records.begin(), attachments_.records.end(),
+                                     [](const auto& r) { return r.name == kTraceAttachmentName; });
+  if (options_.prefetch && has_trace) {
+    try {
+      const Trace trace = decode_trace(read_attachment(kTraceAttachmentName),
+                                       "the boot trace of '" + file_->name() + "'");
+      if (trace.index_digest != header_.index_digest) {
+        throw Error(ErrorCode::kCorrupt,
+                    "the boot trace of '" + file_->name() + "' was recorded on another snapshot");
+      }
+      for (const TraceEvent& e : trace.events) {
+        if (e.kind == TraceEvent::Kind::kIndexPage) {
+          if (e.page >= master_.size()) {
+            throw Error(ErrorCode::kCorrupt, "the boot trace of '" + file_->name() +
+                                                 "' names index page " + num(e.page) +
+                                                 ", which it does not have");
+          }
+          add_page(e.page);
+          continue;
+        }
+        if (e.source > base_readers_.size()) {
+          throw Error(ErrorCode::kCorrupt, "the boot trace of '" + file_->name() + "' names base " +
+                                               num(e.source) + ", which it does not have");
+        }
+        if (options_.block_cache_bytes == 0) continue;  // nowhere to keep decoded blocks
+        const format::BlockRef ref{e.file_offset, e.checksum, e.stored_length, e.raw_length,
+                                   e.codec};
+        if (!blocks_listed.insert(BlockKey{e.source, ref}).second) continue;
+        const SnapshotReader& holder = e.source == 0 ? *this : *base_readers_[e.source - 1];
+        items.push_back({PrefetchItem::Kind::kBlock, 0, e.source, ref, holder.file_.get(),
+                         ref.offset, ref.stored_length});
+      }
+      trace_events_ = trace.events.size();
+    } catch (const Error& e) {
+      trace_error_ = e.what();
+      items.clear();
+      pages_listed.clear();
+    }
+  }
+  if (options_.preload_index) {
+    // As many pages as about 3/4 of the page cache holds, in file order.
+    uint64_t room = options_.page_cache_bytes / 4 * 3;
+    for (uint32_t p = 0; p < master_.size(); ++p) {
+      if (pages_listed.count(p) != 0) continue;
+      if (master_[p].raw_length > room) break;
+      room -= master_[p].raw_length;
+      add_page(p);
+    }
+  }
+  std::vector<PrefetchJob> jobs =
+      plan_prefetch(items, kPrefetchBatch, kPrefetchGap, kPrefetchRequest);
+  if (options_.hydrate_bytes_per_second != 0 && file_->remote() &&
+      io::cache_dir_for(options_.cache_dir)) {
+    for (uint64_t at = 0; at < file_->size(); at += kHydrateRequest) {
+      PrefetchJob job;
+      job.file = file_.get();
+      job.offset = at;
+      job.length = std::min(kHydrateRequest, file_->size() - at);
+      job.throttled = true;
+      jobs.push_back(std::move(job));
+    }
+  }
+  if (jobs.empty()) return;
+  prefetcher_ = std::make_unique<Prefetcher>(
+      std::move(jobs), file_->remote() ? kPrefetchThreads : 1,
+      [this](const PrefetchItem& item) {
+        if (item.kind == PrefetchItem::Kind::kPage) {
+          load_page(item.page, Use::kPrefetch);
+        } else {
+          load_block(item.source, item.ref, UINT32_MAX, Use::kPrefetch);
+        }
+      },
+      [this] {
+        // Keep at most half the block cache in prefetched blocks no read has used yet; those
+        // the cache evicted unused no longer count (they are gone).
+        const uint64_t limit = options_.block_cache_bytes / 2;
+        std::lock_guard lock(prefetched_mu_);
+        if (unused_raw_ < limit) return true;
+        for (auto it = unused_.begin(); it != unused_.end();) {
+          if (blocks_.contains(it->first)) {
+            ++it;
+            continue;
+          }
+          unused_stored_ -= it->second.first;
+          unused_raw_ -= it->second.second;
+          evicted_unused_bytes_ += it->second.first;
+          it = unused_.erase(it);
+        }
+        return unused_raw_ < limit;
+      },
+      options_.hydrate_bytes_per_second);
+}
+
+void SnapshotReader::note_use(const BlockKey& key) const {
+  if (!prefetcher_) return;
+  {
+    std::lock_guard lock(prefetched_mu_);
+    const auto it = unused_.find(key);
+    if (it == unused_.end()) return;
+    unused_stored_ -= it->second.first;
+    unused_raw_ -= it->second.second;
+    unused_.erase(it);
+  }
+  prefetcher_->wake();
+}
+
+ReadStats SnapshotReader::stats() const {
+  ReadStats r;
+  r.demand_block_misses = demand_block_misses_.load();
+  r.demand_page_misses = demand_page_misses_.load();
+  r.demand_waits = demand_waits_.load();
+  r.prefetched_pages = prefetched_pages_.load();
+  r.prefetched_blocks = prefetched_blocks_.load();
+  r.prefetched_bytes = prefetched_bytes_.load();
+  {
+    std::lock_guard lock(prefetched_mu_);
+    r.prefetched_unused_bytes = unused_stored_ + evicted_unused_bytes_;
+  }
+  r.trace_events = trace_events_;
+  r.prefetch_done = !prefetcher_ || prefetcher_->done();
+  r.trace_error = trace_error_;
+  const auto add = [&](const io::ReadableFile& f) {
+    const auto s = f.stats();
+    r.remote_requests += s.requests;
+    r.remote_bytes += s.bytes;
+  };
+  add(*file_);
+  for (const auto& b : base_readers_) add(*b->file_);
+  return r;
+}
+
+std::vector<std::byte> SnapshotReader::recorded_trace() const {
+  if (!recorder_) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "'" + file_->name() + "' was not opened to record a trace (record_trace)");
+  }
+  return recorder_->encoded();
+}
+
+void SnapshotReader::wait_for_prefetch() const {
+  if (prefetcher_) prefetcher_->wait();
 }
 
 void SnapshotReader::check_index_digest(std::vector<hash::ChunkDigest>* pinned) const {
@@ -409,11 +580,19 @@ size_t SnapshotReader::BlockKeyHash::operator()(const BlockKey& k) const {
   return static_cast<size_t>(h ^ (h >> 29));
 }
 
-std::shared_ptr<const IndexPage> SnapshotReader::load_page(uint32_t page) const {
+std::shared_ptr<const IndexPage> SnapshotReader::load_page(uint32_t page, Use use) const {
   if (auto hit = pages_.get(page)) return hit;
   auto decoded = decode_page(page);
+  if (use == Use::kDemand) ++demand_page_misses_;
+  if (use == Use::kPrefetch) ++prefetched_pages_;
   pages_.put(page, decoded, decoded->cost());
   return decoded;
+}
+
+std::shared_ptr<const IndexPage> SnapshotReader::demand_page(Stream stream, uint64_t offset) const {
+  const uint32_t p = page_for(stream, offset);
+  if (recorder_) recorder_->page(stream, p, offset);
+  return load_page(p, Use::kDemand);
 }
 
 std::shared_ptr<const IndexPage> SnapshotReader::decode_page(
@@ -501,7 +680,8 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_local_block(
 
 std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(uint8_t source,
                                                                         const format::BlockRef& ref,
-                                                                        uint32_t need) const {
+                                                                        uint32_t need,
+                                                                        Use use) const {
   const BlockKey key{source, ref};
   need = std::min(need, ref.raw_length);
   // A cached prefix that falls short: decode the whole block this time, not a longer prefix,
@@ -510,7 +690,10 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(uint8_t 
   std::optional<std::promise<std::shared_ptr<const Block>>> promise;  // made on a miss only
   for (;;) {
     if (auto hit = blocks_.get(key)) {
-      if (hit->size() >= need) return hit;
+      if (hit->size() >= need) {
+        if (use == Use::kDemand) note_use(key);
+        return hit;
+      }
       had_prefix = true;
     }
     std::unique_lock lock(inflight_mu_);
@@ -522,13 +705,27 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(uint8_t 
     }
     auto fut = it->second;
     lock.unlock();
-    if (auto b = fut.get(); b->size() >= need) return b;
+    if (use == Use::kDemand) ++demand_waits_;
+    if (auto b = fut.get(); b->size() >= need) {
+      if (use == Use::kDemand) note_use(key);
+      return b;
+    }
     had_prefix = true;  // another thread decoded too short a prefix; try again
   }
   std::shared_ptr<const Block> block;
   try {
+    if (use == Use::kDemand) ++demand_block_misses_;
     block = fetch_block(source, ref, had_prefix ? ref.raw_length : need);
     blocks_.put(key, block, block->capacity() + sizeof(Block));
+    if (use == Use::kPrefetch) {
+      ++prefetched_blocks_;
+      prefetched_bytes_ += ref.stored_length;
+      std::lock_guard plock(prefetched_mu_);
+      if (unused_.emplace(key, std::make_pair(ref.stored_length, ref.raw_length)).second) {
+        unused_stored_ += ref.stored_length;
+        unused_raw_ += ref.raw_length;
+      }
+    }
     promise->set_value(block);
   } catch (...) {
     promise->set_exception(std::current_exception());
@@ -589,12 +786,22 @@ void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> o
   if (pool_) {
     // Multi-block reads: decode all but the first block on the pool while we do the first.
     if (out.size() > header_.block_size) prefetch(stream, offset, out.size(), 1);
-    // Sequential reader: keep readahead_bytes decoded ahead of it.
-    if (options_.readahead_bytes != 0 && offset == last_end_[s].load(std::memory_order_relaxed) &&
-        offset != 0) {
-      const uint64_t mark = std::max(readahead_mark_[s].load(std::memory_order_relaxed), end);
-      const uint64_t want = std::min(size(stream), end + options_.readahead_bytes);
-      if (mark < want && want - mark >= options_.readahead_bytes / 2) {
+    // Sequential reader: keep decoded ahead of it twice what it has read in a row so far (up
+    // to readahead_bytes), so that a reader that jumps around does not pull in what it never
+    // reads, and one that streams soon has readahead_bytes ahead.
+    const bool sequential = offset == last_end_[s].load(std::memory_order_relaxed) && offset != 0;
+    uint64_t run = out.size();
+    if (sequential) {
+      run += sequential_bytes_[s].fetch_add(out.size(), std::memory_order_relaxed);
+    } else {
+      sequential_bytes_[s].store(out.size(), std::memory_order_relaxed);
+    }
+    if (options_.readahead_bytes != 0 && sequential) {
+      const uint64_t window = std::min(options_.readahead_bytes, 2 * run);
+      uint64_t mark = readahead_mark_[s].load(std::memory_order_relaxed);
+      if (mark < end || mark > end + window) mark = end;  // another run's mark
+      const uint64_t want = std::min(size(stream), end + window);
+      if (mark < want && want - mark >= window / 2) {
         readahead_mark_[s].store(want, std::memory_order_relaxed);
         prefetch(stream, mark, want - mark, 0);
       }
@@ -606,7 +813,7 @@ void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> o
   uint64_t ahead_need = 0;
   while (done < out.size()) {
     const uint64_t at = offset + done;
-    const auto page = load_page(page_for(stream, at));
+    const auto page = demand_page(stream, at);
     for (uint32_t i = page->find(at); i < page->entry_count() && done < out.size(); ++i) {
       const auto& e = page->entry(i);
       const uint64_t cur = offset + done;
@@ -640,8 +847,10 @@ void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> o
           }
         }
         need = std::max(need, ahead_need);
+        if (recorder_) recorder_->block(stream, e.source, e.block, cur);
         const auto block = load_block(
-            e.source, e.block, static_cast<uint32_t>(std::min<uint64_t>(need, e.block.raw_length)));
+            e.source, e.block, static_cast<uint32_t>(std::min<uint64_t>(need, e.block.raw_length)),
+            Use::kDemand);
         if (chunk_check_) chunk_check_->check_once(stream, page->entry_offset(i), e, block);
         if (need > block->size()) {
           throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: a chunk at " +
@@ -665,7 +874,7 @@ void SnapshotReader::for_each_extent(
   bool run_zero = false;
   uint64_t at = offset;
   while (at < end) {
-    const auto page = load_page(page_for(stream, at));
+    const auto page = demand_page(stream, at);
     for (uint32_t i = page->find(at); i < page->entry_count() && at < end; ++i) {
       const bool zero = page->entry(i).kind == format::ChunkKind::kZero;
       const uint64_t e_end = std::min(page->entry_offset(i + 1), end);
@@ -683,7 +892,7 @@ void SnapshotReader::for_each_extent(
 
 ChunkPlacement SnapshotReader::locate(Stream stream, uint64_t offset) const {
   check_range(stream, offset, 1);
-  const auto page = load_page(page_for(stream, offset));
+  const auto page = demand_page(stream, offset);
   const uint32_t i = page->find(offset);
   const format::IndexEntry& e = page->entry(i);
   const bool zero = e.kind == format::ChunkKind::kZero;

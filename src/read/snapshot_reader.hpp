@@ -19,6 +19,8 @@
 #include "read/index_page.hpp"
 #include "read/lru_cache.hpp"
 #include "read/signature_check.hpp"
+#include "read/trace_prefetcher.hpp"
+#include "read/trace_recorder.hpp"
 #include "util/buffer.hpp"
 #include "util/thread_pool.hpp"
 
@@ -72,6 +74,9 @@ class SnapshotReader final : public Snapshot {
   VerifyReport verify(const ProgressFn& progress) const override;
   std::vector<AttachmentInfo> attachments() const override;
   std::vector<std::byte> read_attachment(const std::string& name) const override;
+  ReadStats stats() const override;
+  std::vector<std::byte> recorded_trace() const override;
+  void wait_for_prefetch() const override;
   /// The checked attachment table (empty without feature bit 4).
   const AttachmentTable& attachment_table() const { return attachments_; }
   /// The cipher of an encrypted snapshot (null otherwise).
@@ -83,6 +88,9 @@ class SnapshotReader final : public Snapshot {
 
  private:
   using Block = util::Buffer;
+  /// Who loads a page or block: a read (counted as a demand miss or a use of prefetched data),
+  /// the prefetcher (counted as prefetched), or anything else (readahead, verify).
+  enum class Use { kOther, kDemand, kPrefetch };
   /// What identifies a decoded block: where it is and everything its entry says about it, so
   /// that two entries that disagree about one block offset never share a cached decoding and
   /// each entry's block passes its own checks, whatever the cache holds.
@@ -100,7 +108,13 @@ class SnapshotReader final : public Snapshot {
 
   /// Index (into master_) of the page of `stream` containing `offset`.
   uint32_t page_for(Stream stream, uint64_t offset) const;
-  std::shared_ptr<const IndexPage> load_page(uint32_t page) const;
+  std::shared_ptr<const IndexPage> load_page(uint32_t page, Use use = Use::kOther) const;
+  /// The page of `stream` holding `offset`, loaded for a read (recorded when recording).
+  std::shared_ptr<const IndexPage> demand_page(Stream stream, uint64_t offset) const;
+  /// Reads the snapshot's trace (if replay is on) and starts the prefetcher.
+  void start_prefetch();
+  /// A read used a block the prefetcher loaded (or it was never prefetched).
+  void note_use(const BlockKey& key) const;
   /// Reads, checks (XXH3, and the GCM tag when encrypted) and decodes index page `page`.
   std::vector<unsigned char> read_page_bytes(uint32_t page) const;
   /// Checks the KDF cost against the cap, derives the keys from `password` and checks the key and
@@ -118,7 +132,7 @@ class SnapshotReader final : public Snapshot {
   /// A random read decodes only the prefix it needs the first time it touches an LZ4 block,
   /// and the whole block when a later read needs more of it.
   std::shared_ptr<const Block> load_block(uint8_t source, const format::BlockRef& ref,
-                                          uint32_t need = UINT32_MAX) const;
+                                          uint32_t need = UINT32_MAX, Use use = Use::kOther) const;
   /// Finds and opens base `index` of the base table.
   std::unique_ptr<SnapshotReader> open_base(size_t index) const;
   /// Starts decoding the data blocks of [offset, offset+length) on the pool (best effort).
@@ -155,8 +169,24 @@ class SnapshotReader final : public Snapshot {
       inflight_;
   mutable std::atomic<uint64_t> last_end_[kStreamCount] = {};
   mutable std::atomic<uint64_t> readahead_mark_[kStreamCount] = {};
+  mutable std::atomic<uint64_t> sequential_bytes_[kStreamCount] = {};
+  std::unique_ptr<TraceRecorder> recorder_;  ///< Null unless OpenOptions::record_trace.
+  // Statistics (ReadStats).
+  mutable std::atomic<uint64_t> demand_block_misses_{0}, demand_page_misses_{0}, demand_waits_{0};
+  mutable std::atomic<uint64_t> prefetched_pages_{0}, prefetched_blocks_{0}, prefetched_bytes_{0};
+  /// Prefetched blocks no read used yet, with their stored and decoded sizes; those evicted
+  /// unused move to evicted_unused_bytes_.
+  mutable std::mutex prefetched_mu_;
+  mutable std::unordered_map<BlockKey, std::pair<uint32_t, uint32_t>, BlockKeyHash> unused_;
+  mutable uint64_t unused_raw_ = 0;
+  mutable uint64_t unused_stored_ = 0;
+  mutable uint64_t evicted_unused_bytes_ = 0;
+  uint64_t trace_events_ = 0;
+  std::string trace_error_;
   // Declared last: destroyed (joined) first, while everything its tasks use still exists.
   std::unique_ptr<util::ThreadPool> pool_;
+  // After the pool: stopped (joined) before it, since its threads load through the reader.
+  std::unique_ptr<Prefetcher> prefetcher_;
 };
 
 }  // namespace hexz::read

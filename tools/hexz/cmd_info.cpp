@@ -11,6 +11,7 @@
 #include "hexz/snapshot.hpp"
 #include "json_writer.hpp"
 #include "password.hpp"
+#include "trace_report.hpp"
 
 namespace hexz::cli {
 namespace {
@@ -61,7 +62,7 @@ void json_ratio(JsonWriter& json, uint64_t logical, uint64_t stored) {
 }
 
 /// Renders `info` as the JSON object documented in docs/cli-json.md.
-std::string info_json(const SnapshotInfo& info) {
+std::string info_json(const SnapshotInfo& info, const std::optional<TraceSummary>& trace) {
   JsonWriter json;
   json.begin_object();
   json.key("format_version").value(version_text(info));
@@ -155,12 +156,19 @@ std::string info_json(const SnapshotInfo& info) {
     json.end_object();
   }
   json.end_array();
+  json.key("trace");
+  if (trace) {
+    write_trace_summary(json, *trace);
+  } else {
+    json.null();
+  }
   json.end_object();
   return json.str();
 }
 
 /// Renders `info` as aligned human-readable text.
-std::string info_text(const std::string& path, const SnapshotInfo& info) {
+std::string info_text(const std::string& path, const SnapshotInfo& info,
+                      const std::optional<TraceSummary>& trace) {
   std::string out;
   auto line = [&out](const std::string& indent, const std::string& name, const std::string& v) {
     std::string label = indent + name + ":";
@@ -232,6 +240,7 @@ std::string info_text(const std::string& path, const SnapshotInfo& info) {
       line("  ", a.name, bytes_text(a.size) + " (" + bytes_text(a.stored_size) + " stored)");
     }
   }
+  if (trace) line("", "boot trace", trace_summary_line(*trace));
   for (size_t b = 0; b < info.bases.size(); ++b) {
     const BaseInfo& base = info.bases[b];
     out += "base " + std::to_string(b + 1) + ":\n";
@@ -253,12 +262,22 @@ int run_info(const InfoArgs& args) {
   remote.endpoint = args.access.remote.endpoint;
   remote.cache_dir = args.access.remote.cache_dir;
   SnapshotInfo info;
+  std::optional<TraceSummary> trace;
   if (args.header_only) {
     info = Snapshot::peek(args.snapshot, remote);
   } else {
     SnapshotOpener opener(args.access);
     try {
-      info = opener.open(args.snapshot)->info();
+      OpenOptions options;
+      options.prefetch = false;
+      const auto snapshot = opener.open(args.snapshot, options);
+      info = snapshot->info();
+      try {
+        trace = stored_trace_summary(*snapshot);
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::kCorrupt && e.code() != ErrorCode::kUnsupported) throw;
+        std::fprintf(stderr, "hexz: warning: %s (it is not replayed)\n", e.what());
+      }
     } catch (const Error& e) {
       // Encrypted, and no password to be had (none supplied, no terminal to ask on): show what
       // the clear header says instead of nothing.
@@ -273,7 +292,7 @@ int run_info(const InfoArgs& args) {
                    args.snapshot.c_str());
     }
   }
-  std::cout << (args.json ? info_json(info) : info_text(args.snapshot, info));
+  std::cout << (args.json ? info_json(info, trace) : info_text(args.snapshot, info, trace));
   if (!std::cout.flush()) throw Error(ErrorCode::kIo, "cannot write to standard output");
   return kExitOk;
 }

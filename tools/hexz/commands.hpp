@@ -35,6 +35,8 @@ void add_sign_command(CLI::App& parent, CommandFn* selected);
 void add_serve_memory_command(CLI::App& parent, CommandFn* selected);
 /// `attach` (change a snapshot's attachments in place) and `attachment` (write one out).
 void add_attach_commands(CLI::App& parent, CommandFn* selected);
+/// `trace show|add|remove`: a snapshot's boot trace (recorded by the serving commands).
+void add_trace_command(CLI::App& parent, CommandFn* selected);
 /// `mount` and `umount`: a snapshot's streams as read-only files through FUSE (tools/mount/).
 void add_mount_commands(CLI::App& parent, CommandFn* selected);
 

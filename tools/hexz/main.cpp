@@ -44,6 +44,7 @@ void build_app(CLI::App& app, CommandFn* selected) {
   add_sign_command(app, selected);
   add_serve_memory_command(app, selected);
   add_attach_commands(app, selected);
+  add_trace_command(app, selected);
   add_mount_commands(app, selected);
 
   CLI::App* data = app.add_subcommand("data", "Commands that work on image data (data pack)");
