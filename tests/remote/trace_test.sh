@@ -16,7 +16,9 @@ unset HEXZ_BASE_PATH HEXZ_CACHE_DIR  # every run starts cold
 
 # --- a 64 MiB disk: random and zero regions; 40 read spots hold a known byte --------------------
 # Each spot is the first 4 KiB of its own 64 KiB block (the default block size) in a random
-# region, filled with the byte 0x10+i; they are read in a scattered order (pattern.txt).
+# region, filled with the byte 0x10+i. The 40 blocks come in 10 runs of 4 neighbours (which a
+# replay can fetch as one range each), read in a scattered order (pattern.txt): one run's
+# blocks are never read one after the other.
 python3 - "$WORK" <<'PY'
 import os, random, sys
 out = sys.argv[1]
@@ -26,9 +28,14 @@ disk = bytearray(rng.randbytes(size))
 zeros = [(16 << 20, 24 << 20), (40 << 20, 44 << 20), (60 << 20, 64 << 20)]
 for a, b in zeros:
     disk[a:b] = bytes(b - a)
-blocks = [b for b in range(size // 65536)
-          if not any(a <= b * 65536 < z for a, z in zeros)]
-spots = rng.sample(blocks, 40)  # scattered order, no two in one block
+def in_zero(b):
+    return any(a <= b * 65536 < z for a, z in zeros)
+starts = []
+while len(starts) < 10:
+    s = rng.randrange(size // 65536 - 4)
+    if not any(in_zero(b) for b in range(s - 1, s + 5)) and all(abs(s - t) > 8 for t in starts):
+        starts.append(s)
+spots = [s + k for k in range(4) for s in starts]  # every run's first block, then second, ...
 with open(os.path.join(out, "pattern.txt"), "w") as f:
     for i, b in enumerate(spots):
         disk[b * 65536:b * 65536 + 4096] = bytes([0x10 + i]) * 4096
@@ -65,19 +72,22 @@ unserve() {
   wait "$NBD_PID" 2>/dev/null || true
 }
 # run NAME ARGS...: serves with ARGS plus stats-file=NAME.json, reads the pattern (checking
-# every byte), stops the server; sets REQUESTS to nginx's requests from start to stop.
+# every byte), stops the server; sets REQUESTS to nginx's requests from start to stop and
+# READ_REQUESTS to those made while the client was reading.
 run() {
-  local name="$1" before
+  local name="$1" before reading
   shift
   before="$(wc -l <"$NGINX_LOG")"
   serve "$name" "$@" "stats-file=$WORK/$name.json"
   # A moment for the replay to start, as a booting VM's firmware gives it; the assertions
   # below are on the reader's own counts, not on timing.
   sleep 0.5
+  reading="$(wc -l <"$NGINX_LOG")"
   qemu-io -f raw -r "${QEMU_IO_ARGS[@]}" "nbd+unix:///?socket=$WORK/$name.sock" >"$name.io" 2>&1 ||
     fail "$name: qemu-io failed: $(tail -n 5 "$name.io")"
   if grep -q "Pattern verification failed" "$name.io"; then fail "$name: wrong bytes read"; fi
   [[ "$(grep -c '^read 4096/4096 bytes' "$name.io")" == 40 ]] || fail "$name: not 40 reads: $(cat "$name.io")"
+  READ_REQUESTS=$(($(wc -l <"$NGINX_LOG") - reading))
   unserve
   [[ -s "$name.json" ]] || fail "$name: no stats file written"
   REQUESTS=$(($(wc -l <"$NGINX_LOG") - before))
@@ -88,6 +98,7 @@ stat_of() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys
 # --- record on the plain snapshot ----------------------------------------------------------------
 run record "snapshot=$URL/disk.hxz" "record-trace=$WORK/boot.trace"
 req_record=$REQUESTS
+rreq_record=$READ_REQUESTS
 miss_record="$(stat_of record demand_block_misses)"
 [[ -s boot.trace ]] || fail "record-trace wrote no trace"
 [[ "$miss_record" -gt 30 ]] || fail "recording run: only $miss_record demand misses (expected > 30)"
@@ -105,7 +116,7 @@ want = [s // 65536 for s in spots]
 assert seen == want, f"trace order {seen} != read order {want}"
 assert t["summary"]["blocks"] >= 40, t["summary"]
 PY
-pass "recorded: $miss_record demand misses, $req_record requests; trace: $(python3 -c 'import json; s = json.load(open("trace.json"))["summary"]; print(s["blocks"], "blocks,", s["index_pages"], "index pages,", s["stored_bytes"], "stored bytes")')"
+pass "recorded: $miss_record demand misses, $req_record requests ($rreq_record while reading); trace: $(python3 -c 'import json; s = json.load(open("trace.json"))["summary"]; print(s["blocks"], "blocks,", s["index_pages"], "index pages,", s["stored_bytes"], "stored bytes")')"
 
 # --- store it in a copy, republish, replay -------------------------------------------------------
 cp www/disk.hxz traced.hxz
@@ -115,18 +126,21 @@ mv traced.hxz www/traced.hxz
 "$HEXZ" cat "$URL/traced.hxz" | cmp - disk.img || fail "the traced snapshot reads differently"
 run replay "snapshot=$URL/traced.hxz"
 req_replay=$REQUESTS
+rreq_replay=$READ_REQUESTS
 miss_replay="$(stat_of replay demand_block_misses)"
 [[ "$miss_replay" -le 2 ]] || fail "replay: $miss_replay demand misses (expected <= 2): $(cat replay.json)"
 [[ "$(stat_of replay prefetched_blocks)" -ge 40 ]] || fail "replay prefetched too little: $(cat replay.json)"
+[[ "$rreq_replay" -le 2 && "$rreq_replay" -lt "$rreq_record" ]] ||
+  fail "replay: $rreq_replay requests while reading (recording run: $rreq_record)"
 [[ "$req_replay" -lt "$req_record" ]] ||
-  fail "replay made $req_replay requests, not fewer than the recording run's $req_record"
-pass "replayed: $miss_replay demand misses, $req_replay requests (recording: $miss_record, $req_record); $(cat replay.json)"
+  fail "replay made $req_replay requests in all, not fewer than the recording run's $req_record"
+pass "replayed: $miss_replay demand misses, $req_replay requests ($rreq_replay while reading; recording: $miss_record misses, $req_record requests, $rreq_record while reading); $(cat replay.json)"
 
 run noprefetch "snapshot=$URL/traced.hxz" prefetch=false
 miss_off="$(stat_of noprefetch demand_block_misses)"
 [[ "$miss_off" -gt 30 ]] || fail "prefetch=false: only $miss_off demand misses (expected > 30)"
 [[ "$(stat_of noprefetch prefetched_blocks)" == 0 ]] || fail "prefetch=false prefetched: $(cat noprefetch.json)"
-pass "prefetch=false: $miss_off demand misses, $REQUESTS requests"
+pass "prefetch=false: $miss_off demand misses, $REQUESTS requests ($READ_REQUESTS while reading)"
 
 # --- a damaged trace is refused; the snapshot still reads ----------------------------------------
 cp www/disk.hxz victim.hxz
