@@ -92,6 +92,7 @@ guest_kernel
 GUEST_INITRD="$BENCH_DIR/initramfs.img"
 guest_initramfs "$GUEST_INITRD" "$here/boot_workload.sh"
 log "kernel $GUEST_KERNEL, corpus $CORPUS, $RUNS runs per case, cases $CASES, trace support $HAVE_TRACE"
+log "load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 
 # --- the images (reused from --workdir when newer than the corpus) -------------------------------
 fresh() { [[ -s "$1" && "$1" -nt "$CORPUS" ]]; }
@@ -160,7 +161,7 @@ log "nginx on 127.0.0.1:$NGINX_PORT, delay proxy ($DELAY_MS ms) at $URL"
 
 # --- one run -------------------------------------------------------------------------------------
 RESULTS="$BENCH_DIR/results.tsv"
-printf 'case\trun\tseconds\tstart_req\tstart_bytes\treq\tbytes\tvda\tstats\n' >"$RESULTS"
+printf 'case\trun\tseconds\tready\tstart_req\tstart_bytes\treq\tbytes\tvda\tstats\n' >"$RESULTS"
 log_lines() { wc -l <"$ACCESS_LOG"; }
 # log_sum FROM TO: "requests bytes" of access-log lines FROM+1..TO
 log_sum() { awk -v a="$1" -v b="$2" 'NR > a && NR <= b { n++; s += $5 } END { printf "%d %.0f\n", n, s }' "$ACCESS_LOG"; }
@@ -186,7 +187,7 @@ stop_plugin() {
 
 # run_case CASE RUN: one boot of CASE; appends a line to $RESULTS.
 run_case() {
-  local c="$1" r="$2" name="$1-$2" t0 secs l0 l1 l2 sock="$BENCH_DIR/$1-$2.sock" stats=""
+  local c="$1" r="$2" name="$1-$2" t0 t1 secs l0 l1 l2 sock="$BENCH_DIR/$1-$2.sock" stats=""
   local extra=()
   if ((HAVE_TRACE)); then
     stats="$BENCH_DIR/$name.stats.json"
@@ -196,6 +197,7 @@ run_case() {
   l0="$(log_lines)"
   l1="$l0"
   t0=$EPOCHREALTIME
+  t1=$t0
   case "$c" in
   local-raw)
     secs="$(guest_boot "$name" "$t0" "file=$CORPUS,format=raw,if=virtio,readonly=on")" ;;
@@ -207,6 +209,7 @@ run_case() {
     b-record) snap="$URL/disk.hxz"; extra+=("record-trace=$BENCH_DIR/boot.trace") ;;
     esac
     start_plugin "$sock" "snapshot=$snap" "${extra[@]}"
+    t1=$EPOCHREALTIME
     l1="$(log_lines)"
     secs="$(guest_boot "$name" "$t0" "file=nbd+unix:///?socket=$sock,format=raw,if=virtio,readonly=on")"
     stop_plugin ;;
@@ -214,6 +217,7 @@ run_case() {
     secs="$(guest_boot "$name" "$t0" "file=$URL/disk.qcow2,format=qcow2,if=virtio,readonly=on")" ;;
   d)
     curl -sf -o "$BENCH_DIR/download.img" "$URL/disk.img"
+    t1=$EPOCHREALTIME
     l1="$(log_lines)"
     secs="$(guest_boot "$name" "$t0" "file=$BENCH_DIR/download.img,format=raw,if=virtio,readonly=on")"
     rm -f "$BENCH_DIR/download.img" ;;
@@ -223,32 +227,37 @@ run_case() {
   [[ -n "$stats" && -s "$stats" ]] && st="$(tr -d '\n' <"$stats")"
   local vda
   vda="$(guest_vda "$name")"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$r" "$secs" "$(log_sum "$l0" "$l1" | tr ' ' '\t')" \
+  local ready
+  ready="$(python3 -c "print(f'{$t1 - $t0:.2f}')")"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$r" "$secs" "$ready" "$(log_sum "$l0" "$l1" | tr ' ' '\t')" \
     "$(log_sum "$l1" "$l2" | tr ' ' '\t')" "$vda" "$st" >>"$RESULTS"
-  log "$name: ${secs}s; requests/bytes at start $(log_sum "$l0" "$l1"), during boot $(log_sum "$l1" "$l2"); vda $vda; stats $st"
+  log "$name: ${secs}s (server ready / download done after ${ready}s); requests/bytes at start $(log_sum "$l0" "$l1"), during boot $(log_sum "$l1" "$l2"); vda $vda; stats $st"
 }
 
-for c in local-raw local-hxz a; do
-  has_case "$c" || continue
-  for r in $(seq "$RUNS"); do run_case "$c" "$r"; done
-done
+# The recording boot of (b) first; then the cases in rounds (each round boots every case once),
+# so that a change in the machine's load during the run falls on all cases alike.
 if has_case b; then
   if ((HAVE_TRACE)); then
     run_case b-record 1
     cp "$IMAGES/disk.hxz" "$WWW/disk-trace.hxz.tmp"
-    "$HEXZ" trace add "$WWW/disk-trace.hxz.tmp" "$BENCH_DIR/boot.trace"
+    "$HEXZ" trace add -q "$WWW/disk-trace.hxz.tmp" "$BENCH_DIR/boot.trace"
     mv "$WWW/disk-trace.hxz.tmp" "$WWW/disk-trace.hxz"
     "$HEXZ" trace show "$BENCH_DIR/boot.trace" --json >"$BENCH_DIR/trace.json"
-    for r in $(seq "$RUNS"); do run_case b "$r"; done
+    log "trace: $(tr -d '\n' <"$BENCH_DIR/trace.json")"
   else
-    log "case b skipped: this hexz has no 'hexz trace' (the trace interface of issue 13)"
+    log "case b skipped: this build has no record-trace= (the trace interface of issue 13)"
   fi
 fi
-for c in c d; do
-  has_case "$c" || continue
-  for r in $(seq "$RUNS"); do run_case "$c" "$r"; done
+ORDERED=()
+for c in local-raw local-hxz a b c d; do
+  [[ "$c" == b ]] && ((!HAVE_TRACE)) && continue
+  has_case "$c" && ORDERED+=("$c")
+done
+for r in $(seq "$RUNS"); do
+  for c in "${ORDERED[@]}"; do run_case "$c" "$r"; done
 done
 
+log "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 # --- the table -----------------------------------------------------------------------------------
 report=(--delay-ms "$DELAY_MS" --runs "$RUNS")
 [[ -s "$BENCH_DIR/trace.json" ]] && report+=(--trace-json "$BENCH_DIR/trace.json")

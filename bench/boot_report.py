@@ -51,10 +51,11 @@ def main():
     stored = trace_stored_bytes(a.trace_json) if a.trace_json else None
 
     out = []
-    out.append("| how the disk is served | time to marker, median (runs) | HTTP requests: "
-               "at start + during boot | bytes sent by nginx | guest reads | demand misses "
-               "(blocks + index pages) | prefetched / unused |")
-    out.append("|---|---|---|---|---|---|---|")
+    out.append("| how the disk is served | time to marker, median (runs) | of which server "
+               "start (d: download) | HTTP requests: at start + during boot | bytes sent by "
+               "nginx | guest reads | demand misses: blocks + index pages (waits on a "
+               "prefetch) | prefetched / unused |")
+    out.append("|---|---|---|---|---|---|---|---|")
     med = {}
     fetched = {}
     for c in ORDER:
@@ -71,7 +72,8 @@ def main():
         guest = f"{vda[0]} / {mb(int(vda[2]) * 512)}" if len(vda) >= 3 else "?"
         st = json.loads(pick["stats"] or "{}")
         if st:
-            misses = f"{st.get('demand_block_misses', '?')} + {st.get('demand_page_misses', '?')}"
+            misses = (f"{st.get('demand_block_misses', '?')} + "
+                      f"{st.get('demand_page_misses', '?')} ({st.get('demand_waits', '?')})")
             pref = (f"{mb(st.get('prefetched_bytes', 0))} / "
                     f"{mb(st.get('prefetched_unused_bytes', 0))}")
         else:
@@ -79,8 +81,10 @@ def main():
         http = "–" if c in ("local-raw", "local-hxz") else f"{sreq} + {req}"
         sent = "–" if c in ("local-raw", "local-hxz") else f"{mb(sbytes)} + {mb(nbytes)}"
         times = ", ".join(f"{s:.2f}" for s in secs)
+        ready = float(pick.get("ready") or 0)
+        start = "–" if c in ("local-raw", "c") else f"{ready:.2f} s"
         label = NAMES[c].format(d=a.delay_ms)
-        out.append(f"| {label} | {med[c]:.2f} s ({times}) | {http} | {sent} | {guest} | "
+        out.append(f"| {label} | {med[c]:.2f} s ({times}) | {start} | {http} | {sent} | {guest} | "
                    f"{misses} | {pref} |")
     print("\n".join(out))
     print()
