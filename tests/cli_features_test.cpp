@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "hexz/hexz.hpp"
 #include "support/cli_checks.hpp"
 #include "support/fixture.hpp"
 #include "support/json.hpp"
@@ -847,6 +848,79 @@ TEST_F(CliFeatures, HolesInheritNeedsBaseAndReadsAsTheMergedMemory) {
   ProcessResult cat = hexz({"cat", output("d.hxz"), "--stream", "memory"});
   ASSERT_TRUE(ok(cat));
   EXPECT_EQ(Bytes(cat.out.begin(), cat.out.end()), merged);
+}
+
+}  // namespace
+}  // namespace hexz_test
+
+// --- boot traces ------------------------------------------------------------------------------
+
+namespace hexz_test {
+namespace {
+
+/// Records a trace of a few scattered reads of `snap` through the library, into out/NAME.
+std::string record_trace_file(const std::string& snap, const std::string& path) {
+  hexz::OpenOptions o;
+  o.record_trace = true;
+  o.threads = 1;
+  const auto s = hexz::Snapshot::open(snap, o);
+  std::vector<std::byte> buf(4096);
+  for (uint64_t block : {9, 2, 13, 5}) s->read(hexz::Stream::kDisk, block << 16, buf);
+  const auto trace = s->recorded_trace();
+  write_file(path, Bytes(reinterpret_cast<const uint8_t*>(trace.data()),
+                         reinterpret_cast<const uint8_t*>(trace.data()) + trace.size()));
+  return path;
+}
+
+TEST_F(CliFeatures, TraceAddShowInfoAndRemove) {
+  const Bytes disk = random_bytes(1 << 20, 8);
+  const std::string snap = pack_disk("t", disk);
+  const Bytes original = read_file(snap);
+  const std::string trace = record_trace_file(snap, output("boot.trace"));
+  ProcessResult shown = hexz({"trace", "show", trace, "--json", "--events"});
+  ASSERT_TRUE(ok(shown));
+  Json j = parse_json(shown.out);
+  EXPECT_EQ(j["summary"]["blocks"].u64(), 4u);
+  EXPECT_EQ(j["summary"]["index_pages"].u64(), 1u);
+  ASSERT_EQ(j["events"].array.size(), 5u);
+  EXPECT_EQ(j["events"].array[0]["kind"].text, "index_page");
+  EXPECT_EQ(j["events"].array[1]["logical_offset"].u64(), 9u << 16);
+  EXPECT_EQ(j["events"].array[4]["logical_offset"].u64(), 5u << 16);
+  EXPECT_TRUE(is_error(hexz({"trace", "show", snap}), "has no boot trace"));
+  EXPECT_EQ(info_json(snap)["trace"].type, Json::Type::kNull);
+
+  ASSERT_TRUE(ok(hexz({"trace", "add", "-q", snap, trace})));
+  EXPECT_EQ(extract_disk(snap), disk);
+  EXPECT_TRUE(ok(hexz({"verify", "-q", snap})));
+  EXPECT_EQ(info_json(snap)["trace"]["blocks"].u64(), 4u);
+  ProcessResult text = hexz({"info", snap});
+  EXPECT_NE(text.out.find("boot trace:"), std::string::npos) << text.out;
+  ProcessResult stored = hexz({"trace", "show", snap});
+  ASSERT_TRUE(ok(stored));
+  EXPECT_NE(stored.out.find("4 blocks"), std::string::npos) << stored.out;
+  // `hexz attach` keeps hexz.* names for hexz; the trace is removed with `hexz trace remove`.
+  EXPECT_TRUE(is_usage_error(hexz({"attach", snap, "hexz.trace=" + trace})));
+  ASSERT_TRUE(ok(hexz({"trace", "remove", "-q", snap})));
+  EXPECT_EQ(read_file(snap), original);
+  EXPECT_TRUE(is_error(hexz({"trace", "remove", snap}), "has no boot trace"));
+}
+
+TEST_F(CliFeatures, TraceErrorsAreOneLineAndLeaveTheSnapshotAlone) {
+  const std::string a = pack_disk("a", random_bytes(1 << 20, 1));
+  const std::string b = pack_disk("b", random_bytes(1 << 20, 2));
+  const Bytes before = read_file(b);
+  const std::string trace = record_trace_file(a, output("a.trace"));
+  EXPECT_TRUE(is_error(hexz({"trace", "add", b, trace}), "recorded on another snapshot"));
+  Bytes damaged = read_file(trace);
+  damaged[75] ^= 1;
+  const std::string bad = input("bad.trace", damaged);
+  EXPECT_TRUE(is_error(hexz({"trace", "add", b, bad}), "checksum does not match"));
+  EXPECT_TRUE(is_error(hexz({"trace", "show", bad}), "is not a valid boot trace"));
+  EXPECT_TRUE(is_error(hexz({"trace", "add", b, output("missing.trace")}), "no such file"));
+  EXPECT_TRUE(is_error(hexz({"trace", "add", b, a}), "trace magic"));
+  EXPECT_TRUE(is_usage_error(hexz({"trace"})));
+  EXPECT_TRUE(is_usage_error(hexz({"trace", "add", b})));
+  EXPECT_EQ(read_file(b), before);
 }
 
 }  // namespace

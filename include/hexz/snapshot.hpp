@@ -91,8 +91,11 @@ struct ReadStats {
   std::string trace_error;       ///< Why the snapshot's trace was not replayed, if it was not.
   uint64_t remote_requests = 0;  ///< Range requests sent for this snapshot (remote only).
   uint64_t remote_bytes = 0;     ///< Bytes those requests fetched.
-  uint64_t hydrated_bytes = 0;   ///< Bytes hydrate_bytes_per_second fetched.
 };
+
+/// `stats` as one line of JSON (keys as the field names; trace_error only when set), ending in a
+/// newline: what the serving commands write to their --stats-file.
+std::string read_stats_json(const ReadStats& stats);
 
 /// Default cap on the Argon2id cost a reader spends before it knows whether the password is
 /// right: m <= 1 GiB (the format's largest memory cost) and t <= 16 passes. It leaves room for any

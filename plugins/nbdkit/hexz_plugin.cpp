@@ -229,6 +229,10 @@ int hexz_config(const char* key, const char* value) {
       }
       (k == "record-trace" ? g_config.record_trace : g_config.stats_file) = path;
       if (k == "record-trace") g_config.options.record_trace = true;
+    } else if (k == "hydrate") {
+      const int64_t n = nbdkit_parse_size(value);
+      if (n < 0) return -1;
+      g_config.options.hydrate_bytes_per_second = static_cast<uint64_t>(n);
     } else if (k == "prefetch") {
       const int b = nbdkit_parse_bool(value);
       if (b == -1) return -1;
@@ -358,25 +362,8 @@ void write_outputs() {
       write_file_atomically(g_config.record_trace, trace.data(), trace.size());
     }
     if (!g_config.stats_file.empty()) {
-      const hexz::ReadStats s = g_snapshot->stats();
-      char json[768];
-      const int n = std::snprintf(
-          json, sizeof json,
-          "{\"demand_block_misses\":%llu,\"demand_page_misses\":%llu,\"demand_waits\":%llu,"
-          "\"prefetched_pages\":%llu,\"prefetched_blocks\":%llu,\"prefetched_bytes\":%llu,"
-          "\"prefetched_unused_bytes\":%llu,\"trace_events\":%llu,\"prefetch_done\":%s,"
-          "\"remote_requests\":%llu,\"remote_bytes\":%llu}\n",
-          static_cast<unsigned long long>(s.demand_block_misses),
-          static_cast<unsigned long long>(s.demand_page_misses),
-          static_cast<unsigned long long>(s.demand_waits),
-          static_cast<unsigned long long>(s.prefetched_pages),
-          static_cast<unsigned long long>(s.prefetched_blocks),
-          static_cast<unsigned long long>(s.prefetched_bytes),
-          static_cast<unsigned long long>(s.prefetched_unused_bytes),
-          static_cast<unsigned long long>(s.trace_events), s.prefetch_done ? "true" : "false",
-          static_cast<unsigned long long>(s.remote_requests),
-          static_cast<unsigned long long>(s.remote_bytes));
-      write_file_atomically(g_config.stats_file, json, static_cast<size_t>(n));
+      const std::string json = hexz::read_stats_json(g_snapshot->stats());
+      write_file_atomically(g_config.stats_file, json.data(), json.size());
     }
   } catch (const std::exception& e) {
     nbdkit_error("hexz: %s", e.what());
@@ -524,6 +511,8 @@ struct nbdkit_plugin make_plugin() {
       "                     (store it with: hexz trace add SNAP FILE).\n"
       "prefetch=false       Do not replay the snapshot's boot trace (by default its blocks\n"
       "                     are fetched ahead of the reads when it has one).\n"
+      "hydrate=<RATE>       After the trace, fetch the rest of a remote snapshot into the\n"
+      "                     disk cache ($HEXZ_CACHE_DIR) at most RATE bytes per second.\n"
       "stats-file=<FILE>    Write the reader's statistics (JSON: demand misses, prefetched\n"
       "                     and never-used bytes, requests) after each connection and at exit.";
   p.magic_config_key = "snapshot";

@@ -30,6 +30,7 @@ the ``hexz`` command-line tool.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import io
 import operator
@@ -56,6 +57,9 @@ from ._errors import (
 __all__ = [
     "pack",
     "open",
+    "add_trace",
+    "remove_trace",
+    "describe_trace",
     "PackResult",
     "Snapshot",
     "StreamReader",
@@ -522,6 +526,26 @@ class Snapshot:
         message lists the names), CorruptSnapshotError if it is damaged."""
         return self._handle.read_attachment(name)
 
+    def recorded_trace(self) -> bytes:
+        """The boot trace recorded so far (needs ``open(..., record_trace=True)``): the order in
+        which reads first needed each index page and data block. Store it in the snapshot with
+        :func:`add_trace`; summarize it with :func:`describe_trace`. Raises
+        InvalidArgumentError if the snapshot was not opened to record."""
+        return self._handle.recorded_trace()
+
+    def read_stats(self) -> Dict[str, Any]:
+        """What reads and the prefetcher did so far: ``demand_block_misses`` and
+        ``demand_page_misses`` (reads that fetched a block or index page themselves),
+        ``demand_waits``, ``prefetched_pages``, ``prefetched_blocks``, ``prefetched_bytes``,
+        ``prefetched_unused_bytes`` (prefetched but not read), ``trace_events`` (of the trace
+        being replayed), ``prefetch_done``, ``trace_error`` (why the snapshot's trace is not
+        replayed, or None), ``remote_requests`` and ``remote_bytes``."""
+        return self._handle.read_stats()
+
+    def wait_for_prefetch(self) -> None:
+        """Blocks until the background prefetch (trace replay, index preload) has finished."""
+        self._handle.wait_for_prefetch()
+
     def verify(self, progress: Optional[ProgressCallback] = None) -> VerifyReport:
         """Reads and checks every section, block and chunk digest (like ``hexz verify``).
 
@@ -754,6 +778,10 @@ def open(
     require_encryption: bool = False,
     kdf_max_memory: Optional[Size] = None,
     kdf_max_iterations: Optional[int] = None,
+    record_trace: bool = False,
+    prefetch: bool = True,
+    preload_index: bool = False,
+    hydrate_rate: Optional[Size] = None,
 ) -> Snapshot:
     """Opens the snapshot at ``path`` for reading and validates its header and index.
 
@@ -790,6 +818,13 @@ def open(
             UnsupportedError without running it.
         kdf_max_iterations: likewise the most Argon2id passes (default:
             ``HEXZ_KDF_MAX_ITERATIONS``, else 16).
+        record_trace: record a boot trace (:meth:`Snapshot.recorded_trace`).
+        prefetch: replay the snapshot's boot trace, if it has one: its blocks are fetched in
+            the background ahead of the reads (default True).
+        preload_index: load the whole index in the background after open.
+        hydrate_rate: after the trace, fetch the rest of a remote snapshot into the disk
+            cache (``cache_dir``) in the background, at most this many bytes per second (an
+            int or a size string such as ``"50M"``); None (default) = do not.
 
     Returns:
         A :class:`Snapshot`; use it as a context manager.
@@ -841,5 +876,69 @@ def open(
         options["max_kdf_memory_kib"] = min(kib, _U32_MAX)
     if kdf_max_iterations is not None:
         options["max_kdf_iterations"] = _count("kdf_max_iterations", kdf_max_iterations, 1)
+    if hydrate_rate is not None:
+        options["hydrate_bytes_per_second"] = _size("hydrate_rate", hydrate_rate, _U64_MAX)
+    for name, flag in (
+        ("record_trace", record_trace),
+        ("prefetch", prefetch),
+        ("preload_index", preload_index),
+    ):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool")
+        options[name] = flag
     handle = _hexz.Snapshot.open(raw_path, options)
     return Snapshot(handle, os.fsdecode(raw_path))
+
+
+def _trace_bytes(trace: Union[bytes, PathLike]) -> bytes:
+    if isinstance(trace, (bytes, bytearray, memoryview)):
+        return bytes(trace)
+    with builtins.open(os.fsdecode(_path("trace", trace)), "rb") as f:
+        return f.read()
+
+
+def describe_trace(trace: Union[bytes, PathLike]) -> Dict[str, Any]:
+    """Checks a boot trace (bytes, or the path of a trace file) and summarizes it like
+    ``hexz trace show --json``: events, index_pages, blocks, blocks_per_stream, stored_bytes,
+    raw_bytes, duration_ms, index_digest. Raises CorruptSnapshotError for a damaged trace."""
+    return _hexz.describe_trace(_trace_bytes(trace))
+
+
+def _change_options(password: Optional[Union[str, bytes]], drop_signatures: bool) -> Dict[str, Any]:
+    options: Dict[str, Any] = {"drop_signatures": bool(drop_signatures)}
+    if password is not None:
+        options["password"] = _password(password)
+    return options
+
+
+def add_trace(
+    path: PathLike,
+    trace: Union[bytes, PathLike],
+    password: Optional[Union[str, bytes]] = None,
+    *,
+    drop_signatures: bool = False,
+) -> str:
+    """Stores ``trace`` (bytes from :meth:`Snapshot.recorded_trace`, or a trace file's path) as
+    the boot trace of the local snapshot ``path``, in place (its data is not rewritten), like
+    ``hexz trace add``. Returns the snapshot's new identity. Raises CorruptSnapshotError for a
+    damaged trace, InvalidArgumentError for one recorded on another snapshot (or a signed
+    snapshot without ``drop_signatures``), WrongPasswordError for an encrypted one without its
+    password."""
+    return _hexz.change_trace(
+        os.fsdecode(_path("path", path)),
+        _trace_bytes(trace),
+        _change_options(password, drop_signatures),
+    )["identity"]
+
+
+def remove_trace(
+    path: PathLike,
+    password: Optional[Union[str, bytes]] = None,
+    *,
+    drop_signatures: bool = False,
+) -> str:
+    """Removes the boot trace of the local snapshot ``path`` (``hexz trace remove``); returns
+    its new identity. Raises NotFoundError if it has none."""
+    return _hexz.change_trace(
+        os.fsdecode(_path("path", path)), None, _change_options(password, drop_signatures)
+    )["identity"]

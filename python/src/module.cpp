@@ -211,7 +211,76 @@ hexz::OpenOptions open_options(const py::dict& d) {
     o.max_kdf_memory_kib = get<uint32_t>(d, "max_kdf_memory_kib");
   if (d.contains("max_kdf_iterations"))
     o.max_kdf_iterations = get<uint32_t>(d, "max_kdf_iterations");
+  if (d.contains("record_trace")) o.record_trace = get<bool>(d, "record_trace");
+  if (d.contains("prefetch")) o.prefetch = get<bool>(d, "prefetch");
+  if (d.contains("preload_index")) o.preload_index = get<bool>(d, "preload_index");
+  if (d.contains("hydrate_bytes_per_second"))
+    o.hydrate_bytes_per_second = get<uint64_t>(d, "hydrate_bytes_per_second");
   return o;
+}
+
+py::bytes to_py_bytes(const std::vector<std::byte>& b) {
+  return py::bytes(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+std::vector<std::byte> from_py_bytes(const py::bytes& b) {
+  const std::string_view v(b);
+  const auto* p = reinterpret_cast<const std::byte*>(v.data());
+  return {p, p + v.size()};
+}
+
+py::dict trace_summary_dict(const hexz::TraceSummary& s) {
+  py::dict d;
+  d["events"] = s.events;
+  d["index_pages"] = s.index_pages;
+  d["blocks"] = s.blocks;
+  py::dict per;
+  for (int i = 0; i < hexz::kStreamCount; ++i) {
+    per[hexz::stream_name(static_cast<hexz::Stream>(i))] = s.blocks_per_stream[i];
+  }
+  d["blocks_per_stream"] = per;
+  d["stored_bytes"] = s.stored_bytes;
+  d["raw_bytes"] = s.raw_bytes;
+  d["duration_ms"] = s.duration_ms;
+  d["index_digest"] = s.index_digest_hex;
+  return d;
+}
+
+py::dict read_stats_dict(const hexz::ReadStats& s) {
+  py::dict d;
+  d["demand_block_misses"] = s.demand_block_misses;
+  d["demand_page_misses"] = s.demand_page_misses;
+  d["demand_waits"] = s.demand_waits;
+  d["prefetched_pages"] = s.prefetched_pages;
+  d["prefetched_blocks"] = s.prefetched_blocks;
+  d["prefetched_bytes"] = s.prefetched_bytes;
+  d["prefetched_unused_bytes"] = s.prefetched_unused_bytes;
+  d["trace_events"] = s.trace_events;
+  d["prefetch_done"] = s.prefetch_done;
+  d["trace_error"] = s.trace_error.empty() ? py::object(py::none()) : py::str(s.trace_error);
+  d["remote_requests"] = s.remote_requests;
+  d["remote_bytes"] = s.remote_bytes;
+  return d;
+}
+
+/// add_trace / remove_trace with the password and drop_signatures of `d`.
+py::dict change_trace(const std::string& path, const py::object& trace, const py::dict& d) {
+  hexz::AttachOptions o;
+  if (d.contains("password")) o.open.password = get<std::string>(d, "password");
+  if (d.contains("drop_signatures")) o.drop_signatures = get<bool>(d, "drop_signatures");
+  hexz::AttachResult r;
+  if (trace.is_none()) {
+    py::gil_scoped_release nogil;
+    r = hexz::remove_trace(path, o);
+  } else {
+    const std::vector<std::byte> bytes = from_py_bytes(trace.cast<py::bytes>());
+    py::gil_scoped_release nogil;
+    r = hexz::add_trace(path, bytes, o);
+  }
+  py::dict out;
+  out["identity"] = r.identity_hex;
+  out["signatures_dropped"] = r.signatures_dropped;
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -519,6 +588,16 @@ class PySnapshot {
 
   py::list attachments() const { return attachments_list(get()->attachments()); }
 
+  py::bytes recorded_trace() const { return to_py_bytes(get()->recorded_trace()); }
+
+  py::dict read_stats() const { return read_stats_dict(get()->stats()); }
+
+  void wait_for_prefetch() const {
+    const auto snapshot = get();
+    py::gil_scoped_release nogil;
+    snapshot->wait_for_prefetch();
+  }
+
   py::bytes read_attachment(const std::string& name) const {
     const auto snapshot = get();
     std::vector<std::byte> content;
@@ -599,6 +678,14 @@ PYBIND11_MODULE(_hexz, m) {
       "Parses '4096', '64K', '16M', '1G' (binary multiples); None if malformed.");
   m.def("format_bytes", &hexz::format_bytes, py::arg("count"),
         "Formats a byte count, e.g. '1.50 GiB'.");
+  m.def(
+      "describe_trace",
+      [](const py::bytes& b) {
+        return trace_summary_dict(
+            hexz::summarize_trace(hexz::decode_trace(from_py_bytes(b), "the trace")));
+      },
+      py::arg("trace"));
+  m.def("change_trace", &change_trace, py::arg("path"), py::arg("trace"), py::arg("options"));
   m.def("pack", &pack, py::arg("options"), py::arg("progress"),
         "pack(options: dict, progress: callable | None) -> dict. Use hexz.pack().");
 
@@ -624,5 +711,8 @@ PYBIND11_MODULE(_hexz, m) {
       .def("info", &PySnapshot::info)
       .def("attachments", &PySnapshot::attachments)
       .def("read_attachment", &PySnapshot::read_attachment, py::arg("name"))
+      .def("recorded_trace", &PySnapshot::recorded_trace)
+      .def("read_stats", &PySnapshot::read_stats)
+      .def("wait_for_prefetch", &PySnapshot::wait_for_prefetch)
       .def("verify", &PySnapshot::verify, py::arg("progress"));
 }

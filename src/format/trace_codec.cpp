@@ -17,6 +17,9 @@ constexpr uint16_t kVersion = 1;
 constexpr size_t kHeaderBytes = 64;
 constexpr size_t kEventBytes = 40;
 constexpr size_t kTrailerBytes = 8;
+/// Largest raw block (FORMAT.md rule E5) and the most a stored form may add to it (the tag).
+constexpr uint32_t kMaxBlockRaw = 16u << 20;
+constexpr uint32_t kMaxSealOverhead = 16;
 
 using util::load_le;
 using util::store_le;
@@ -117,8 +120,9 @@ Trace decode_trace(std::span<const std::byte> bytes, const std::string& what) {
       ev.stored_length = load_le<uint32_t>(e + 24);
       ev.raw_length = load_le<uint32_t>(e + 28);
       ev.checksum = load_le<uint64_t>(e + 32);
-      if (ev.stored_length == 0 || ev.raw_length == 0) {
-        throw bad(where + " (a block) has a zero length");
+      if (ev.stored_length == 0 || ev.raw_length == 0 || ev.raw_length > kMaxBlockRaw ||
+          ev.stored_length > kMaxBlockRaw + kMaxSealOverhead) {
+        throw bad(where + " (a block) has an invalid length");
       }
     }
     t.events.push_back(ev);

@@ -173,7 +173,7 @@ constexpr uint64_t kPrefetchGap = 64ull << 10;
 /// ... and a request fetches at most this much.
 constexpr uint64_t kPrefetchRequest = 2ull << 20;
 /// Requests in flight at once for a remote snapshot.
-constexpr unsigned kPrefetchThreads = 4;
+constexpr unsigned kPrefetchThreads = 8;
 /// Hydration fetches this much per request.
 constexpr uint64_t kHydrateRequest = 4ull << 20;
 
@@ -217,6 +217,13 @@ void SnapshotReader::start_prefetch() {
                                    e.codec};
         if (!blocks_listed.insert(BlockKey{e.source, ref}).second) continue;
         const SnapshotReader& holder = e.source == 0 ? *this : *base_readers_[e.source - 1];
+        const uint64_t data_end = holder.header_.tail_offset;
+        if (ref.offset < format::kHeaderSize || ref.offset > data_end ||
+            ref.stored_length > data_end - ref.offset) {
+          throw Error(ErrorCode::kCorrupt, "the boot trace of '" + file_->name() +
+                                               "' names a block outside the data region (at " +
+                                               num(ref.offset) + ")");
+        }
         items.push_back({PrefetchItem::Kind::kBlock, 0, e.source, ref, holder.file_.get(),
                          ref.offset, ref.stored_length});
       }

@@ -175,3 +175,49 @@ def test_mount_missing_url_is_one_error_line(cli, site, mount_point):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hexz: error: "), proc.stderr
     assert "not found (HTTP 404" in lines[0]
+
+
+def test_trace_replay_over_http(packed, tmp_path):
+    """Record a trace of scattered reads over HTTP, store it, serve the new file: the same reads
+    then find every block prefetched (no demand miss), in fewer requests."""
+    local = tmp_path / "vm.hxz"
+    shutil.copy(packed.snapshot, local)
+    offsets = [(o * 7919 * 4096) % (len(packed.disk) - 4096) for o in range(1, 25)]
+    server = Server(local)
+    try:
+        with hexz.open(f"{server.url}/vm.hxz", record_trace=True, threads=1) as snap:
+            for off in offsets:
+                assert snap.read(off, 4096) == packed.disk[off : off + 4096]
+            first = snap.read_stats()
+            trace = snap.recorded_trace()
+    finally:
+        server.stop()
+    assert first["demand_block_misses"] > 5
+    hexz.add_trace(local, trace)
+    server = Server(local)
+    try:
+        with hexz.open(f"{server.url}/vm.hxz", threads=1) as snap:
+            snap.wait_for_prefetch()
+            before = snap.read_stats()["remote_requests"]
+            for off in offsets:
+                assert snap.read(off, 4096) == packed.disk[off : off + 4096]
+            stats = snap.read_stats()
+    finally:
+        server.stop()
+    assert stats["trace_error"] is None
+    assert stats["demand_block_misses"] == 0
+    assert stats["prefetched_unused_bytes"] == 0
+    assert stats["remote_requests"] == before  # the reads sent no request at all
+    assert stats["remote_requests"] < first["remote_requests"]
+
+
+def test_hydrate_fills_the_disk_cache(site, packed, tmp_path):
+    cache = tmp_path / "cache"
+    url = f"{site.url}/vm.hxz"
+    with hexz.open(url, cache_dir=cache, hydrate_rate="256M", threads=1) as snap:
+        snap.wait_for_prefetch()
+    with hexz.open(url, cache_dir=cache, threads=1, prefetch=False) as snap:
+        assert snap.read(0, len(packed.disk)) == packed.disk
+        assert snap.read(0, len(packed.memory), "memory") == packed.memory
+        # Everything came from the disk cache: only the two requests of open() went out.
+        assert snap.read_stats()["remote_requests"] == 2

@@ -19,6 +19,14 @@ CLI::App* add_command(CLI::App& parent, const std::string& name, const std::stri
   return sub;
 }
 
+void check_user_attachment_name(const std::string& name) {
+  if (name.rfind("hexz.", 0) == 0) {
+    throw CLI::ValidationError("NAME=FILE",
+                               "attachment names starting with 'hexz.' are reserved (" + name +
+                                   "); store a boot trace with `hexz trace add`");
+  }
+}
+
 CLI::Validator size_transform(uint64_t max) {
   auto op = [max](std::string& text) -> std::string {
     std::optional<uint64_t> value = parse_size(text);

@@ -66,6 +66,10 @@ std::shared_ptr<CLI::Formatter> make_help_formatter();
 /// "1000" (a count that is not a whole number of KiB stays a plain number).
 std::string size_text(uint64_t bytes);
 
+/// Throws a usage error if `name` is reserved for hexz's own attachments (it starts with
+/// "hexz.", such as the boot trace hexz.trace, which `hexz trace add` checks and stores).
+void check_user_attachment_name(const std::string& name);
+
 /// Throws CLI::ValidationError (a usage error, exit status 2) with `message`.
 [[noreturn]] void usage_error(const std::string& message);
 

@@ -34,6 +34,7 @@ int run_attach(const AttachArgs& args) {
     if (eq == std::string::npos || eq == 0 || eq + 1 == a.size()) {
       throw CLI::ValidationError("NAME=FILE", "'" + a + "' is not NAME=FILE");
     }
+    check_user_attachment_name(a.substr(0, eq));
     set.push_back({a.substr(0, eq), a.substr(eq + 1), {}});
   }
   if (set.empty() && args.remove.empty()) {

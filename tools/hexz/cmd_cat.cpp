@@ -52,6 +52,7 @@ Stream choose_stream(const Snapshot& snapshot, const std::string& requested) {
 int run_cat(const CatArgs& args) {
   SnapshotOpener opener(args.access);
   OpenOptions options;
+  options.prefetch = false;  // a boot trace is for serving, not for this
   options.threads = args.threads;
   std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot, options);
   // `hexz cat SNAP >> SNAP` would append the snapshot to itself while reading it.

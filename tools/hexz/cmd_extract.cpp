@@ -117,6 +117,7 @@ int run_extract(const ExtractArgs& args) {
   InterruptGuard guard;
   SnapshotOpener opener(args.access);
   OpenOptions options;
+  options.prefetch = false;  // a boot trace is for serving, not for this
   options.threads = args.threads;
   std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot, options);
   // The files being read: an output must be none of them (compared by device and inode, so

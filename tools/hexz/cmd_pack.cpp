@@ -208,6 +208,7 @@ int run_pack(const PackArgs& args) {
     if (eq == std::string::npos || eq == 0 || eq + 1 == a.size()) {
       throw CLI::ValidationError("--attach", "'" + a + "' is not NAME=FILE");
     }
+    check_user_attachment_name(a.substr(0, eq));
     options.attachments.push_back({a.substr(0, eq), a.substr(eq + 1), {}});
   }
   options.endpoint = args.endpoint;

@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "atomic_output.hpp"
 #include "commands.hpp"
 #include "hexz/error.hpp"
 #include "hexz/memory.hpp"
@@ -18,6 +19,7 @@
 #include "interrupt.hpp"
 #include "json_writer.hpp"
 #include "password.hpp"
+#include "posix_io.hpp"
 
 namespace hexz::cli {
 namespace {
@@ -35,8 +37,18 @@ struct ServeMemoryArgs {
   bool json = false;
   bool quiet = false;
   bool keep_vmm_on_error = false;
+  bool no_prefetch = false;
+  std::string record_trace;  ///< --record-trace FILE
+  std::string stats_file;    ///< --stats-file FILE
   AccessArgs access;
 };
+
+/// Writes `bytes` to `path` (replacing it) through a temporary file.
+void write_output(const std::string& path, std::span<const std::byte> bytes) {
+  AtomicOutputFile out(path, true);
+  pwrite_all(out.fd(), bytes, 0, path);
+  out.commit(bytes.size());
+}
 
 FillUnit to_fill(const std::string& name) {
   if (name == "page") return FillUnit::kPage;
@@ -98,7 +110,12 @@ int run_serve_memory(const ServeMemoryArgs& args) {
   SnapshotOpener opener(args.access);
   OpenOptions open_options;
   open_options.threads = args.read_threads;
+  open_options.prefetch = !args.no_prefetch;
+  open_options.record_trace = !args.record_trace.empty();
   std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot, open_options);
+  if (const auto st = snapshot->stats(); !st.trace_error.empty()) {
+    std::fprintf(stderr, "hexz: warning: %s; it is not replayed\n", st.trace_error.c_str());
+  }
   const Stream stream = to_stream(args.stream);
   if (!snapshot->has_stream(stream)) {
     throw Error(ErrorCode::kOutOfRange, "the snapshot has no " + args.stream + " stream to serve");
@@ -152,6 +169,11 @@ int run_serve_memory(const ServeMemoryArgs& args) {
   }
   if (args.stats) print_stats(s);
   if (args.json) std::cout << stats_json(args, s) << std::flush;
+  if (!args.record_trace.empty()) write_output(args.record_trace, snapshot->recorded_trace());
+  if (!args.stats_file.empty()) {
+    const std::string json = read_stats_json(snapshot->stats());
+    write_output(args.stats_file, std::as_bytes(std::span(json.data(), json.size())));
+  }
   if (interrupt_signal() != 0) return interrupted_exit_status(interrupt_signal());
   return kExitOk;
 }
@@ -196,6 +218,17 @@ void add_serve_memory_command(CLI::App& parent, CommandFn* selected) {
                 "At the end, print faults, pages copied, zero pages, prefetched pages and the "
                 "p50/p99 fault service time on stderr");
   sub->add_flag("--json", args->json, "At the end, print the statistics as JSON on stdout");
+  sub->add_option("--record-trace", args->record_trace,
+                  "Record the order in which faults first need index pages and blocks; written "
+                  "to FILE at the end (store it with `hexz trace add SNAP FILE`)")
+      ->type_name("FILE");
+  sub->add_flag("--no-prefetch", args->no_prefetch,
+                "Do not replay the snapshot's boot trace (by default its blocks are fetched "
+                "ahead of the faults when it has one)");
+  sub->add_option("--stats-file", args->stats_file,
+                  "At the end, write the reader's statistics (JSON: demand misses, prefetched "
+                  "and never-used bytes, requests) to FILE")
+      ->type_name("FILE");
   sub->add_flag("-q,--quiet", args->quiet, "No messages on stderr except errors and --stats");
   sub->add_flag("--keep-vmm-on-error", args->keep_vmm_on_error,
                 "If a page cannot be read, or the server is stopped early, do not SIGKILL the "

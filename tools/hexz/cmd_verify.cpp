@@ -102,6 +102,7 @@ int run_verify(const VerifyArgs& args) {
   InterruptGuard guard;
   SnapshotOpener opener(args.access);
   OpenOptions options;
+  options.prefetch = false;  // a boot trace is for serving, not for this
   options.threads = args.threads;
   std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot, options);
   ProgressBar bar("verifying", progress_wanted(args.quiet || args.json));

@@ -402,16 +402,35 @@ std::unique_ptr<FsState> make_state(std::unique_ptr<Snapshot> snapshot,
   return st;
 }
 
-/// Decodes the index of the present streams from their start, as far as about `budget` bytes of
-/// decoded pages go (an entry takes ~80 bytes decoded; 4 KiB chunks assumed), into the reader's
-/// page cache.
-void preload_index(const Snapshot& snapshot, uint64_t budget) {
-  uint64_t remaining = budget / 80 * 4096;
-  for (Stream s : {Stream::kDisk, Stream::kMemory}) {
-    if (!snapshot.has_stream(s) || remaining == 0) continue;
-    const uint64_t n = std::min(snapshot.size(s), remaining);
-    if (n != 0) snapshot.for_each_extent(s, 0, n, [](uint64_t, uint64_t, bool) {});
-    remaining -= n;
+/// Writes `bytes` to `path` through a temporary file renamed into place. Throws kIo.
+void write_file_atomically(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  bool ok = fd >= 0;
+  size_t done = 0;
+  while (ok && done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
+  }
+  const int err = errno;
+  if (fd >= 0 && ::close(fd) != 0) ok = false;
+  if (ok && ::rename(tmp.c_str(), path.c_str()) == 0) return;
+  ::unlink(tmp.c_str());
+  throw Error(ErrorCode::kIo,
+              "cannot write '" + path + "': " + std::strerror(err != 0 ? err : errno));
+}
+
+/// Writes what `request` asks for once the mount has ended: the recorded trace, the statistics.
+void write_outputs(const MountRequest& request, const Snapshot& snapshot) {
+  if (!request.record_trace_path.empty()) {
+    const auto trace = snapshot.recorded_trace();
+    write_file_atomically(request.record_trace_path,
+                          std::string(reinterpret_cast<const char*>(trace.data()), trace.size()));
+  }
+  if (!request.stats_path.empty()) {
+    write_file_atomically(request.stats_path, read_stats_json(snapshot.stats()));
   }
 }
 
@@ -426,12 +445,19 @@ int serve(const MountRequest& request, const std::string& mount_point,
           const std::function<void()>& ready) {
   std::unique_ptr<FsState> state =
       make_state(request.open(), request.snapshot_path, request.foreground);
-  if (request.preload_index && request.index_cache_bytes != 0) {
-    preload_index(*state->snapshot, request.index_cache_bytes);
+  if (const auto stats = state->snapshot->stats(); !stats.trace_error.empty()) {
+    report(*state, "warning: " + stats.trace_error + "; it is not replayed");
   }
   Server server(state.get(), request.snapshot_path, mount_point, request.fuse_options);
   ready();
-  return server.run(default_threads(request.max_threads));
+  const int status = server.run(default_threads(request.max_threads));
+  try {
+    write_outputs(request, *state->snapshot);
+  } catch (const Error& e) {
+    report(*state, e.what());
+    return status == 0 ? 1 : status;
+  }
+  return status;
 }
 
 /// Writes all of `data` to `fd`, ignoring errors (the reader may have gone).

@@ -56,12 +56,11 @@ struct MountRequest {
   std::vector<std::string> fuse_options;
   /// Most FUSE worker threads serving requests at once (0 = a default based on the cores).
   unsigned max_threads = 0;
-  /// Decode the index before the mount goes live, as much of it as `index_cache_bytes` holds
-  /// (about 14 GiB of stream per 256 MiB with 4 KiB chunks), so that first reads only decode
-  /// their data block. Costs ~20 ms per GiB of stream at mount time.
-  bool preload_index = true;
-  /// The reader's index page budget (OpenOptions::page_cache_bytes of `open`).
-  uint64_t index_cache_bytes = 0;
+  /// When the mount ends, write the trace the snapshot recorded here (it must be opened with
+  /// OpenOptions::record_trace) and the reader's statistics (read_stats_json); empty = do not.
+  /// Absolute paths (the serving process runs in "/").
+  std::string record_trace_path;
+  std::string stats_path;
   /// Opens the snapshot; called in the process that serves the mount (after it detached from the
   /// caller, which matters because the reader starts threads). May prompt for a password.
   std::function<std::unique_ptr<Snapshot>()> open;
