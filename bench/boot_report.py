@@ -53,7 +53,7 @@ def main():
     out = []
     out.append("| how the disk is served | time to marker, median (runs) | of which server "
                "start (d: download) | HTTP requests: at start + during boot | bytes sent by "
-               "nginx | guest reads | demand misses: blocks + index pages (waits on a "
+               "nginx | guest reads (their wait) | demand misses: blocks + index pages (waits on a "
                "prefetch) | prefetched / unused |")
     out.append("|---|---|---|---|---|---|---|---|")
     med = {}
@@ -69,7 +69,9 @@ def main():
         req, nbytes = int(pick["req"]), int(pick["bytes"])
         fetched[c] = sbytes + nbytes
         vda = pick["vda"].split()
-        guest = f"{vda[0]} / {mb(int(vda[2]) * 512)}" if len(vda) >= 3 else "?"
+        # reads completed / sectors read; the fourth field is the ms the reads waited in all
+        guest = (f"{vda[0]} / {mb(int(vda[2]) * 512)} ({int(vda[3]) / 1000:.1f} s)"
+                 if len(vda) >= 4 else "?")
         st = json.loads(pick["stats"] or "{}")
         if st:
             misses = (f"{st.get('demand_block_misses', '?')} + "
