@@ -19,11 +19,13 @@
 #              time starts with the download)
 # Per case: HTTP requests and bytes sent (nginx's access log, split into the ones before the
 # server was ready and the rest), the guest's virtio reads (/sys/block/vda/stat), and for the
-# plugin the reader's statistics (stats-file=, once the plugin has it).
+# plugin the reader's statistics (stats-file=, once the plugin has it). The markdown table
+# (bench/boot_report.py) goes to standard output: docs/benchmarks.md, "Issue 13".
 #
 # Options: --runs N; --corpus DISK.img (default /work/perf-tmp/corpus/disk-v1.img);
-# --workdir DIR keeps the packed and converted images there and reuses them (default: a fresh
-# temporary directory); --cases LIST (comma-separated, default all); --delay-ms MS (20);
+# --workdir DIR keeps the packed and converted images there and reuses them while they are newer
+# than the corpus (delete disk.hxz after changing the packer; default: a fresh temporary
+# directory), and copies results.tsv, table.md and trace.json there; --cases LIST (comma-separated, default all); --delay-ms MS (20);
 # --keep leaves the temporary directory (logs, consoles) in place.
 # Environment: HEXZ (default build/tools/hexz/hexz), HEXZ_PLUGIN (default
 # build/plugins/nbdkit/nbdkit-hexz-plugin.so). Builds nothing. Uses nginx, nbdkit,
