@@ -41,6 +41,7 @@ mount_run() {
     failed "$name: the mount did not come up: $(cat "$name.log")"
     return 1
   fi
+  sleep 0.3  # the replay of a local trace takes milliseconds; let it run before the reads
   local direct=(iflag=direct)
   # the probe reads the first spot: it is the first block read either way
   dd if=mnt/disk of=/dev/null bs=4k skip=$(($(head -n 1 pattern.txt) * 16)) count=1 "${direct[@]}" \

@@ -79,9 +79,16 @@ run() {
   shift
   before="$(wc -l <"$NGINX_LOG")"
   serve "$name" "$@" "stats-file=$WORK/$name.json"
-  # A moment for the replay to start, as a booting VM's firmware gives it; the assertions
-  # below are on the reader's own counts, not on timing.
-  sleep 0.5
+  # Let the server's background work (index preload, trace replay) finish first, as a booting
+  # VM's firmware gives it time: wait until nginx has seen no request for 0.3 s (at most 10 s).
+  # The assertions below are on the reader's own counts, not on timing.
+  local n quiet=0
+  for _ in $(seq 100); do
+    n="$(wc -l <"$NGINX_LOG")"
+    sleep 0.1
+    if [[ "$(wc -l <"$NGINX_LOG")" == "$n" ]]; then quiet=$((quiet + 1)); else quiet=0; fi
+    ((quiet < 3)) || break
+  done
   reading="$(wc -l <"$NGINX_LOG")"
   qemu-io -f raw -r "${QEMU_IO_ARGS[@]}" "nbd+unix:///?socket=$WORK/$name.sock" >"$name.io" 2>&1 ||
     fail "$name: qemu-io failed: $(tail -n 5 "$name.io")"
