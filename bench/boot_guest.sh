@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Guest side of bench/boot_bench.sh (sourced, not run): the kernel, a minimal initramfs that
 # runs a boot-like read workload against a read-only root disk, and one timed QEMU (TCG) boot.
 #
@@ -40,10 +41,10 @@ guest_kernel() {
 guest_initramfs() {
   local out="$1" workload="$2" dir busybox kind path name
   busybox="$(command -v busybox || true)"
-  [[ -n "$busybox" ]] && ! ldd "$busybox" >/dev/null 2>&1 || {
+  if [[ -z "$busybox" ]] || ldd "$busybox" >/dev/null 2>&1; then
     echo "boot_guest: a static busybox is needed (package busybox-static)" >&2
     return 1
-  }
+  fi
   dir="$(mktemp -d "${BENCH_DIR:-/tmp}/initramfs.XXXXXX")"
   mkdir -p "$dir/bin" "$dir/lib/modules" "$dir/proc" "$dir/sys" "$dir/root"
   cp "$busybox" "$dir/bin/busybox"

@@ -53,7 +53,7 @@ mount_run() {
   "$HEXZ" umount mnt || fusermount3 -u mnt
   wait "$pid"
   local rc=$?
-  ((ok)) && pass "$name: 12 scattered reads match the source" || failed "$name: a read differs"
+  if ((ok)); then pass "$name: 12 scattered reads match the source"; else failed "$name: a read differs"; fi
   check "$name: the mount process ended with status 0 (got $rc)" test "$rc" = 0
 }
 

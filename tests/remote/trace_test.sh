@@ -161,8 +161,9 @@ for bad in damaged.trace truncated.trace; do
   rc=$?
   set -e
   [[ "$rc" != 0 ]] || fail "a $bad was accepted"
-  [[ "$(wc -l <err.txt)" == 1 ]] && grep -q '^hexz: error: ' err.txt ||
+  if [[ "$(wc -l <err.txt)" != 1 ]] || ! grep -q '^hexz: error: ' err.txt; then
     fail "$bad: expected one 'hexz: error:' line, got: $(cat err.txt)"
+  fi
   pass "$bad refused (exit $rc): $(cat err.txt)"
 done
 cmp victim.hxz www/disk.hxz || fail "a refused trace changed the snapshot"
