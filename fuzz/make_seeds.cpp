@@ -142,6 +142,25 @@ int main(int argc, char** argv) {
     o.attachments.push_back({"vmstate", "", std::vector<std::byte>(3000, std::byte{0x5a})});
     o.attachments.push_back({"config", "", {std::byte{'{'}, std::byte{'}'}}});
     snapshot_seeds("attach", pack("attach", o, disk, {}), false);
+    // A boot trace (the attachment hexz.trace): decoded and replayed into the caches on open.
+    {
+      o = {};
+      pack("trace", o, disk, mem);
+      const std::string path = (g_tmp / "trace.hxz").string();
+      hexz::OpenOptions ro;
+      ro.record_trace = true;
+      ro.threads = 1;
+      std::vector<std::byte> trace;
+      {
+        const auto s = hexz::Snapshot::open(path, ro);
+        std::vector<std::byte> buf(512);
+        for (uint64_t at : {40000, 3000, 20000}) s->read(hexz::Stream::kDisk, at, buf);
+        s->read(hexz::Stream::kMemory, 10000, buf);
+        trace = s->recorded_trace();
+      }
+      hexz::add_trace(path, trace);
+      snapshot_seeds("trace", read(path), false);
+    }
     // A thin snapshot (its base is not resolved by the in-memory reader).
     o = {};
     pack("base", o, disk, {});

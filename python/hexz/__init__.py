@@ -214,6 +214,10 @@ class PackResult:
         file_size: its size in bytes.
         seconds: wall time of the pack.
         dictionary_bytes: size of the trained Zstd dictionary (0 if none).
+        memory_limit: the dedup table's memory limit in force (bytes).
+        dedup_table_bytes: memory the dedup table took at the end.
+        dedup_unrecorded_chunks, dedup_unrecorded_bytes: unique chunks (and their bytes) the
+            full dedup table could not record (0 unless memory_limit was reached).
         warnings: non-fatal conditions worth telling the user.
         streams: per stream packed (``"disk"``, ``"memory"``), the counters ``hexz info --json``
             shows: logical_size, chunks, zero_chunks, duplicate_chunks, stored_blocks,
@@ -224,6 +228,10 @@ class PackResult:
     file_size: int
     seconds: float
     dictionary_bytes: int = 0
+    memory_limit: int = 0
+    dedup_table_bytes: int = 0
+    dedup_unrecorded_chunks: int = 0
+    dedup_unrecorded_bytes: int = 0
     warnings: Tuple[str, ...] = ()
     streams: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
@@ -252,6 +260,7 @@ _PACK_OPTIONS = (
     "base",
     "base_dirs",
     "holes_inherit",
+    "memory_limit",
     "encrypt",
     "password",
     "kdf_memory",
@@ -312,6 +321,10 @@ def pack(
               chunks the base lacks. ``base_dirs``: directories searched for the base's own
               bases. ``holes_inherit=True`` (with ``base``): the holes of sparse inputs mean
               "unchanged since the base" (Firecracker diff snapshots), not zeros.
+            - ``memory_limit``: most memory the dedup table may take (a size such as ``"1G"``;
+              default a quarter of the RAM). Once full, new chunks are no longer recorded for
+              dedup: ``PackResult.dedup_unrecorded_chunks`` / ``_bytes`` say how many, and a
+              warning says so.
             - ``password``: encrypt (AES-256-GCM, key derived from the password with
               Argon2id); it implies ``encrypt=True``.
             - ``attach``: named attachments, a dict ``{name: bytes or path}`` (e.g.
@@ -378,6 +391,8 @@ def pack(
             d["train_dictionary"] = bool(value)
         elif key == "base":
             d[key] = _path(key, value)
+        elif key == "memory_limit":
+            d[key] = _size(key, value, _U64_MAX)
         elif key == "base_dirs":
             if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
                 raise TypeError("base_dirs must be a list of paths")
@@ -410,6 +425,10 @@ def pack(
         file_size=result["file_size"],
         seconds=result["seconds"],
         dictionary_bytes=result["dictionary_bytes"],
+        memory_limit=result["memory_limit"],
+        dedup_table_bytes=result["dedup_table_bytes"],
+        dedup_unrecorded_chunks=result["dedup_unrecorded_chunks"],
+        dedup_unrecorded_bytes=result["dedup_unrecorded_bytes"],
         warnings=tuple(result["warnings"]),
         streams=result["streams"],
     )

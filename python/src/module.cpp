@@ -163,6 +163,7 @@ hexz::PackOptions pack_options(const py::dict& d) {
   if (d.contains("base")) o.base_path = get<std::string>(d, "base");
   if (d.contains("base_dirs")) o.base_dirs = get<std::vector<std::string>>(d, "base_dirs");
   if (d.contains("holes_inherit")) o.holes_inherit = get<bool>(d, "holes_inherit");
+  if (d.contains("memory_limit")) o.memory_limit = get<uint64_t>(d, "memory_limit");
   // encrypt=True needs a password; a password alone implies encrypt=True.
   if (d.contains("password")) {
     o.password = get<std::string>(d, "password");
@@ -395,6 +396,10 @@ py::dict pack_result_dict(const hexz::PackResult& r) {
   d["dictionary_bytes"] = r.dictionary_bytes;
   d["warnings"] = r.warnings;
   d["streams"] = streams_dict(r.streams);
+  d["memory_limit"] = r.memory_limit;
+  d["dedup_table_bytes"] = r.dedup_table_bytes;
+  d["dedup_unrecorded_chunks"] = r.dedup_unrecorded_chunks;
+  d["dedup_unrecorded_bytes"] = r.dedup_unrecorded_bytes;
   return d;
 }
 

@@ -342,6 +342,7 @@ namespace {
 constexpr uint64_t kHeadBytes = 64 << 10;
 constexpr uint64_t kMaxTailBytes = 256ull << 20;
 constexpr uint64_t kWindowBudget = 64ull << 20;
+constexpr size_t kMaxWindows = 512;
 
 /// A range being fetched or recently fetched; readers of a sub-range wait for it.
 struct Window {
@@ -550,9 +551,6 @@ class HttpFile final : public ReadableFile {
     }
   }
 
-  /// Reads through readahead windows: a read that continues where an earlier one ended fetches
-  /// readahead_ bytes in one request, and reads inside a window (even one still in flight) are
-  /// served from it.
   /// Serves [offset, offset+out.size()) from a window that holds it, waiting for one still in
   /// flight. `lock` holds win_mu_. Returns false if no window holds it.
   bool serve_from_window(std::unique_lock<std::mutex>& lock, uint64_t offset,
@@ -625,9 +623,12 @@ class HttpFile final : public ReadableFile {
   void evict_windows() const {
     uint64_t total = 0;
     for (const auto& x : windows_) total += x->length;
-    for (auto it = windows_.begin(); it != windows_.end() && total > kWindowBudget;) {
+    size_t count = windows_.size();  // also bounded in number: every read scans them
+    for (auto it = windows_.begin();
+         it != windows_.end() && (total > kWindowBudget || count > kMaxWindows);) {
       if ((*it)->done) {
         total -= (*it)->length;
+        --count;
         it = windows_.erase(it);
       } else {
         ++it;

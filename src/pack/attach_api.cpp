@@ -118,6 +118,7 @@ AttachResult update_attachments(const std::string& path, const std::vector<Attac
   o.trusted_keys.clear();
   o.verify_reads = false;
   o.threads = 1;
+  o.prefetch = false;
   read::SnapshotReader reader(io::open_local_file(path), o, false);
   const format::Header& old = reader.header();
   if (old.version_minor > format::kVersionMinorAttachments) {

@@ -14,6 +14,7 @@ BaseIndex::BaseIndex(const std::string& path, const std::vector<std::string>& ba
   options.base_dirs = base_dirs;
   options.endpoint = endpoint;
   options.threads = 1;
+  options.prefetch = false;  // a boot trace is for serving
   // Its bases are opened too: their indexes hold the digests of the chunks it references.
   // A local file or a URL (http(s)://, s3://): only its header, tail and index are read.
   reader_ =

@@ -48,6 +48,7 @@ PackResult commit_overlay(const std::string& overlay_path, const PackOptions& op
   open_options.base_dirs = options.base_dirs;
   open_options.endpoint = options.endpoint;
   open_options.verify_reads = true;  // base bytes become part of the new snapshot's chunks
+  open_options.prefetch = false;
   std::unique_ptr<Snapshot> snapshot;
   try {
     snapshot = Snapshot::open(options.base_path, open_options);

@@ -140,6 +140,7 @@ PackResult flatten(const std::string& snapshot_path, const PackOptions& options,
   // repacked: bad bytes of a base must not become a new snapshot that verifies.
   OpenOptions verified = open_options;
   verified.verify_reads = true;
+  verified.prefetch = false;
   const auto snapshot = Snapshot::open(snapshot_path, verified);
   std::vector<std::unique_ptr<packing::SnapshotSource>> sources;
   packing::PackJob job{o, {}, nullptr, load_attachments(o.attachments)};

@@ -33,6 +33,7 @@ SignResult sign_snapshot(const std::string& snapshot_path, const std::string& pr
   o.trusted_keys.clear();
   o.verify_reads = false;
   o.threads = 1;
+  o.prefetch = false;
   read::SnapshotReader reader(io::open_local_file(snapshot_path), o, false);
   reader.check_index_digest();  // sign only an identity that names this index
   const auto& h = reader.header();

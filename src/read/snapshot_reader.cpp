@@ -161,7 +161,7 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
     chunk_check_ = std::make_unique<ChunkCheck>(name, cipher_.get(), chain_.get());
   }
   if (options_.record_trace) recorder_ = std::make_unique<TraceRecorder>(header_.index_digest);
-  if (!as_base && resolve_bases) start_prefetch();
+  if (!as_base) start_prefetch();
 }
 
 namespace {
@@ -208,11 +208,12 @@ void SnapshotReader::start_prefetch() {
           add_page(e.page);
           continue;
         }
-        if (e.source > base_readers_.size()) {
+        if (e.source > bases_.size()) {
           throw Error(ErrorCode::kCorrupt, "the boot trace of '" + file_->name() + "' names base " +
                                                num(e.source) + ", which it does not have");
         }
-        if (options_.block_cache_bytes == 0) continue;  // nowhere to keep decoded blocks
+        // Nowhere to keep decoded blocks, or a base this reader did not open.
+        if (options_.block_cache_bytes == 0 || e.source > base_readers_.size()) continue;
         const format::BlockRef ref{e.file_offset, e.checksum, e.stored_length, e.raw_length,
                                    e.codec};
         if (!blocks_listed.insert(BlockKey{e.source, ref}).second) continue;
@@ -409,9 +410,9 @@ std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
       mismatch = candidate + " cannot be used (" + e.what() + ")";  // keep searching
       continue;
     }
-    if (reader->header_.identity == rec.identity && reader->header_.file_size == rec.file_size) {
-      return reader;
-    }
+    // The identity decides (FORMAT.md section 11.4); file_size is informative: a base whose
+    // attachment region was moved in place keeps its identity but not its size.
+    if (reader->header_.identity == rec.identity) return reader;
     mismatch = candidate + " has identity " +
                hash::to_hex(reader->header_.identity.data(), 32).substr(0, 16) + "…";
   }

@@ -221,3 +221,28 @@ def test_hydrate_fills_the_disk_cache(site, packed, tmp_path):
         assert snap.read(0, len(packed.memory), "memory") == packed.memory
         # Everything came from the disk cache: only the two requests of open() went out.
         assert snap.read_stats()["remote_requests"] == 2
+
+
+def test_open_costs_two_requests_whatever_the_index_size(tmp_path):
+    """Opening a remote snapshot reads the head and the tail, not the index pages (each is
+    loaded when a read needs it, or in the background with preload_index)."""
+    img = tmp_path / "big.img"
+    img.write_bytes(random.Random(3).randbytes(40 << 20))  # 10240 chunks: 3 index pages
+    snap_path = tmp_path / "big.hxz"
+    hexz.pack(snap_path, disk=img)
+    server = Server(snap_path)
+    try:
+        url = f"{server.url}/big.hxz"
+        with hexz.open(url, threads=1) as snap:
+            assert snap.read_stats()["remote_requests"] == 2
+            assert snap.read(30 << 20, 4096) == img.read_bytes()[30 << 20 : (30 << 20) + 4096]
+            # One index page and one block (at most 2 requests when they are far apart).
+            assert snap.read_stats()["remote_requests"] <= 4
+            assert snap.read_stats()["demand_page_misses"] == 1
+        with hexz.open(url, threads=1, preload_index=True) as snap:
+            snap.wait_for_prefetch()
+            stats = snap.read_stats()
+            assert stats["prefetched_pages"] == 3
+            assert stats["remote_requests"] == 2 + 3
+    finally:
+        server.stop()

@@ -1,4 +1,5 @@
-// The `mount` and `umount` subcommands: a snapshot's streams as read-only files through FUSE.
+// The `mount` and `umount` subcommands: a snapshot's streams as files through FUSE (read-only,
+// or writable into the side files of an overlay directory with --overlay).
 // The FUSE code lives in tools/mount/ (linked in when hexz is built with HEXZ_BUILD_FUSE).
 #include <unistd.h>
 
@@ -32,6 +33,7 @@ struct MountArgs {
   uint64_t hydrate_rate = 0;  ///< --hydrate RATE (bytes per second)
   std::string record_trace;   ///< --record-trace FILE
   std::string stats_file;     ///< --stats-file FILE
+  std::string overlay;        ///< --overlay SIDEDIR
   unsigned threads = 0;
   unsigned fuse_threads = 0;
   std::vector<std::string> fuse_options;  ///< -o, split at commas
@@ -87,6 +89,9 @@ int run_mount(const MountArgs& args) {
   options.threads = args.threads;
   const std::string path = request.snapshot_path;
   request.open = [opener, options, path] { return opener->open(path, options); };
+  request.overlay_dir = anchored(args.overlay);
+  // The header (read again, cheaply, with the options that opened the snapshot).
+  request.peek = [opener, path] { return Snapshot::peek(path, opener->last_options()); };
   return mount::mount_snapshot(request);
 }
 
@@ -118,8 +123,8 @@ int run_umount(const std::string&) {
 void add_mount_commands(CLI::App& parent, CommandFn* selected) {
   auto args = std::make_shared<MountArgs>();
   CLI::App* sub = add_command(parent, "mount",
-                              "Mount a snapshot read-only: its streams appear as the files "
-                              "'disk' and 'memory' in DIR",
+                              "Mount a snapshot: its streams appear as the files 'disk' and "
+                              "'memory' in DIR (read-only, or writable with --overlay)",
                               selected, [args] { return run_mount(*args); });
   sub->add_option("SNAP", args->snapshot, "Snapshot file (.hxz)")->type_name("")->required();
   sub->add_option("DIR", args->mount_point, "Existing directory to mount on")
@@ -156,6 +161,12 @@ void add_mount_commands(CLI::App& parent, CommandFn* selected) {
                   "When the mount ends, write the reader's statistics (JSON: demand misses, "
                   "prefetched and never-used bytes, requests) to FILE")
       ->type_name("FILE");
+  sub->add_option("--overlay", args->overlay,
+                  "Make the files writable: writes go to sparse side files in SIDEDIR "
+                  "(disk.overlay, memory.overlay; created on first use, reused by later mounts of "
+                  "the same snapshot); fold them back with `hexz commit SIDEDIR/disk.overlay "
+                  "--base SNAP -o NEW.hxz`")
+      ->type_name("SIDEDIR");
   sub->add_option("-o", args->fuse_options,
                   "Mount options, comma-separated: allow_other (other users, e.g. a VMM running "
                   "as another user, may read the files; needs user_allow_other in "
@@ -175,6 +186,7 @@ void add_mount_commands(CLI::App& parent, CommandFn* selected) {
       ->capture_default_str();
   add_access_options(sub, args->access);
   sub->footer(std::string("Unmount with 'hexz umount DIR' (or 'fusermount3 -u DIR').\n"
+                          "Without --overlay the files are read-only (writes fail with EROFS).\n"
                           "SIZE accepts a byte count with an optional binary suffix K, M or G.\n") +
               kAccessFooter);
 

@@ -27,6 +27,7 @@
 #include "hexz/error.hpp"
 #include "hexz/types.hpp"
 #include "hexz_mount.hpp"
+#include "overlay.hpp"
 
 namespace hexz::mount {
 namespace {
@@ -35,7 +36,8 @@ namespace {
 constexpr fuse_ino_t kRootIno = FUSE_ROOT_ID;  // 1
 constexpr fuse_ino_t kDiskIno = 2;
 constexpr fuse_ino_t kMemoryIno = 3;
-/// The snapshot never changes while mounted: the kernel may cache names and attributes long.
+/// The snapshot never changes while mounted, and with an overlay only writes through this mount
+/// change the files (the kernel sees those): it may cache names and attributes long.
 constexpr double kCacheSeconds = 86400.0;
 /// Largest read request the kernel sends us (it also caps this at its own limit).
 constexpr unsigned kMaxRead = 1u << 20;
@@ -46,11 +48,15 @@ struct FileNode {
   Stream stream = Stream::kDisk;
   const char* name = "";
   uint64_t size = 0;
+  /// With --overlay: where writes go and the written ranges are read from; null = read-only.
+  SideFile* side = nullptr;
 };
 
-/// What the request handlers share (read-only once the mount is live).
+/// What the request handlers share (read-only once the mount is live, except the side files'
+/// contents, which SideFile guards).
 struct FsState {
   std::unique_ptr<Snapshot> snapshot;
+  std::unique_ptr<Overlay> overlay;  ///< Null for a read-only mount.
   std::vector<FileNode> files;
   struct timespec mtime = {};
   uid_t uid = 0;
@@ -93,7 +99,7 @@ void fill_attr(const FsState& st, fuse_ino_t ino, struct stat* attr) {
     return;
   }
   const FileNode* f = st.file(ino);
-  attr->st_mode = S_IFREG | 0444;
+  attr->st_mode = S_IFREG | (f->side != nullptr ? 0644 : 0444);
   attr->st_nlink = 1;
   attr->st_size = static_cast<off_t>(f->size);
   attr->st_blocks = static_cast<blkcnt_t>((f->size + 511) / 512);
@@ -135,9 +141,26 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* /*fi*/) {
   fuse_reply_attr(req, &attr, kCacheSeconds);
 }
 
-void op_setattr(fuse_req_t req, fuse_ino_t /*ino*/, struct stat* /*attr*/, int /*to_set*/,
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
                 struct fuse_file_info* /*fi*/) {
-  fuse_reply_err(req, EROFS);
+  const FsState& st = state_of(req);
+  const FileNode* f = st.file(ino);
+  if (f == nullptr || f->side == nullptr) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  // A writable file keeps its stream's size, mode and owner; setting its times (touch) or its
+  // size to what it is already is accepted and changes nothing.
+  constexpr int kTimes = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+                         FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
+  if ((to_set & ~(kTimes | FUSE_SET_ATTR_SIZE)) != 0 ||
+      ((to_set & FUSE_SET_ATTR_SIZE) != 0 && static_cast<uint64_t>(attr->st_size) != f->size)) {
+    fuse_reply_err(req, EPERM);
+    return;
+  }
+  struct stat out;
+  fill_attr(st, ino, &out);
+  fuse_reply_attr(req, &out, kCacheSeconds);
 }
 
 void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -179,10 +202,18 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
     return;
   }
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC) != 0) {
-    fuse_reply_err(req, EROFS);
-    return;
+    if (st.file(ino)->side == nullptr) {
+      fuse_reply_err(req, EROFS);
+      return;
+    }
+    if ((fi->flags & O_TRUNC) != 0) {  // the file keeps its stream's size
+      fuse_reply_err(req, EPERM);
+      return;
+    }
   }
-  fi->keep_cache = 1;  // Contents never change: keep the page cache across opens.
+  // Contents change only through this mount's writes, which keep the page cache up to date:
+  // keep it across opens.
+  fi->keep_cache = 1;
   fi->direct_io = 0;
   fi->noflush = 1;  // Nothing to flush on close.
   fuse_reply_open(req, fi);
@@ -209,6 +240,18 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
   // One buffer per FUSE worker thread, grown to the largest request seen.
   thread_local std::vector<std::byte> buffer;
   if (buffer.size() < n) buffer.resize(std::max<size_t>(n, 128 * 1024));
+  if (f->side != nullptr) {
+    const int err =
+        f->side->read(*st.snapshot, f->stream, offset, std::span<std::byte>(buffer.data(), n));
+    if (err != 0) {
+      report(st, std::string("read of ") + f->name + " at offset " + std::to_string(offset) +
+                     " failed: " + std::strerror(err));
+      fuse_reply_err(req, err);
+      return;
+    }
+    fuse_reply_buf(req, reinterpret_cast<const char*>(buffer.data()), n);
+    return;
+  }
   try {
     st.snapshot->read(f->stream, offset, std::span<std::byte>(buffer.data(), n));
   } catch (const std::exception& e) {
@@ -218,6 +261,71 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     return;
   }
   fuse_reply_buf(req, reinterpret_cast<const char*>(buffer.data()), n);
+}
+
+void op_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+              struct fuse_file_info* /*fi*/) {
+  const FsState& st = state_of(req);
+  const FileNode* f = st.file(ino);
+  if (f == nullptr) {
+    fuse_reply_err(req, EBADF);
+    return;
+  }
+  if (f->side == nullptr) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  if (off < 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  const auto offset = static_cast<uint64_t>(off);
+  if (size == 0) {
+    fuse_reply_write(req, 0);
+    return;
+  }
+  if (offset >= f->size) {  // the file has its stream's fixed size, like a disk
+    fuse_reply_err(req, ENOSPC);
+    return;
+  }
+  const auto n = static_cast<size_t>(std::min<uint64_t>(size, f->size - offset));
+  const int err =
+      f->side->write(*st.snapshot, f->stream, offset, std::as_bytes(std::span<const char>(buf, n)));
+  if (err != 0) {
+    report(st, std::string("write of ") + f->name + " at offset " + std::to_string(offset) +
+                   " failed: " + std::strerror(err));
+    fuse_reply_err(req, err);
+    return;
+  }
+  fuse_reply_write(req, n);
+}
+
+void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info* /*fi*/) {
+  const FsState& st = state_of(req);
+  const FileNode* f = st.file(ino);
+  if (f == nullptr) {
+    fuse_reply_err(req, EBADF);
+    return;
+  }
+  const int err = f->side != nullptr ? f->side->sync(datasync != 0) : 0;
+  if (err != 0) report(st, std::string("fsync of ") + f->name + " failed: " + std::strerror(err));
+  fuse_reply_err(req, err);
+}
+
+/// Creating, removing or renaming names: the directory lists exactly the snapshot's streams.
+void op_mknod(fuse_req_t req, fuse_ino_t /*parent*/, const char* /*name*/, mode_t /*mode*/,
+              dev_t /*rdev*/) {
+  fuse_reply_err(req, EPERM);
+}
+void op_mkdir(fuse_req_t req, fuse_ino_t /*parent*/, const char* /*name*/, mode_t /*mode*/) {
+  fuse_reply_err(req, EPERM);
+}
+void op_unlink(fuse_req_t req, fuse_ino_t /*parent*/, const char* /*name*/) {
+  fuse_reply_err(req, EPERM);
+}
+void op_rename(fuse_req_t req, fuse_ino_t /*parent*/, const char* /*name*/,
+               fuse_ino_t /*newparent*/, const char* /*newname*/, unsigned int /*flags*/) {
+  fuse_reply_err(req, EPERM);
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t /*ino*/) {
@@ -230,17 +338,20 @@ void op_statfs(fuse_req_t req, fuse_ino_t /*ino*/) {
   s.f_blocks = static_cast<fsblkcnt_t>((total + 4095) / 4096);
   s.f_files = st.files.size() + 1;
   s.f_namemax = 255;
-  s.f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
+  s.f_flag = (st.overlay != nullptr ? 0 : ST_RDONLY) | ST_NOSUID | ST_NODEV;
   fuse_reply_statfs(req, &s);
 }
 
 void op_init(void* /*userdata*/, struct fuse_conn_info* conn) {
   conn->want |= FUSE_CAP_ASYNC_READ;  // Concurrent reads of one file.
+  // Writes (with --overlay) go through to the side file at once, so that an error (ENOSPC)
+  // is the writer's and the side file is what the mount showed when it ends.
   conn->want &= ~static_cast<unsigned>(FUSE_CAP_WRITEBACK_CACHE);
   conn->max_read = kMaxRead;
+  conn->max_write = kMaxRead;
 }
 
-fuse_lowlevel_ops make_ops() {
+fuse_lowlevel_ops make_ops(bool writable) {
   fuse_lowlevel_ops ops = {};
   ops.init = op_init;
   ops.lookup = op_lookup;
@@ -250,6 +361,15 @@ fuse_lowlevel_ops make_ops() {
   ops.read = op_read;
   ops.readdir = op_readdir;
   ops.statfs = op_statfs;
+  if (writable) {
+    ops.write = op_write;
+    ops.fsync = op_fsync;
+    ops.mknod = op_mknod;
+    ops.mkdir = op_mkdir;
+    ops.unlink = op_unlink;
+    ops.rmdir = op_unlink;
+    ops.rename = op_rename;
+  }
   return ops;
 }
 
@@ -304,8 +424,10 @@ class Server {
   Server(FsState* state, const std::string& snapshot_path, const std::string& mount_point,
          const std::vector<std::string>& extra_options)
       : mount_point_(mount_point) {
-    const fuse_lowlevel_ops ops = make_ops();
-    std::string opts = "ro,default_permissions,subtype=hexz,max_read=" + std::to_string(kMaxRead) +
+    const bool writable = state->overlay != nullptr;
+    const fuse_lowlevel_ops ops = make_ops(writable);
+    std::string opts = std::string(writable ? "rw" : "ro") +
+                       ",default_permissions,subtype=hexz,max_read=" + std::to_string(kMaxRead) +
                        ",fsname=" + escape_option("hexz:" + snapshot_path);
     for (const std::string& option : extra_options) {
       if (option != "allow_other" && option != "allow_root") {
@@ -445,12 +567,37 @@ int serve(const MountRequest& request, const std::string& mount_point,
           const std::function<void()>& ready) {
   std::unique_ptr<FsState> state =
       make_state(request.open(), request.snapshot_path, request.foreground);
+  if (!request.overlay_dir.empty()) {
+    if (!request.peek) {
+      throw Error(ErrorCode::kInternal, "MountRequest::peek is needed with an overlay");
+    }
+    const SnapshotInfo info = request.peek();
+    if (info.encrypted) {
+      // The side files would hold decrypted bytes (the writes, and the copied-up blocks).
+      throw Error(ErrorCode::kUnsupported,
+                  "--overlay on an encrypted snapshot is not supported: the side files would "
+                  "store its data unencrypted");
+    }
+    state->overlay = open_overlay(request.overlay_dir, mount_point, *state->snapshot,
+                                  request.snapshot_path, info.identity_hex);
+    for (FileNode& f : state->files)
+      f.side = state->overlay->sides[static_cast<int>(f.stream)].get();
+  }
   if (const auto stats = state->snapshot->stats(); !stats.trace_error.empty()) {
     report(*state, "warning: " + stats.trace_error + "; it is not replayed");
   }
   Server server(state.get(), request.snapshot_path, mount_point, request.fuse_options);
   ready();
-  const int status = server.run(default_threads(request.max_threads));
+  int status = server.run(default_threads(request.max_threads));
+  // The loop has ended: no request runs any more. Make the writes durable before the lock on
+  // the overlay directory is released.
+  for (const FileNode& f : state->files) {
+    if (f.side == nullptr) continue;
+    if (const int err = f.side->sync(false); err != 0) {
+      report(*state, "cannot sync side file '" + f.side->path() + "': " + std::strerror(err));
+      status = 1;
+    }
+  }
   try {
     write_outputs(request, *state->snapshot);
   } catch (const Error& e) {

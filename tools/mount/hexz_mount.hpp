@@ -1,10 +1,12 @@
-// Serving the streams of a snapshot as read-only files through FUSE 3 (`hexz mount`), and
-// taking such a mount down again (`hexz umount`).
+// Serving the streams of a snapshot as files through FUSE 3 (`hexz mount`), and taking such a
+// mount down again (`hexz umount`).
 //
 // The mount shows one directory with a regular file per stream present in the snapshot: `disk`
 // and/or `memory`, each with the stream's exact size. Reads go through the library's reader
 // (hexz::Snapshot: block and index caches, sequential readahead, parallel decode); the kernel
-// keeps what it read in its page cache (the snapshot never changes while mounted).
+// keeps what it read in its page cache (the snapshot never changes while mounted). The files
+// are read-only, unless the mount has an overlay directory (`--overlay DIR`, overlay.hpp): then
+// they are writable and writes go to sparse side files there.
 #pragma once
 
 #include <cstdint>
@@ -61,6 +63,14 @@ struct MountRequest {
   /// Absolute paths (the serving process runs in "/").
   std::string record_trace_path;
   std::string stats_path;
+  /// With --overlay: the directory of the side files (absolute; created if missing, its parent
+  /// must exist); the files become writable (see open_overlay() in overlay.hpp). Empty = a
+  /// read-only mount.
+  std::string overlay_dir;
+  /// The snapshot's header facts (Snapshot::peek: its identity, which the overlay directory
+  /// records and checks, and whether it is encrypted, which an overlay refuses); called in the
+  /// serving process after `open`. Required with overlay_dir.
+  std::function<SnapshotInfo()> peek;
   /// Opens the snapshot; called in the process that serves the mount (after it detached from the
   /// caller, which matters because the reader starts threads). May prompt for a password.
   std::function<std::unique_ptr<Snapshot>()> open;
@@ -71,7 +81,8 @@ struct MountRequest {
 /// false, returns 0 in the calling process as soon as the mount is live, while a detached child
 /// serves it (the child returns from this function only when the mount ends; its caller should
 /// then exit). Errors found before the mount is live (no FUSE, bad mount point, unreadable or
-/// encrypted snapshot, refused mount) are thrown as hexz::Error in the calling process. Returns
+/// encrypted snapshot, an overlay directory of another snapshot or in use, refused mount) are
+/// thrown as hexz::Error in the calling process. Returns
 /// the serving process's exit status.
 int mount_snapshot(const MountRequest& request);
 
