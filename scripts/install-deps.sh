@@ -33,6 +33,8 @@ packages=(
   # booting a Debian kernel from a busybox root file system, squashfuse for comparisons)
   libfuse3-dev fuse3 nbdkit nbdkit-plugin-dev libnbd-bin qemu-utils qemu-system-x86
   linux-image-amd64 busybox-static kmod squashfs-tools squashfuse util-linux
+  # bench/boot_bench.sh: QEMU's curl block driver (a qcow2 disk read over http)
+  qemu-block-extra
   # remote snapshots (libcurl) and their tests: nginx (HTTP ranges; https with a certificate
   # made by openssl), Ceph radosgw (S3)
   libcurl4-openssl-dev curl openssl nginx ceph-mon ceph-osd radosgw ceph-common
