@@ -910,6 +910,27 @@ TEST_F(CliFeatures, TraceAddShowInfoAndRemove) {
   EXPECT_TRUE(is_error(hexz({"trace", "remove", snap}), "has no boot trace"));
 }
 
+TEST_F(CliFeatures, CommitAndPackShareTheLevelRangesOfEachCodec) {
+  const std::string d = input("d.img", random_bytes(8192, 1));
+  for (const char* cmd : {"pack", "commit"}) {
+    std::vector<std::string> base =
+        std::string(cmd) == "pack"
+            ? std::vector<std::string>{"pack", "--disk", d, "-o", output("x.hxz")}
+            : std::vector<std::string>{"commit",        d,    "--base",
+                                       output("b.hxz"), "-o", output("x.hxz")};
+    auto with = [&](std::vector<std::string> extra) {
+      auto args = base;
+      args.insert(args.end(), extra.begin(), extra.end());
+      return hexz(args);
+    };
+    EXPECT_TRUE(is_usage_error(with({"--compression", "lz4", "--level", "13"}))) << cmd;
+    EXPECT_TRUE(is_usage_error(with({"--level", "23"}))) << cmd;
+    EXPECT_TRUE(is_usage_error(with({"--level", "-1"}))) << cmd;
+    EXPECT_TRUE(is_usage_error(with({"--compression", "brotli"}))) << cmd;
+    EXPECT_FALSE(fs::exists(output("x.hxz"))) << cmd;
+  }
+}
+
 TEST_F(CliFeatures, TraceErrorsAreOneLineAndLeaveTheSnapshotAlone) {
   const std::string a = pack_disk("a", random_bytes(1 << 20, 1));
   const std::string b = pack_disk("b", random_bytes(1 << 20, 2));

@@ -19,6 +19,26 @@ CLI::App* add_command(CLI::App& parent, const std::string& name, const std::stri
   return sub;
 }
 
+void add_compression_options(CLI::App* sub, std::string& codec, int& level) {
+  sub->add_option("--compression", codec, "Block compression codec")
+      ->type_name("lz4|zstd")
+      ->check(codec_validator())
+      ->capture_default_str();
+  sub->add_option("--level", level,
+                  "Compression level: zstd 1..22 (default 3), lz4 1..12 (default 1, >1 = HC); "
+                  "0 = the codec's default")
+      ->type_name("N")
+      ->capture_default_str();
+}
+
+void check_compression_level(const std::string& codec, int level) {
+  const int max_level = codec == "lz4" ? 12 : 22;
+  if (level < 0 || level > max_level) {
+    usage_error("--level " + std::to_string(level) + " is out of range for " + codec +
+                ": use 1 to " + std::to_string(max_level) + " (0 = the codec's default)");
+  }
+}
+
 void check_user_attachment_name(const std::string& name) {
   if (name.rfind("hexz.", 0) == 0) {
     throw CLI::ValidationError("NAME=FILE",

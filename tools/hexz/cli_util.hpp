@@ -70,6 +70,13 @@ std::string size_text(uint64_t bytes);
 /// "hexz.", such as the boot trace hexz.trace, which `hexz trace add` checks and stores).
 void check_user_attachment_name(const std::string& name);
 
+/// Adds --compression lz4|zstd and --level N (0 = the codec's default), bound to `codec` and
+/// `level`, to `sub`: pack and commit share them.
+void add_compression_options(CLI::App* sub, std::string& codec, int& level);
+
+/// Throws a usage error unless `level` is 0 or a level of `codec` ("lz4": 1..12, "zstd": 1..22).
+void check_compression_level(const std::string& codec, int level);
+
 /// Throws CLI::ValidationError (a usage error, exit status 2) with `message`.
 [[noreturn]] void usage_error(const std::string& message);
 

@@ -122,6 +122,7 @@ PackResult commit_side_file(const CommitArgs& args, const SideFileInput& side,
 
 /// Runs `commit` for `args`; returns the exit status.
 int run_commit(const CommitArgs& args) {
+  check_compression_level(args.compression, args.level);
   const std::optional<SideFileInput> side = side_file_of(args.overlay);
   PackOptions options;
   options.output_path = args.output;
@@ -170,15 +171,7 @@ void add_commit_command(CLI::App& parent, CommandFn* selected) {
   sub->add_option("-o,--output", args->output, "Thin snapshot to write (.hxz)")
       ->type_name("OUT.hxz")
       ->required();
-  sub->add_option("--compression", args->compression, "Block compression codec")
-      ->type_name("lz4|zstd")
-      ->check(codec_validator())
-      ->capture_default_str();
-  sub->add_option("--level", args->level,
-                  "Compression level: zstd 1..22 (default 3), lz4 1..12; 0 = the codec's default")
-      ->type_name("N")
-      ->check(int_range(0, 22))
-      ->capture_default_str();
+  add_compression_options(sub, args->compression, args->level);
   add_threads_option(
       sub, args->threads,
       "Worker threads for hashing and compression; 0 = all cores (output identical)");

@@ -23,10 +23,6 @@
 namespace hexz::cli {
 namespace {
 
-/// Highest --level per codec (LZ4 HC and zstd).
-constexpr int kMaxLz4Level = 12;
-constexpr int kMaxZstdLevel = 22;
-
 /// Command-line values of `pack`.
 struct PackArgs {
   std::string disk;
@@ -96,13 +92,7 @@ void chunk_like_base(const PackArgs& args, PackOptions& options) {
 /// Refuses out-of-range option values as usage errors (exit status 2, like malformed ones), with
 /// the same ranges the help states.
 void check_ranges(const PackArgs& args) {
-  const bool lz4 = args.compression == "lz4";
-  const int max_level = lz4 ? kMaxLz4Level : kMaxZstdLevel;
-  if (args.level < 0 || args.level > max_level) {
-    usage_error("--level " + std::to_string(args.level) + " is out of range for " +
-                args.compression + ": use 1 to " + std::to_string(max_level) +
-                " (0 = the codec's default)");
-  }
+  check_compression_level(args.compression, args.level);
   if (!args.cdc) {
     const uint64_t c = args.chunk_size;
     if (c < kMinChunkSize || c > kMaxChunkSize || (c & (c - 1)) != 0) {
@@ -289,15 +279,7 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
                   "Snapshot file to write (.hxz), or s3://bucket/key to pack and upload")
       ->type_name("OUT.hxz")
       ->required();
-  sub->add_option("--compression", args->compression, "Block compression codec")
-      ->type_name("lz4|zstd")
-      ->check(codec_validator())
-      ->capture_default_str();
-  sub->add_option("--level", args->level,
-                  "Compression level: zstd 1..22 (default 3), lz4 1..12 (default 1, >1 = HC); "
-                  "0 = the codec's default")
-      ->type_name("N")
-      ->capture_default_str();
+  add_compression_options(sub, args->compression, args->level);
   CLI::Option* chunk_size = sub->add_option("--chunk-size", args->chunk_size,
                                             "Fixed dedup/index unit, a power of two from 512 to 1M")
                                 ->type_name("SIZE")
