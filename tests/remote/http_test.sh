@@ -144,4 +144,15 @@ HEXZ_REMOTE_RETRIES=3 "$REMOTE_PROBE" interrupt "$URL/base.hxz" "$WORK/disk.img"
   "kill $NGINX_PID; sleep 0.3" >probe.txt || fail "server stopped: $(cat probe.txt)"
 grep -q "gave up after 3 attempts" probe.txt || fail "server stopped message: $(cat probe.txt)"
 pass "server stopped mid-read: $(cat probe.txt)"
+# The backend breaks down after the open: verify reports the problems as unreadable, exit 4.
+python3 "$(dirname "${BASH_SOURCE[0]}")/failing_server.py" "$WORK/www/base.hxz" 2 "$WORK/fail.port" &
+FAIL_PID=$!
+PIDS+=("$FAIL_PID")
+for _ in $(seq 100); do [[ -s "$WORK/fail.port" ]] && break; sleep 0.05; done
+rc=0
+HEXZ_REMOTE_RETRIES=1 "$HEXZ" verify "http://127.0.0.1:$(cat "$WORK/fail.port")/base.hxz" \
+  >/dev/null 2>err.txt || rc=$?
+[[ "$rc" == 4 ]] || fail "verify of a failing backend: exit $rc (want 4), $(head -3 err.txt)"
+grep -q "^hexz: error: unreadable: " err.txt || fail "verify unreadable message: $(head -3 err.txt)"
+pass "verify of a backend that fails after the open: exit 4, $(head -1 err.txt)"
 echo "all http tests passed"
