@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -626,6 +627,37 @@ TEST_F(CliOperatorPasswords, TheTerminalPromptAllowsThreeTries) {
   r = shell("script -qec \"'$HEXZ' verify -q '" + plain_ + "'; echo EXIT=\\$?\" /dev/null");
   EXPECT_EQ(r.out.find("Password"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("EXIT=0"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace hexz_test
+
+namespace hexz_test {
+namespace {
+
+/// The pid of a process that has exited (reaped): nothing runs under it now.
+pid_t dead_pid() {
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return pid;
+}
+
+TEST_F(CliOperator, ExtractRemovesWhatAKilledExtractLeftBehind) {
+  const Bytes disk = make_disk_image(50000, 15);
+  const std::string snap = output("x.hxz");
+  ASSERT_TRUE(exited_ok(hexz({"pack", "--disk", input("x.img", disk), "-o", snap, "-q"})));
+  const std::string dest = output("out.img");
+  const std::string stale = dest + ".tmp-" + std::to_string(dead_pid()) + "-000003";
+  const std::string live = dest + ".tmp-" + std::to_string(::getpid()) + "-000001";
+  write_file(stale, Bytes{1, 2, 3});
+  write_file(live, Bytes{4});
+  ASSERT_TRUE(exited_ok(hexz({"extract", snap, "--disk", dest})));
+  EXPECT_EQ(read_file(dest), disk);
+  EXPECT_FALSE(fs::exists(stale)) << "a dead writer's temporary file is removed";
+  EXPECT_TRUE(fs::exists(live)) << "a live writer's is not";
+  fs::remove(live);
 }
 
 }  // namespace

@@ -154,4 +154,9 @@ struct PackResult {
 /// count (except with encryption, which draws a fresh random salt and snapshot id).
 PackResult pack(const PackOptions& options, const ProgressFn& progress = {});
 
+/// Removes the temporary files that killed writers of output `path` left next to it: files named
+/// `<name of path>.tmp-<pid>-<6 characters>` whose process no longer exists and that nothing
+/// holds locked (pack does this itself before it writes). Returns how many; never throws.
+size_t remove_stale_temp_files(const std::string& path);
+
 }  // namespace hexz

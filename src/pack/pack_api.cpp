@@ -13,6 +13,7 @@
 #include "io/input_file.hpp"
 #include "io/nbd_input.hpp"
 #include "io/open_input.hpp"
+#include "io/output_file.hpp"
 #include "pack/base_index.hpp"
 #include "pack/hole_fill_source.hpp"
 #include "pack/options_check.hpp"
@@ -76,6 +77,10 @@ std::vector<std::byte> read_attachment_file(const std::string& path, const std::
     throw Error(ErrorCode::kIo, "cannot read attachment '" + name + "' from '" + path + "'");
   }
   return bytes;
+}
+
+size_t remove_stale_temp_files(const std::string& path) {
+  return io::remove_stale_temp_files(path);
 }
 
 PackResult pack(const PackOptions& options, const ProgressFn& progress) {

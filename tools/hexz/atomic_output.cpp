@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "hexz/error.hpp"
+#include "hexz/pack.hpp"
 #include "posix_io.hpp"
 
 namespace hexz::cli {
@@ -81,9 +82,13 @@ AtomicOutputFile::AtomicOutputFile(std::string path, bool force)
     : path_(std::move(path)), force_(force) {
   check_output_path(path_, force_);
   path_ = resolve_links(path_);
+  // What killed runs of this output left behind (SIGKILL, power loss) goes first; temporary
+  // names follow the library's pattern, <name>.tmp-<pid>-<6 characters>, which it recognizes.
+  hexz::remove_stale_temp_files(path_);
   const std::string base = path_ + ".tmp-" + std::to_string(::getpid()) + "-";
   for (int attempt = 0; attempt < 100; ++attempt) {
-    temp_path_ = base + std::to_string(attempt);
+    std::string suffix = std::to_string(attempt);
+    temp_path_ = base + std::string(6 - suffix.size(), '0') + suffix;
     fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd_ >= 0) return;
     if (errno != EEXIST) break;

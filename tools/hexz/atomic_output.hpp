@@ -15,6 +15,8 @@ void check_output_path(const std::string& path, bool force);
 /// names is replaced and the link kept; the new file gets mode 0666 minus the umask). commit()
 /// makes it appear atomically under the destination name; if commit() is never reached (error,
 /// interrupt) the temporary file is removed by the destructor, leaving the destination untouched.
+/// A temporary file a killed process left (`<destination>.tmp-<pid>-<6 digits>`, its pid gone)
+/// is removed by the next AtomicOutputFile of the same destination.
 class AtomicOutputFile {
  public:
   /// Runs check_output_path(path, force) and creates the temporary file in the same directory.
