@@ -445,17 +445,7 @@ class HttpFile final : public ReadableFile {
     w->length = length;
     w->keep = true;
     windows_.push_back(w);
-    lock.unlock();
-    std::vector<std::byte> data(length);
-    try {
-      fetch(offset, data);
-    } catch (...) {
-      lock.lock();
-      w->failed = true;
-      windows_.erase(std::find(windows_.begin(), windows_.end(), w));
-      win_cv_.notify_all();
-      throw;
-    }
+    std::vector<std::byte> data = fetch_window(lock, *w);
     if (cache_) {
       // Whole pieces the range covers go into the disk cache too.
       const uint64_t P = DiskCache::kPieceSize;
@@ -597,17 +587,7 @@ class HttpFile final : public ReadableFile {
     }
     windows_.push_back(w);
     note_end(offset + w->length, w->length);
-    lock.unlock();
-    std::vector<std::byte> data(w->length);
-    try {
-      fetch(offset, data);
-    } catch (...) {
-      lock.lock();
-      w->failed = true;
-      windows_.erase(std::find(windows_.begin(), windows_.end(), w));
-      win_cv_.notify_all();
-      throw;
-    }
+    std::vector<std::byte> data = fetch_window(lock, *w);
     std::memcpy(out.data(), data.data(), out.size());
     lock.lock();
     w->data = std::move(data);
@@ -617,6 +597,25 @@ class HttpFile final : public ReadableFile {
       windows_.erase(std::find(windows_.begin(), windows_.end(), w));
     }
     evict_windows();
+  }
+
+  /// Fetches the bytes of window `w` (already in windows_) with `lock` (on win_mu_) released
+  /// meanwhile; on failure marks it failed, removes it, wakes its waiters and rethrows. Returns
+  /// with `lock` released.
+  std::vector<std::byte> fetch_window(std::unique_lock<std::mutex>& lock, Window& w) const {
+    lock.unlock();
+    std::vector<std::byte> data(w.length);
+    try {
+      fetch(w.offset, data);
+    } catch (...) {
+      lock.lock();
+      w.failed = true;
+      windows_.erase(std::find_if(windows_.begin(), windows_.end(),
+                                  [&](const auto& x) { return x.get() == &w; }));
+      win_cv_.notify_all();
+      throw;
+    }
+    return data;
   }
 
   /// Evicts the oldest finished windows beyond the budget. Holds win_mu_.

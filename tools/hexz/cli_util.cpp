@@ -19,6 +19,24 @@ CLI::App* add_command(CLI::App& parent, const std::string& name, const std::stri
   return sub;
 }
 
+void add_trace_options(CLI::App* sub, TraceArgs& args, const std::string& reads,
+                       const std::string& when) {
+  sub->add_option("--record-trace", args.record_trace,
+                  "Record the order in which " + reads +
+                      " first need index pages and blocks; written to FILE " + when +
+                      " (store it with `hexz trace add SNAP FILE`)")
+      ->type_name("FILE");
+  sub->add_flag("--no-prefetch", args.no_prefetch,
+                "Do not replay the snapshot's boot trace (by default its blocks are fetched "
+                "ahead of the " +
+                    reads + " when it has one)");
+  sub->add_option("--stats-file", args.stats_file,
+                  "Write the reader's statistics (JSON: demand misses, prefetched and never-used "
+                  "bytes, requests) to FILE " +
+                      when)
+      ->type_name("FILE");
+}
+
 void add_compression_options(CLI::App* sub, std::string& codec, int& level) {
   sub->add_option("--compression", codec, "Block compression codec")
       ->type_name("lz4|zstd")

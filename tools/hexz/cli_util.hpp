@@ -70,6 +70,19 @@ std::string size_text(uint64_t bytes);
 /// "hexz.", such as the boot trace hexz.trace, which `hexz trace add` checks and stores).
 void check_user_attachment_name(const std::string& name);
 
+/// Command-line values of the boot-trace options of the serving commands (mount, serve-memory).
+struct TraceArgs {
+  std::string record_trace;  ///< --record-trace FILE
+  bool no_prefetch = false;  ///< --no-prefetch
+  std::string stats_file;    ///< --stats-file FILE
+};
+
+/// Adds --record-trace FILE, --no-prefetch and --stats-file FILE to `sub`, bound to `args`;
+/// `reads` names what needs the blocks ("reads", "faults") and `when` when the files are
+/// written ("when the mount ends").
+void add_trace_options(CLI::App* sub, TraceArgs& args, const std::string& reads,
+                       const std::string& when);
+
 /// Adds --compression lz4|zstd and --level N (0 = the codec's default), bound to `codec` and
 /// `level`, to `sub`: pack and commit share them.
 void add_compression_options(CLI::App* sub, std::string& codec, int& level);

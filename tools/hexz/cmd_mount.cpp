@@ -29,10 +29,8 @@ struct MountArgs {
   uint64_t cache_size = OpenOptions{}.block_cache_bytes;
   uint64_t index_cache = 256ull << 20;
   bool no_preload = false;
-  bool no_prefetch = false;
   uint64_t hydrate_rate = 0;  ///< --hydrate RATE (bytes per second)
-  std::string record_trace;   ///< --record-trace FILE
-  std::string stats_file;     ///< --stats-file FILE
+  TraceArgs trace;            ///< --record-trace, --no-prefetch, --stats-file
   std::string overlay;        ///< --overlay SIDEDIR
   unsigned threads = 0;
   unsigned fuse_threads = 0;
@@ -81,11 +79,11 @@ int run_mount(const MountArgs& args) {
   // The index is loaded in the background (several pages at a time, after the boot trace's
   // pages and blocks), so the mount is live at once even for a remote snapshot.
   options.preload_index = !args.no_preload;
-  options.prefetch = !args.no_prefetch;
+  options.prefetch = !args.trace.no_prefetch;
   options.hydrate_bytes_per_second = args.hydrate_rate;
-  options.record_trace = !args.record_trace.empty();
-  request.record_trace_path = anchored(args.record_trace);
-  request.stats_path = anchored(args.stats_file);
+  options.record_trace = !args.trace.record_trace.empty();
+  request.record_trace_path = anchored(args.trace.record_trace);
+  request.stats_path = anchored(args.trace.stats_file);
   options.threads = args.threads;
   const std::string path = request.snapshot_path;
   request.open = [opener, options, path] { return opener->open(path, options); };
@@ -145,22 +143,12 @@ void add_mount_commands(CLI::App& parent, CommandFn* selected) {
   sub->add_flag("--no-preload", args->no_preload,
                 "Do not load the index in the background (by default as much of it as "
                 "--index-cache holds is, several pages at a time, while the mount is live)");
-  sub->add_option("--record-trace", args->record_trace,
-                  "Record the order in which reads first need index pages and blocks; written to "
-                  "FILE when the mount ends (store it with `hexz trace add SNAP FILE`)")
-      ->type_name("FILE");
-  sub->add_flag("--no-prefetch", args->no_prefetch,
-                "Do not replay the snapshot's boot trace (by default its blocks are fetched "
-                "ahead of the reads when it has one)");
+  add_trace_options(sub, args->trace, "reads", "when the mount ends");
   sub->add_option("--hydrate", args->hydrate_rate,
                   "After the boot trace, fetch the rest of a remote snapshot into the disk cache "
                   "(--cache-dir) at most RATE bytes per second, e.g. 50M")
       ->type_name("RATE")
       ->transform(size_transform());
-  sub->add_option("--stats-file", args->stats_file,
-                  "When the mount ends, write the reader's statistics (JSON: demand misses, "
-                  "prefetched and never-used bytes, requests) to FILE")
-      ->type_name("FILE");
   sub->add_option("--overlay", args->overlay,
                   "Make the files writable: writes go to sparse side files in SIDEDIR "
                   "(disk.overlay, memory.overlay; created on first use, reused by later mounts of "

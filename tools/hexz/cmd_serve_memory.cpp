@@ -37,9 +37,7 @@ struct ServeMemoryArgs {
   bool json = false;
   bool quiet = false;
   bool keep_vmm_on_error = false;
-  bool no_prefetch = false;
-  std::string record_trace;  ///< --record-trace FILE
-  std::string stats_file;    ///< --stats-file FILE
+  TraceArgs trace;  ///< --record-trace, --no-prefetch, --stats-file
   AccessArgs access;
 };
 
@@ -110,8 +108,8 @@ int run_serve_memory(const ServeMemoryArgs& args) {
   SnapshotOpener opener(args.access);
   OpenOptions open_options;
   open_options.threads = args.read_threads;
-  open_options.prefetch = !args.no_prefetch;
-  open_options.record_trace = !args.record_trace.empty();
+  open_options.prefetch = !args.trace.no_prefetch;
+  open_options.record_trace = !args.trace.record_trace.empty();
   std::unique_ptr<Snapshot> snapshot = opener.open(args.snapshot, open_options);
   if (const auto st = snapshot->stats(); !st.trace_error.empty()) {
     std::fprintf(stderr, "hexz: warning: %s; it is not replayed\n", st.trace_error.c_str());
@@ -169,10 +167,11 @@ int run_serve_memory(const ServeMemoryArgs& args) {
   }
   if (args.stats) print_stats(s);
   if (args.json) std::cout << stats_json(args, s) << std::flush;
-  if (!args.record_trace.empty()) write_output(args.record_trace, snapshot->recorded_trace());
-  if (!args.stats_file.empty()) {
+  if (!args.trace.record_trace.empty())
+    write_output(args.trace.record_trace, snapshot->recorded_trace());
+  if (!args.trace.stats_file.empty()) {
     const std::string json = read_stats_json(snapshot->stats());
-    write_output(args.stats_file, std::as_bytes(std::span(json.data(), json.size())));
+    write_output(args.trace.stats_file, std::as_bytes(std::span(json.data(), json.size())));
   }
   if (interrupt_signal() != 0) return interrupted_exit_status(interrupt_signal());
   return kExitOk;
@@ -218,17 +217,7 @@ void add_serve_memory_command(CLI::App& parent, CommandFn* selected) {
                 "At the end, print faults, pages copied, zero pages, prefetched pages and the "
                 "p50/p99 fault service time on stderr");
   sub->add_flag("--json", args->json, "At the end, print the statistics as JSON on stdout");
-  sub->add_option("--record-trace", args->record_trace,
-                  "Record the order in which faults first need index pages and blocks; written "
-                  "to FILE at the end (store it with `hexz trace add SNAP FILE`)")
-      ->type_name("FILE");
-  sub->add_flag("--no-prefetch", args->no_prefetch,
-                "Do not replay the snapshot's boot trace (by default its blocks are fetched "
-                "ahead of the faults when it has one)");
-  sub->add_option("--stats-file", args->stats_file,
-                  "At the end, write the reader's statistics (JSON: demand misses, prefetched "
-                  "and never-used bytes, requests) to FILE")
-      ->type_name("FILE");
+  add_trace_options(sub, args->trace, "faults", "at the end");
   sub->add_flag("-q,--quiet", args->quiet, "No messages on stderr except errors and --stats");
   sub->add_flag("--keep-vmm-on-error", args->keep_vmm_on_error,
                 "If a page cannot be read, or the server is stopped early, do not SIGKILL the "
