@@ -8,7 +8,7 @@
 #include "hexz/memory.hpp"
 #include "hexz/pack.hpp"
 #include "hexz/signing.hpp"
-#include "hexz/trace.hpp"
 #include "hexz/snapshot.hpp"
+#include "hexz/trace.hpp"
 #include "hexz/types.hpp"
 #include "hexz/version.hpp"
