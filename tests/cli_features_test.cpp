@@ -722,6 +722,7 @@ TEST_F(CliFeatures, KeygenSignAndVerifyWithAKey) {
   ASSERT_EQ(j["signatures"].array.size(), 1u);
   EXPECT_EQ(j["signatures"].array[0]["public_key"].text.size(), 64u);
   EXPECT_NE(hexz({"info", snap}).out.find("signature:"), std::string::npos);
+  EXPECT_EQ(info_json(snap, {"--header-only"})["signatures"].array.size(), 1u);
   EXPECT_TRUE(ok(hexz({"verify", "-q", snap, "--key", key + ".pub"})));
   EXPECT_TRUE(ok(hexz({"verify", "-q", snap})));  // no key: the signature is not required
   r = hexz({"cat", snap, "--key", key + ".pub", "--length", "4096"});
@@ -749,6 +750,10 @@ TEST_F(CliFeatures, PackAttachInfoAndAttachmentWriteOut) {
   EXPECT_EQ(j["attachments"].array[0]["size"].u64(), vmstate.size());
   EXPECT_LT(j["attachments"].array[0]["stored_size"].u64(), vmstate.size());
   EXPECT_EQ(j["attachments"].array[1]["name"].text, "config");
+  // --header-only reads no index, but the clear tail's attachment table still lists them.
+  Json peek = info_json(snap, {"--header-only"});
+  ASSERT_EQ(peek["attachments"].array.size(), 2u);
+  EXPECT_EQ(peek["attachments"].array[1]["name"].text, "config");
   ProcessResult text = hexz({"info", snap});
   ASSERT_TRUE(ok(text));
   EXPECT_NE(text.out.find("attachments:\n  vmstate:"), std::string::npos) << text.out;
@@ -944,6 +949,7 @@ TEST_F(CliFeatures, TraceErrorsAreOneLineAndLeaveTheSnapshotAlone) {
   EXPECT_TRUE(is_error(hexz({"trace", "show", bad}), "is not a valid boot trace"));
   EXPECT_TRUE(is_error(hexz({"trace", "add", b, output("missing.trace")}), "no such file"));
   EXPECT_TRUE(is_error(hexz({"trace", "add", b, a}), "trace magic"));
+  EXPECT_TRUE(is_error(hexz({"trace", "add", "http://127.0.0.1:9/b.hxz", trace}), "in place"));
   EXPECT_TRUE(is_usage_error(hexz({"trace"})));
   EXPECT_TRUE(is_usage_error(hexz({"trace", "add", b})));
   EXPECT_EQ(read_file(b), before);

@@ -150,10 +150,11 @@ struct SnapshotInfo {
   /// bases are not filled in, and an encrypted file's stream counters are zero (its encrypted
   /// index holds them).
   bool header_only = false;
-  /// The snapshot's attachments in table order (empty with header_only).
+  /// The snapshot's attachments in table order (with header_only: those of an unencrypted file;
+  /// an encrypted file's table is sealed).
   std::vector<AttachmentInfo> attachments;
   /// Public keys (64 hex digits each) of the signatures in the file's signature trailer, in
-  /// order (empty with header_only). Listed, not checked: OpenOptions::trusted_keys checks them.
+  /// order. Listed, not checked: OpenOptions::trusted_keys checks them.
   std::vector<std::string> signature_keys_hex;
 };
 
@@ -209,9 +210,10 @@ class Snapshot {
   static std::unique_ptr<Snapshot> open(const std::string& path, const OpenOptions& options = {});
 
   /// What the header of `path` says, without a password and without reading the index: the
-  /// settings, file size, identity, encryption and KDF cost, stream sizes, and an unencrypted
-  /// file's counters (SnapshotInfo::header_only is set). Only `endpoint` and `cache_dir` of
-  /// `options` are used. Throws hexz::Error for a file whose header is not valid.
+  /// settings, file size, identity, encryption and KDF cost, stream sizes, an unencrypted
+  /// file's counters and attachments, and the signatures' keys (SnapshotInfo::header_only is
+  /// set). Only `endpoint` and `cache_dir` of `options` are used. Throws hexz::Error for a file
+  /// whose header, attachment table or signature trailer is not valid.
   static SnapshotInfo peek(const std::string& path, const OpenOptions& options = {});
 
   /// True if the snapshot holds `stream`.

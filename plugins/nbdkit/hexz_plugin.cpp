@@ -24,6 +24,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -356,6 +357,9 @@ void write_file_atomically(const std::string& path, const void* bytes, size_t si
 /// Writes the recorded trace and the statistics, if asked to (after each connection, at exit).
 void write_outputs() {
   if (!g_snapshot) return;
+  // Connections close on their own threads: one writer at a time (they share the temp name).
+  static std::mutex mu;
+  std::lock_guard lock(mu);
   try {
     if (!g_config.record_trace.empty()) {
       const auto trace = g_snapshot->recorded_trace();

@@ -531,7 +531,8 @@ class Snapshot:
         ``hexz info --json`` (see docs/cli-json.md): format_version, codec, level, chunk_size,
         block_size, file_size, index_bytes, identity, and streams: {name: {logical_size,
         chunks, zero_chunks, duplicate_chunks, stored_blocks, stored_bytes, ratio}} for the
-        streams present (ratio is None when nothing is stored)."""
+        streams present (ratio is None when nothing is stored), attachments, signatures
+        (their public keys) and trace (the stored boot trace summarized, or None)."""
         return self._handle.info()
 
     def attachments(self) -> List[Dict[str, Any]]:

@@ -584,11 +584,30 @@ class PySnapshot {
   py::dict info() const {
     const auto snapshot = get();
     hexz::SnapshotInfo info;
+    std::optional<hexz::TraceSummary> trace;
     {
       py::gil_scoped_release nogil;  // info() may walk the whole index.
       info = snapshot->info();
+      // As `hexz info --json`: the stored boot trace summarized, null if none (or damaged).
+      for (const auto& a : info.attachments) {
+        if (a.name != hexz::kTraceAttachmentName) continue;
+        try {
+          trace = hexz::summarize_trace(hexz::decode_trace(
+              snapshot->read_attachment(hexz::kTraceAttachmentName), "the boot trace"));
+        } catch (const hexz::Error&) {
+        }
+      }
     }
-    return info_dict(info);
+    py::dict d = info_dict(info);
+    py::list signatures;
+    for (const std::string& key : info.signature_keys_hex) {
+      py::dict s;
+      s["public_key"] = key;
+      signatures.append(s);
+    }
+    d["signatures"] = signatures;
+    d["trace"] = trace ? py::object(trace_summary_dict(*trace)) : py::object(py::none());
+    return d;
   }
 
   py::list attachments() const { return attachments_list(get()->attachments()); }

@@ -3,6 +3,7 @@
 #include "hexz/error.hpp"
 #include "hexz/trace.hpp"
 #include "io/readable_file.hpp"
+#include "io/url.hpp"
 #include "read/snapshot_reader.hpp"
 
 namespace hexz {
@@ -10,6 +11,10 @@ namespace hexz {
 AttachResult add_trace(const std::string& path, std::span<const std::byte> trace_bytes,
                        const AttachOptions& options) {
   const Trace trace = decode_trace(trace_bytes, "the trace");
+  if (io::is_remote(path)) {
+    throw Error(ErrorCode::kInvalidArgument, "cannot store a trace in '" + path +
+                                                 "' in place: change the local file, then push it");
+  }
   {
     OpenOptions o = options.open;
     o.trusted_keys.clear();

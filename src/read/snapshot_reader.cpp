@@ -1100,7 +1100,21 @@ namespace hexz {
 SnapshotInfo Snapshot::peek(const std::string& path, const OpenOptions& options) {
   const auto file = io::open_storage(path, {options.endpoint, options.cache_dir});
   std::array<unsigned char, format::kHeaderSize> bytes{};
-  return read::header_info(read::read_header(*file, bytes));
+  const format::Header h = read::read_header(*file, bytes);
+  SnapshotInfo info = read::header_info(h);
+  // What the clear tail says too: an unencrypted file's attachment table, and the signatures.
+  if (!h.encrypted() && (h.required_features & format::kFeatureAttachments) != 0) {
+    file->will_read(h.tail_offset, h.tail_length);
+    for (const auto& r : read::read_attachment_table(*file, h, nullptr).records) {
+      info.attachments.push_back({r.name, r.raw_length, r.stored_length});
+    }
+  }
+  if (file->size() > h.file_size) {
+    for (const auto& sig : read::read_signature_trailer(*file, h.file_size, file->size())) {
+      info.signature_keys_hex.push_back(hash::to_hex(sig.key.data(), sig.key.size()));
+    }
+  }
+  return info;
 }
 
 std::unique_ptr<Snapshot> Snapshot::open(const std::string& path, const OpenOptions& options) {

@@ -37,6 +37,8 @@ INFO_KEYS = {
     "kdf",
     "chunk_histogram",
     "bases",
+    "signatures",
+    "trace",
 }
 
 
