@@ -327,6 +327,47 @@ TEST_F(CliFeatures, ThinSnapshotFindsItsBaseAndFlattens) {
   EXPECT_TRUE(is_usage_error(hexz({"flatten", flat})));  // no -o
 }
 
+TEST_F(CliFeatures, EncryptedThinChainReadsWithTheNewestPassword) {
+  Bytes v1 = make_disk_image(2u << 20, 61);
+  Bytes v2 = v1;
+  for (size_t i = 0; i < 3000; ++i) v2[(1u << 20) + i] ^= 0x33;
+  const std::string pw1 = input("pw1.txt", Bytes{'o', 'n', 'e', '\n'});
+  const std::string pw2 = input("pw2.txt", Bytes{'t', 'w', 'o', '\n'});
+  const std::vector<std::string> cheap = {"--kdf-memory", "8M", "--kdf-iterations", "1"};
+  std::vector<std::string> a = {"--encrypt", "--password-file", pw1};
+  a.insert(a.end(), cheap.begin(), cheap.end());
+  const std::string base = pack_disk("v1", v1, a);
+  // The base's password differs and is not given: refused, naming the option that gives it.
+  std::vector<std::string> b = {"--base", base, "--encrypt", "--password-file", pw2};
+  b.insert(b.end(), cheap.begin(), cheap.end());
+  std::vector<std::string> args = {"pack", "--disk", input("v2.img", v2), "-o", output("v2.hxz")};
+  args.insert(args.end(), b.begin(), b.end());
+  EXPECT_TRUE(is_error(hexz(args), "--base-password-file"));
+  EXPECT_FALSE(fs::exists(output("v2.hxz")));
+  // Without --encrypt an encrypted base is refused before anything is asked.
+  EXPECT_TRUE(is_error(
+      hexz_no_tty({"pack", "--disk", input("v2.img", v2), "-o", output("v2.hxz"), "--base", base}),
+      "must be encrypted too"));
+  // An unencrypted base cannot take an encrypted thin snapshot: refused before any prompt.
+  const std::string plain = pack_disk("plain", v1);
+  EXPECT_TRUE(is_error(hexz_no_tty({"pack", "--disk", input("v2.img", v2), "-o", output("v2.hxz"),
+                                    "--encrypt", "--base", plain}),
+                       "is not encrypted: an encrypted thin snapshot needs an encrypted base"));
+  b.push_back("--base-password-file");
+  b.push_back(pw1);
+  const std::string thin = pack_disk("v2", v2, b);
+  EXPECT_LT(fs::file_size(thin) * 4, fs::file_size(base));
+  // Its own password reads it (and verifies every chunk of the chain); the base's does not.
+  EXPECT_EQ(first_difference(extract_disk(thin, {"--password-file", pw2}), v2), -1);
+  ProcessResult r = hexz({"verify", thin, "--password-file", pw2});
+  EXPECT_TRUE(ok(r)) << r.err;
+  EXPECT_TRUE(is_error(hexz({"cat", thin, "--password-file", pw1}), "wrong password"));
+  Json j = info_json(thin, {"--password-file", pw2});
+  EXPECT_EQ(j["format_version"].text, "1.2");
+  ASSERT_EQ(j["bases"].array.size(), 1u);
+  EXPECT_EQ(j["bases"].array[0]["name"].text, "v1.hxz");
+}
+
 TEST_F(CliFeatures, ThinPackCopiesTheBasesChunking) {
   Bytes v1 = make_disk_image(3u << 20, 51);
   Bytes v2 = v1;
@@ -646,10 +687,17 @@ TEST_F(CliEncryption, WrongMissingAndEmptyPasswords) {
       hexz({"pack", "--disk", disk_path_, "-o", o, "--encrypt", "--password", "hunter2"})));
   EXPECT_TRUE(is_usage_error(
       hexz({"pack", "--disk", disk_path_, "-o", o, "--password-file", password_file_})));
-  // Encrypted thin snapshots are refused before anyone is asked for a password.
+  // An encrypted thin snapshot of the encrypted snap_ asks for the new snapshot's password (and
+  // finds none); an unencrypted one of it is refused before anything is asked; so is
+  // --base-password-file without --base.
   EXPECT_TRUE(
       is_error(hexz_no_tty({"pack", "--disk", disk_path_, "-o", o, "--encrypt", "--base", snap_}),
-               "not supported"));
+               "a password is needed"));
+  EXPECT_TRUE(is_error(hexz_no_tty({"pack", "--disk", disk_path_, "-o", o, "--base", snap_}),
+                       "is encrypted: a thin snapshot of it must be encrypted too"));
+  EXPECT_TRUE(
+      is_usage_error(hexz({"pack", "--disk", disk_path_, "-o", o, "--encrypt", "--password-file",
+                           password_file_, "--base-password-file", password_file_})));
   EXPECT_FALSE(fs::exists(o));
   EXPECT_EQ(list_dir(out_dir()), std::vector<std::string>{"secret.hxz"});
 }

@@ -105,7 +105,7 @@ TEST_F(HostileFile, ThinSnapshotWhoseBaseIsEncryptedIsRefusedWithOrWithoutAPassw
   write_file(output("thin.hxz"), craft::rebuild(m));
   write_file(output("base.hxz"), enc);
   EXPECT_TRUE(ThrowsWith([&] { hexz::Snapshot::open(output("thin.hxz")); }, ErrorCode::kUnsupported,
-                         "cannot be the base of a thin snapshot"));
+                         "cannot be the base of an unencrypted thin snapshot"));
   // With a password (as Python passes it), the unencrypted thin file itself is refused first.
   hexz::OpenOptions o;
   o.password = "secret";

@@ -93,9 +93,15 @@ struct PackOptions {
   /// base_path may be a local file, an http(s):// URL or s3://bucket/key.
   std::string endpoint;
   /// Encrypt with AES-256-GCM under keys derived from `password` (Argon2id, random salt).
-  /// Dedup still works (keyed BLAKE3 of the plaintext). Not combinable with base_path yet.
+  /// Dedup still works (keyed BLAKE3 of the plaintext). With base_path the base must be
+  /// encrypted too (and an encrypted base needs encrypt): the result is an encrypted thin
+  /// snapshot (format 1.2) that holds its bases' keys, so `password` alone reads the chain,
+  /// and dedups against the base under the chain's dedup key.
   bool encrypt = false;
   std::string password;  ///< Required (non-empty) when encrypt is set.
+  /// The encrypted base's password, if it is not `password` (only with encrypt and base_path).
+  /// The base's own bases need none: the base holds their keys.
+  std::string base_password;
   /// Argon2id cost of the key derivation (with encrypt; stored in the header): passes t
   /// (1..64), memory m in KiB (8 MiB..1 GiB) and lanes p (1..64, m >= 8 p KiB). Every guess at
   /// the password costs an attacker this much; every open costs a reader this much too, and a

@@ -263,6 +263,7 @@ _PACK_OPTIONS = (
     "memory_limit",
     "encrypt",
     "password",
+    "base_password",
     "kdf_memory",
     "kdf_iterations",
     "kdf_parallelism",
@@ -326,7 +327,10 @@ def pack(
               dedup: ``PackResult.dedup_unrecorded_chunks`` / ``_bytes`` say how many, and a
               warning says so.
             - ``password``: encrypt (AES-256-GCM, key derived from the password with
-              Argon2id); it implies ``encrypt=True``.
+              Argon2id); it implies ``encrypt=True``. With ``base``, the base must be
+              encrypted too: the result is an encrypted thin snapshot (format 1.2) that holds
+              its bases' keys, so its own password reads the whole chain.
+              ``base_password``: the encrypted base's password, if it differs.
             - ``attach``: named attachments, a dict ``{name: bytes or path}`` (e.g.
               ``{"vmstate": "vm.snap", "config": b"{...}"}``): small blobs stored in the
               snapshot (at most 64, each at most 64 MiB; names of letters, digits, ``.``,
@@ -397,7 +401,7 @@ def pack(
             if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
                 raise TypeError("base_dirs must be a list of paths")
             d[key] = [_path("base_dirs", v) for v in value]
-        elif key == "password":
+        elif key in ("password", "base_password"):
             if value is not None:
                 d[key] = _password(value)
         elif key == "kdf_memory":

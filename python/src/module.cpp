@@ -170,6 +170,7 @@ hexz::PackOptions pack_options(const py::dict& d) {
     o.encrypt = true;
   }
   if (d.contains("encrypt")) o.encrypt = get<bool>(d, "encrypt");
+  if (d.contains("base_password")) o.base_password = get<std::string>(d, "base_password");
   if (d.contains("kdf_memory_kib")) o.kdf_memory_kib = get<uint32_t>(d, "kdf_memory_kib");
   if (d.contains("kdf_iterations")) o.kdf_iterations = get<uint32_t>(d, "kdf_iterations");
   if (d.contains("kdf_parallelism")) o.kdf_parallelism = get<uint32_t>(d, "kdf_parallelism");

@@ -23,6 +23,7 @@ enum class NonceDomain : uint32_t {
   kKeyCheck = 5,         ///< metadata key; counter 0
   kAttachment = 6,       ///< data key; counter = the attachment record's random nonce
   kAttachmentTable = 7,  ///< metadata key; counter = the header's random attach_nonce
+  kBaseKeys = 8,         ///< metadata key; counter 0 (an encrypted thin snapshot's base keys)
 };
 
 /// The 12-byte nonce: u32 domain, u64 counter, little-endian.

@@ -12,13 +12,19 @@ namespace hexz::crypto {
 SnapshotCipher::SnapshotCipher(const std::string& password, const EncryptionHeader& header)
     : id_(header.id) {
   keep_out_of_core_dumps();  // from now on this process holds keys
-  Key master = derive_master_key(password, header.salt, header.kdf);
-  keys_ = derive_subkeys(master);
-  wipe(master.data(), master.size());
+  master_ = derive_master_key(password, header.salt, header.kdf);
+  keys_ = derive_subkeys(master_);
+}
+
+SnapshotCipher::SnapshotCipher(const Key& master, const EncryptionHeader& header)
+    : master_(master), id_(header.id) {
+  keep_out_of_core_dumps();
+  keys_ = derive_subkeys(master_);
 }
 
 SnapshotCipher::~SnapshotCipher() {
   wipe(&keys_, sizeof keys_);
+  wipe(master_.data(), master_.size());
 }
 
 EncryptionHeader SnapshotCipher::fresh_header() {
@@ -133,6 +139,18 @@ bool SnapshotCipher::open_attachment_table(uint64_t nonce, uint32_t count,
                                            std::span<std::byte> out) const {
   return gcm_open(keys_.metadata, make_nonce(NonceDomain::kAttachmentTable, nonce),
                   aad("ATB\0", count_context(count)), in, out);
+}
+
+std::vector<std::byte> SnapshotCipher::seal_base_keys(uint32_t count,
+                                                      std::span<const std::byte> in) const {
+  return gcm_seal(keys_.metadata, make_nonce(NonceDomain::kBaseKeys, 0),
+                  aad("BKY\0", count_context(count)), in);
+}
+
+bool SnapshotCipher::open_base_keys(uint32_t count, std::span<const std::byte> in,
+                                    std::span<std::byte> out) const {
+  return gcm_open(keys_.metadata, make_nonce(NonceDomain::kBaseKeys, 0),
+                  aad("BKY\0", count_context(count)), in, out);
 }
 
 std::array<unsigned char, 32> SnapshotCipher::attachment_digest(const void* data,

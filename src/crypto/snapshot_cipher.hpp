@@ -31,9 +31,13 @@ struct EncryptionHeader {
 class SnapshotCipher {
  public:
   /// Derives keys from `password` and the header's KDF parameters and salt (slow: Argon2id).
-  /// Marks the process non-dumpable first (crypto::keep_out_of_core_dumps); the master key is
-  /// wiped once the subkeys are derived.
+  /// Marks the process non-dumpable first (crypto::keep_out_of_core_dumps). The master key is
+  /// kept (a thin snapshot packed against this one stores it sealed) and wiped with the keys.
   SnapshotCipher(const std::string& password, const EncryptionHeader& header);
+  /// Keys of a snapshot whose master key is already known (a base of an encrypted thin
+  /// snapshot, unlocked through that snapshot's base key table: no key derivation). Marks the
+  /// process non-dumpable too.
+  SnapshotCipher(const Key& master, const EncryptionHeader& header);
   /// Wipes the keys.
   ~SnapshotCipher();
   SnapshotCipher(const SnapshotCipher&) = delete;
@@ -85,9 +89,23 @@ class SnapshotCipher {
   /// A fresh random nonce counter (CSPRNG) for one attachment or attachment-table seal.
   static uint64_t random_nonce();
 
+  /// The base key table of an encrypted thin snapshot (FORMAT.md section 10.8): `count` base
+  /// records, sealed under nonce (8, 0).
+  std::vector<std::byte> seal_base_keys(uint32_t count, std::span<const std::byte> in) const;
+  /// Decrypts the base key table; false if authentication fails.
+  bool open_base_keys(uint32_t count, std::span<const std::byte> in,
+                      std::span<std::byte> out) const;
+
   /// Keyed BLAKE3 chunk digest (the dedup key under encryption).
   hash::ChunkDigest chunk_digest(const void* data, size_t size) const;
+  /// The key chunk digests (and attachment digests) are keyed with.
   const Key& dedup_key() const { return keys_.dedup; }
+  /// Replaces the dedup key: an encrypted thin snapshot uses its chain's (FORMAT.md 12.2).
+  /// Not thread-safe: call before the cipher is shared.
+  void use_dedup_key(const Key& key) { keys_.dedup = key; }
+  /// The master key the subkeys were derived from (what a thin snapshot's base key table
+  /// stores for this snapshot). Wiped with the cipher.
+  const Key& master_key() const { return master_; }
 
  private:
   std::vector<unsigned char> aad(const char tag[4], std::span<const unsigned char> extra) const;
@@ -95,6 +113,7 @@ class SnapshotCipher {
   std::array<unsigned char, kTagSize> gmac(NonceDomain domain, const char tag[4],
                                            std::span<const unsigned char> data) const;
 
+  Key master_{};
   SnapshotKeys keys_;
   SnapshotId id_;
 };

@@ -94,6 +94,9 @@ void encode_header(const Header& h, std::span<unsigned char, kHeaderSize> out) {
   store_le<uint32_t>(p + 444, h.attach_count);
   store_le<uint64_t>(p + 448, h.attach_checksum);
   store_le<uint64_t>(p + 456, h.attach_nonce);
+  store_le<uint64_t>(p + 464, h.base_keys_offset);
+  store_le<uint32_t>(p + 472, h.base_keys_length);
+  store_le<uint64_t>(p + 480, h.base_keys_checksum);
   for (int i = 0; i < kStreamCount; ++i) {
     encode_stream(h.streams[i],
                   p + kStreamTableOffset + kStreamRecordSize * static_cast<size_t>(i));
@@ -124,6 +127,12 @@ std::vector<unsigned char> header_mac_input(std::span<const unsigned char, kHead
 void reseal_header_checksum(std::span<unsigned char, kHeaderSize> bytes) {
   store_le<uint64_t>(bytes.data() + kHeaderChecksumOffset,
                      hash::checksum64(bytes.data(), kHeaderChecksumOffset));
+}
+
+uint16_t minor_version_for(uint64_t f) {
+  if ((f & kFeatureEncrypted) != 0 && (f & kFeatureBases) != 0) return kVersionMinorEncryptedThin;
+  if ((f & kFeatureAttachments) != 0) return kVersionMinorAttachments;
+  return 0;
 }
 
 Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::string& name) {
@@ -193,6 +202,11 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
     h.attach_checksum = load_le<uint64_t>(p + 448);
     h.attach_nonce = load_le<uint64_t>(p + 456);
   }
+  if (h.has_base_keys()) {  // reserved space otherwise
+    h.base_keys_offset = load_le<uint64_t>(p + 464);
+    h.base_keys_length = load_le<uint32_t>(p + 472);
+    h.base_keys_checksum = load_le<uint64_t>(p + 480);
+  }
   if (h.encrypted()) {
     auto& e = h.encryption;
     e.kdf.algorithm = p[320];
@@ -259,9 +273,18 @@ Header decode_header(std::span<const unsigned char, kHeaderSize> in, const std::
       bad("invalid attachment table location");
     }
   }
-  if (h.encrypted() && h.base_count != 0) {
-    throw Error(ErrorCode::kUnsupported,
-                "'" + name + "' is an encrypted thin snapshot, which this hexz cannot read");
+  if (h.has_base_keys()) {
+    // Rule H16: encryption and bases combine from format 1.2 on, with a base key table.
+    if (h.version_minor < kVersionMinorEncryptedThin) {
+      throw Error(ErrorCode::kUnsupported,
+                  "'" + name + "' is an encrypted thin snapshot of format 1." +
+                      std::to_string(h.version_minor) +
+                      ", which does not define them (they start with format 1.2)");
+    }
+    if (!within(h.base_keys_offset, h.base_keys_length, h.tail_offset, h.file_size) ||
+        h.base_keys_length != base_key_table_size(h.base_count) + tag) {
+      bad("invalid base key table location");
+    }
   }
   uint64_t pages = 0;
   for (const auto& s : h.streams) {

@@ -46,6 +46,16 @@ inline constexpr uint64_t kKnownRequiredFeatures =
     kFeatureCdc | kFeatureDictionary | kFeatureEncrypted | kFeatureBases | kFeatureAttachments;
 /// The minor version a file with kFeatureAttachments is written as (1.0 without it).
 inline constexpr uint16_t kVersionMinorAttachments = 1;
+/// The minor version an encrypted thin snapshot (kFeatureEncrypted and kFeatureBases) is
+/// written as: 1.2 defines the base key table that makes the two combinable.
+inline constexpr uint16_t kVersionMinorEncryptedThin = 2;
+/// The minor version a file with these required features is written as (FORMAT.md 17.1).
+uint16_t minor_version_for(uint64_t required_features);
+/// Plain bytes of an encrypted thin snapshot's base key table (FORMAT.md section 10.8): the
+/// chain's dedup key, then one master key per base record.
+inline constexpr size_t base_key_table_size(uint32_t base_count) {
+  return 32 * (static_cast<size_t>(base_count) + 1);
+}
 /// Encryption fields in the header: KDF parameters and salt [320, 352), snapshot id, key check
 /// tag, and the header MAC at kHeaderMacOffset over bytes [0, kHeaderMacOffset).
 inline constexpr size_t kKdfFieldsOffset = 320;
@@ -111,6 +121,15 @@ struct Header {
   uint32_t attach_count = 0;
   uint64_t attach_checksum = 0;
   uint64_t attach_nonce = 0;
+  /// Base key table (kFeatureEncrypted with kFeatureBases, format 1.2): location in the tail,
+  /// stored (sealed) length, XXH3-64 of the stored bytes.
+  uint64_t base_keys_offset = 0;
+  uint32_t base_keys_length = 0;
+  uint64_t base_keys_checksum = 0;
+  /// True for an encrypted thin snapshot, which has a base key table.
+  bool has_base_keys() const {
+    return (required_features & kFeatureEncrypted) != 0 && (required_features & kFeatureBases) != 0;
+  }
   crypto::EncryptionHeader encryption;  ///< Meaningful only with kFeatureEncrypted.
   bool encrypted() const { return (required_features & kFeatureEncrypted) != 0; }
   StreamRecord streams[kStreamCount];

@@ -13,6 +13,7 @@
 #include "hash/digest.hpp"
 #include "hexz/attachments.hpp"
 #include "hexz/error.hpp"
+#include "hexz/version.hpp"
 #include "io/url.hpp"
 #include "pack/attachment_region.hpp"
 #include "read/snapshot_reader.hpp"
@@ -26,6 +27,8 @@ uint64_t kept_end(const format::Header& h) {
   uint64_t end = h.master_offset + h.master_length;
   if (h.dict_length != 0) end = std::max(end, h.dict_offset + h.dict_length);
   if (h.base_count != 0) end = std::max(end, h.bases_offset + uint64_t{h.bases_length});
+  if (h.base_keys_length != 0)
+    end = std::max(end, h.base_keys_offset + uint64_t{h.base_keys_length});
   return std::max(end, h.tail_offset);
 }
 
@@ -121,7 +124,7 @@ AttachResult update_attachments(const std::string& path, const std::vector<Attac
   o.prefetch = false;
   read::SnapshotReader reader(io::open_local_file(path), o, false);
   const format::Header& old = reader.header();
-  if (old.version_minor > format::kVersionMinorAttachments) {
+  if (old.version_minor > kFormatVersionMinor) {
     throw Error(ErrorCode::kUnsupported,
                 "'" + path + "' is format 1." + std::to_string(old.version_minor) +
                     ": its tail may hold sections this hexz does not know; upgrade hexz");

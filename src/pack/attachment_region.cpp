@@ -91,13 +91,13 @@ AttachmentRegion build_attachment_region(const std::vector<AttachmentInput>& lis
 void record_attachment_region(format::Header& header, const AttachmentRegion* region, uint64_t at) {
   if (region == nullptr) {
     header.required_features &= ~format::kFeatureAttachments;
-    header.version_minor = 0;
+    header.version_minor = format::minor_version_for(header.required_features);
     header.attach_offset = header.attach_length = header.attach_count = 0;
     header.attach_checksum = header.attach_nonce = 0;
     return;
   }
   header.required_features |= format::kFeatureAttachments;
-  header.version_minor = format::kVersionMinorAttachments;
+  header.version_minor = format::minor_version_for(header.required_features);
   header.attach_offset = at;
   header.attach_length = region->table_length;
   header.attach_count = region->count;

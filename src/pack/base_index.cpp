@@ -5,20 +5,44 @@
 #include "hexz/error.hpp"
 #include "io/readable_file.hpp"
 #include "io/url.hpp"
+#include "read/header_read.hpp"
 
 namespace hexz::packing {
 
 BaseIndex::BaseIndex(const std::string& path, const std::vector<std::string>& base_dirs,
-                     const std::string& endpoint) {
+                     const std::string& endpoint, const std::string& password) {
   OpenOptions options;
   options.base_dirs = base_dirs;
   options.endpoint = endpoint;
   options.threads = 1;
   options.prefetch = false;  // a boot trace is for serving
+  // Encryption of the base decides that of the new snapshot (FORMAT.md rule R3).
+  auto file = io::open_storage(path, {endpoint, {}});
+  std::array<unsigned char, format::kHeaderSize> header_bytes{};
+  const bool encrypted = read::read_header(*file, header_bytes).encrypted();
+  if (encrypted && password.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "base snapshot '" + path +
+                    "' is encrypted: a thin snapshot of it must be encrypted too (--encrypt; "
+                    "--base-password-file if the base's password differs)");
+  }
+  if (!encrypted && !password.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "base snapshot '" + path +
+                    "' is not encrypted: an encrypted thin snapshot needs an encrypted base "
+                    "(pack without --encrypt, or pack an encrypted copy of the base first)");
+  }
+  options.password = password;
   // Its bases are opened too: their indexes hold the digests of the chunks it references.
   // A local file or a URL (http(s)://, s3://): only its header, tail and index are read.
-  reader_ =
-      std::make_unique<read::SnapshotReader>(io::open_storage(path, {endpoint, {}}), options, true);
+  try {
+    reader_ = std::make_unique<read::SnapshotReader>(std::move(file), options, true);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kWrongPassword) throw;
+    throw Error(e.code(), "base snapshot: " + std::string(e.what()) +
+                              " (--base-password-file gives the base's password if it differs "
+                              "from the new snapshot's)");
+  }
   // The chunks this pack will reference are named by the chain's indexes: check each against
   // the identity its snapshot is known by, so a base whose index was rewritten (its digests
   // kept, its block checksums recomputed for rewritten blocks) is refused here (FORMAT.md
@@ -43,6 +67,12 @@ BaseIndex::BaseIndex(const std::string& path, const std::vector<std::string>& ba
   }
   table_.push_back(self);
   for (const auto& b : reader_->bases()) table_.push_back(b);
+}
+
+std::vector<crypto::Key> BaseIndex::master_keys() const {
+  std::vector<crypto::Key> keys{reader_->cipher()->master_key()};
+  for (const auto& k : reader_->base_keys()) keys.push_back(k);
+  return keys;
 }
 
 bool BaseIndex::same_chunking(const ChunkingParams& c) const {

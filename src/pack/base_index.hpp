@@ -23,10 +23,20 @@ struct BaseBlock {
 class BaseIndex {
  public:
   /// Opens `path` and its own bases (looked up as OpenOptions::base_dirs says): their indexes
-  /// hold the digests of every chunk the chain stores. Throws hexz::Error if one cannot be
-  /// opened or the chain would exceed 255 snapshots.
+  /// hold the digests of every chunk the chain stores. An encrypted base needs its `password`
+  /// (and makes the new snapshot an encrypted thin one); an unencrypted base refuses one.
+  /// Throws hexz::Error if one cannot be opened, the password is missing, wrong or given for an
+  /// unencrypted base, or the chain would exceed 255 snapshots.
   BaseIndex(const std::string& path, const std::vector<std::string>& base_dirs,
-            const std::string& endpoint = {});
+            const std::string& endpoint = {}, const std::string& password = {});
+
+  /// True if the base is encrypted (the new snapshot must be too).
+  bool encrypted() const { return reader_->cipher() != nullptr; }
+  /// Encrypted base: the key chunk digests of the whole chain are keyed with.
+  const crypto::Key& dedup_key() const { return reader_->cipher()->dedup_key(); }
+  /// Encrypted base: the master keys of the new snapshot's base records, in table() order (the
+  /// base's own, then those its base key table holds), for the new base key table.
+  std::vector<crypto::Key> master_keys() const;
 
   /// The new snapshot's base table: the base itself, then the snapshots it depends on.
   const std::vector<format::BaseRecord>& table() const { return table_; }

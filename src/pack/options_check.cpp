@@ -60,10 +60,8 @@ void validate_options(const PackOptions& o, bool needs_input_paths) {
   }
   if (o.holes_inherit && o.base_path.empty())
     bad("--holes-inherit needs --base: the holes of the input inherit the base's content");
-  if (o.encrypt && !o.base_path.empty()) {
-    bad("encrypted thin snapshots are not supported yet: pack without --base, or without "
-        "encryption");
-  }
+  if (!o.base_password.empty() && (!o.encrypt || o.base_path.empty()))
+    bad("a base password is only used by an encrypted pack against a base (--encrypt --base)");
   if (o.threads > 1024)
     bad("thread count " + std::to_string(o.threads) + " is out of range (at most 1024)");
 }

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <memory>
 
+#include "crypto/secrets.hpp"
 #include "format/attachments.hpp"
 #include "hexz/attachments.hpp"
 #include "hexz/error.hpp"
@@ -120,8 +121,13 @@ PackResult pack(const PackOptions& options, const ProgressFn& progress) {
   std::unique_ptr<packing::BaseIndex> base;
   if (!options.base_path.empty()) {
     refuse_output_equal_to(options.output_path, options.base_path, "base snapshot");
+    // An encrypted base opens with its own password, which defaults to the new snapshot's.
+    std::string base_password;
+    const crypto::ScopedWipe wipe_base_password(base_password);
+    if (options.encrypt)
+      base_password = options.base_password.empty() ? options.password : options.base_password;
     base = std::make_unique<packing::BaseIndex>(options.base_path, options.base_dirs,
-                                                options.endpoint);
+                                                options.endpoint, base_password);
     job.base = base.get();
   }
   std::vector<std::unique_ptr<packing::HoleFillSource>> filled;

@@ -26,6 +26,7 @@
 
 #include "codec/codec.hpp"
 #include "codec/dictionary_trainer.hpp"
+#include "crypto/secrets.hpp"
 #include "format/records.hpp"
 #include "hash/checksum.hpp"
 #include "hexz/error.hpp"
@@ -137,6 +138,9 @@ class Packer {
       encryption_.kdf.memory_kib = options_.kdf_memory_kib;
       encryption_.kdf.parallelism = options_.kdf_parallelism;
       cipher_ = std::make_unique<crypto::SnapshotCipher>(options_.password, encryption_);
+      // An encrypted thin snapshot keys its digests as its base does (FORMAT.md section 12.2),
+      // so that its chunks match the base's.
+      if (job_.base != nullptr) cipher_->use_dedup_key(job_.base->dedup_key());
     }
     if (options_.train_dictionary) train_dictionary();
     for (size_t i = 0; i < threads_; ++i) {
@@ -260,8 +264,9 @@ class Packer {
       out_->append(stored);
     }
     // A thin snapshot that took nothing from its base chain is standalone: no base table.
+    // An encrypted one keeps it: its digests are keyed with its base's dedup key.
     std::vector<unsigned char> base_table;
-    if (job_.base != nullptr && uses_base_) {
+    if (job_.base != nullptr && (uses_base_ || cipher_)) {
       base_table = format::encode_bases(job_.base->table());
       const auto& bytes = base_table;
       header.required_features |= format::kFeatureBases;
@@ -270,6 +275,7 @@ class Packer {
       header.base_count = static_cast<uint32_t>(job_.base->table().size());
       header.bases_checksum = hash::checksum64(bytes.data(), bytes.size());
       out_->append(std::as_bytes(std::span(bytes)));
+      if (cipher_) write_base_keys(header);
     }
     const auto& entries = index_->master();
     std::vector<unsigned char> master(entries.size() * format::kMasterEntrySize);
@@ -305,6 +311,7 @@ class Packer {
       header.required_features |= format::kFeatureEncrypted;
       header.encryption = encryption_;
     }
+    header.version_minor = format::minor_version_for(header.required_features);
     std::array<unsigned char, format::kHeaderSize> bytes{};
     format::encode_header(header, bytes);
     if (cipher_) {
@@ -318,6 +325,25 @@ class Packer {
       format::reseal_header_checksum(bytes);
     }
     out_->write_at(0, std::as_bytes(std::span(bytes)));
+  }
+
+  /// The base key table of an encrypted thin snapshot (FORMAT.md section 10.8): the chain's
+  /// dedup key and each base record's master key, sealed, right after the base table.
+  void write_base_keys(format::Header& header) {
+    std::vector<crypto::Key> keys = job_.base->master_keys();
+    const auto count = static_cast<uint32_t>(keys.size());
+    std::vector<std::byte> plain(format::base_key_table_size(count));
+    std::memcpy(plain.data(), cipher_->dedup_key().data(), 32);
+    for (size_t k = 0; k < keys.size(); ++k) {
+      std::memcpy(plain.data() + 32 * (k + 1), keys[k].data(), 32);
+      crypto::wipe(keys[k].data(), keys[k].size());
+    }
+    std::vector<std::byte> stored = cipher_->seal_base_keys(count, plain);
+    crypto::wipe(plain.data(), plain.size());
+    header.base_keys_offset = out_->position();
+    header.base_keys_length = static_cast<uint32_t>(stored.size());
+    header.base_keys_checksum = hash::checksum64(stored.data(), stored.size());
+    out_->append(stored);
   }
 
   /// Streams one input through the pipeline; returns once all its blocks and entries are out.

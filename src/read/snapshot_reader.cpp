@@ -37,14 +37,14 @@ std::string num(uint64_t v) {
 }  // namespace
 
 SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const OpenOptions& options,
-                               bool resolve_bases, bool as_base)
+                               bool resolve_bases, bool as_base, const crypto::Key* base_key)
     : file_(std::move(file)),
       pages_(options.page_cache_bytes),
       blocks_(options.block_cache_bytes),
       options_(options) {
   // The reader keeps no copy of the password: it lives here until the keys are derived, and is
-  // wiped on every way out. A password means "encrypted"; so do the bases of a thin snapshot
-  // opened with one (they get no password: they need none, FORMAT.md forbids encrypted bases).
+  // wiped on every way out. A password means "encrypted". Bases get no password: those of an
+  // encrypted thin snapshot are opened with the master keys its base key table holds.
   std::string password = std::move(options_.password);
   const crypto::ScopedWipe wipe_password(password);
   crypto::wipe(options_.password);  // a moved short string may keep its bytes
@@ -59,14 +59,18 @@ SnapshotReader::SnapshotReader(std::unique_ptr<io::ReadableFile> file, const Ope
   // Bytes after the end must be a signature trailer (FORMAT.md section 21), else rule F2.
   if (actual > header_.file_size)
     signatures_ = read_signature_trailer(*file_, header_.file_size, actual);
-  if (header_.encrypted() && as_base) {
-    // Opened as the base of another snapshot: FORMAT.md section 11.2 forbids encrypted bases
-    // (the thin file's entries were checked against its own, unencrypted, layout).
+  if (as_base && header_.encrypted() != (base_key != nullptr)) {
+    // Rule R3 (FORMAT.md section 11.2): the bases of an unencrypted thin snapshot are not
+    // encrypted, those of an encrypted one are (its entries were checked against its own
+    // layout, and only an encrypted base is authenticated by the key the thin file holds).
     throw Error(ErrorCode::kUnsupported,
-                "'" + name + "' is encrypted and cannot be the base of a thin snapshot");
+                "'" + name + "' is " + (header_.encrypted() ? "" : "not ") +
+                    "encrypted and cannot be the base of " +
+                    (base_key != nullptr ? "an encrypted" : "an unencrypted") + " thin snapshot");
   }
   if (header_.encrypted()) {
-    unlock(hbytes, password);
+    unlock(hbytes, password, base_key);
+    if (header_.has_base_keys()) read_base_keys();
   } else if (options_.require_encryption) {
     throw Error(ErrorCode::kWrongPassword,
                 "'" + name + "' is not encrypted, but " +
@@ -396,12 +400,14 @@ std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
     OpenOptions base_options = options_;
     base_options.threads = 1;
     base_options.verify_reads = false;  // this reader checks the chunks it takes from a base
-    base_options.password.clear();      // bases are never encrypted (FORMAT.md 11.2, rule R3)
+    base_options.password.clear();      // an encrypted thin snapshot holds its bases' keys
+    base_options.require_encryption = false;
     base_options.trusted_keys.clear();  // the thin snapshot's identity pins its bases
+    const crypto::Key* key = cipher_ && index < base_keys_.size() ? &base_keys_[index] : nullptr;
     std::unique_ptr<SnapshotReader> reader;
     try {
       reader = std::make_unique<SnapshotReader>(io::open_storage(candidate, storage_options()),
-                                                base_options, false, true);
+                                                base_options, false, true, key);
     } catch (const Error& e) {
       if (e.code() == ErrorCode::kNotFound && io::is_remote(candidate)) continue;  // absent
       if (e.code() == ErrorCode::kUnsupported) {
@@ -412,7 +418,18 @@ std::unique_ptr<SnapshotReader> SnapshotReader::open_base(size_t index) const {
     }
     // The identity decides (FORMAT.md section 11.4); file_size is informative: a base whose
     // attachment region was moved in place keeps its identity but not its size.
-    if (reader->header_.identity == rec.identity) return reader;
+    if (reader->header_.identity == rec.identity) {
+      // Rule R4: the whole chain keys its chunk digests alike, so that this file's digests and
+      // its bases' compare (FORMAT.md section 12.2).
+      if (key != nullptr && CRYPTO_memcmp(reader->cipher_->dedup_key().data(),
+                                          cipher_->dedup_key().data(), 32) != 0) {
+        throw Error(ErrorCode::kCorrupt, "'" + file_->name() +
+                                             "' is corrupt: its dedup key is "
+                                             "not that of its base '" +
+                                             rec.name + "'");
+      }
+      return reader;
+    }
     mismatch = candidate + " has identity " +
                hash::to_hex(reader->header_.identity.data(), 32).substr(0, 16) + "…";
   }
@@ -454,24 +471,63 @@ void SnapshotReader::for_each_stored_chunk(
   }
 }
 
-void SnapshotReader::unlock(std::span<const unsigned char, format::kHeaderSize> header_bytes,
-                            const std::string& password) {
+SnapshotReader::~SnapshotReader() {
+  for (auto& k : base_keys_) crypto::wipe(k.data(), k.size());
+}
+
+void SnapshotReader::read_base_keys() {
   const std::string& name = file_->name();
-  if (password.empty()) {
-    throw Error(ErrorCode::kWrongPassword, "'" + name +
-                                               "' is encrypted: a password is needed (prompt, "
-                                               "HEXZ_PASSWORD or --password-file)");
+  std::vector<std::byte> stored(header_.base_keys_length);
+  file_->read_at(header_.base_keys_offset, stored);
+  if (hash::checksum64(stored.data(), stored.size()) != header_.base_keys_checksum) {
+    throw Error(ErrorCode::kCorrupt, "'" + name + "' is corrupt: base key table checksum mismatch");
   }
-  // Rule K2 with this reader's cap: refuse a costly key derivation before running it.
-  crypto::check_kdf_cost(
-      header_.encryption.kdf,
-      crypto::kdf_cap_for(options_.max_kdf_memory_kib, options_.max_kdf_iterations), name);
-  cipher_ = std::make_unique<crypto::SnapshotCipher>(password, header_.encryption);
+  std::vector<std::byte> plain(format::base_key_table_size(header_.base_count));
+  struct WipeOnExit {
+    std::vector<std::byte>& v;
+    ~WipeOnExit() { crypto::wipe(v.data(), v.size()); }
+  } wipe_plain{plain};
+  if (stored.size() != plain.size() + crypto::kTagSize ||
+      !cipher_->open_base_keys(header_.base_count, stored, plain)) {
+    throw Error(ErrorCode::kCorrupt,
+                "'" + name + "' failed authentication: the base key table was modified");
+  }
+  crypto::Key dedup;
+  std::memcpy(dedup.data(), plain.data(), dedup.size());
+  cipher_->use_dedup_key(dedup);
+  crypto::wipe(dedup.data(), dedup.size());
+  base_keys_.resize(header_.base_count);
+  for (uint32_t k = 0; k < header_.base_count; ++k) {
+    std::memcpy(base_keys_[k].data(), plain.data() + 32 * (static_cast<size_t>(k) + 1), 32);
+  }
+}
+
+void SnapshotReader::unlock(std::span<const unsigned char, format::kHeaderSize> header_bytes,
+                            const std::string& password, const crypto::Key* master) {
+  const std::string& name = file_->name();
+  if (master != nullptr) {
+    // A base of an encrypted thin snapshot: its key comes from that snapshot, no KDF runs.
+    cipher_ = std::make_unique<crypto::SnapshotCipher>(*master, header_.encryption);
+  } else {
+    if (password.empty()) {
+      throw Error(ErrorCode::kWrongPassword, "'" + name +
+                                                 "' is encrypted: a password is needed (prompt, "
+                                                 "HEXZ_PASSWORD or --password-file)");
+    }
+    // Rule K2 with this reader's cap: refuse a costly key derivation before running it.
+    crypto::check_kdf_cost(
+        header_.encryption.kdf,
+        crypto::kdf_cap_for(options_.max_kdf_memory_kib, options_.max_kdf_iterations), name);
+    cipher_ = std::make_unique<crypto::SnapshotCipher>(password, header_.encryption);
+  }
   const auto check =
       cipher_->key_check(header_bytes.subspan(format::kKdfFieldsOffset, format::kKdfFieldsSize));
   if (CRYPTO_memcmp(check.data(), header_.encryption.key_check.data(), check.size()) != 0) {
     throw Error(ErrorCode::kWrongPassword,
-                "wrong password or not this snapshot's key ('" + name + "')");
+                master != nullptr ? "'" + name +
+                                        "' is not the base the thin snapshot holds a key for "
+                                        "(its key check fails)"
+                                  : "wrong password or not this snapshot's key ('" + name + "')");
   }
   const auto mac = cipher_->header_mac(format::header_mac_input(header_bytes));
   if (CRYPTO_memcmp(mac.data(), header_.encryption.header_mac.data(), mac.size()) != 0) {
@@ -942,8 +998,8 @@ SnapshotInfo SnapshotReader::info() const {
   }
   if (header_.encrypted()) {
     // Counters are not in the plaintext header: derive them from the index, as the writer
-    // counted them (a data chunk is a duplicate if its stored copy was seen before; a block
-    // belongs to the stream that first stored it).
+    // counted them (a data chunk is a duplicate if it refers to a base or its stored copy was
+    // seen before; a block of this file belongs to the stream that first stored it).
     std::set<std::pair<uint64_t, uint32_t>> seen_chunks;
     std::unordered_set<uint64_t> seen_blocks;
     for (int s = 0; s < kStreamCount; ++s) {
@@ -954,7 +1010,11 @@ SnapshotInfo SnapshotReader::info() const {
           ++o.zero_chunks;
           return;
         }
-        const uint64_t block_key = (static_cast<uint64_t>(e.source) << 56) | e.block.offset;
+        if (e.source != 0) {  // an encrypted thin snapshot's chunk stored in a base
+          ++o.dup_chunks;
+          return;
+        }
+        const uint64_t block_key = e.block.offset;
         if (!seen_chunks.insert({block_key, e.offset_in_block}).second) {
           ++o.dup_chunks;
         } else if (seen_blocks.insert(block_key).second) {

@@ -32,9 +32,14 @@ class SnapshotReader final : public Snapshot {
  public:
   /// Validates the header and master index of `file`. If `resolve_bases`, also finds and opens
   /// every base snapshot (checking identities). `as_base`: the file is opened as the base of
-  /// another snapshot, which must not be encrypted (kUnsupported). Throws hexz::Error.
+  /// another snapshot: without `base_key` (the other snapshot is not encrypted) it must not be
+  /// encrypted (kUnsupported); with it (the master key an encrypted thin snapshot's base key
+  /// table holds for it) it must be encrypted and that key must open it (kWrongPassword if not;
+  /// no key derivation runs). Throws hexz::Error.
   SnapshotReader(std::unique_ptr<io::ReadableFile> file, const OpenOptions& options,
-                 bool resolve_bases = true, bool as_base = false);
+                 bool resolve_bases = true, bool as_base = false,
+                 const crypto::Key* base_key = nullptr);
+  ~SnapshotReader() override;
 
   /// The parsed header.
   const format::Header& header() const { return header_; }
@@ -81,6 +86,8 @@ class SnapshotReader final : public Snapshot {
   const AttachmentTable& attachment_table() const { return attachments_; }
   /// The cipher of an encrypted snapshot (null otherwise).
   const crypto::SnapshotCipher* cipher() const { return cipher_.get(); }
+  /// An encrypted thin snapshot's base master keys, by source - 1 (empty otherwise).
+  const std::vector<crypto::Key>& base_keys() const { return base_keys_; }
   /// The decoded dictionary (null without feature bit 1).
   const codec::Dictionary* dictionary() const { return dictionary_.get(); }
   /// The file this reader reads.
@@ -120,7 +127,10 @@ class SnapshotReader final : public Snapshot {
   /// Checks the KDF cost against the cap, derives the keys from `password` and checks the key and
   /// the header MAC.
   void unlock(std::span<const unsigned char, format::kHeaderSize> header_bytes,
-              const std::string& password);
+              const std::string& password, const crypto::Key* master);
+  /// An encrypted thin snapshot: reads its base key table (FORMAT.md section 10.8) into
+  /// base_keys_ and takes the chain's dedup key from it.
+  void read_base_keys();
   /// Decrypts a whole-section message (master index, dictionary) if encrypted.
   std::vector<std::byte> open_section(crypto::NonceDomain domain, std::vector<std::byte> stored,
                                       const char* what) const;
@@ -151,6 +161,7 @@ class SnapshotReader final : public Snapshot {
   std::vector<format::MasterEntry> master_;
   std::unique_ptr<codec::Dictionary> dictionary_;   ///< Null unless kFeatureDictionary.
   std::unique_ptr<crypto::SnapshotCipher> cipher_;  ///< Null unless encrypted.
+  std::vector<crypto::Key> base_keys_;              ///< Encrypted thin only; wiped at the end.
   std::vector<format::BaseRecord> bases_;
   AttachmentTable attachments_;
   std::vector<std::unique_ptr<SnapshotReader>> base_readers_;  ///< Opened bases, by source - 1.

@@ -73,6 +73,28 @@ def test_encryption(images, tmp_path):
         assert snap.verify().ok
 
 
+def test_encrypted_thin_chain(images, tmp_path):
+    base = tmp_path / "base.hxz"
+    hexz.pack(base, disk=images.disk_path, password="first", **CHEAP_KDF)
+    changed = bytearray(images.disk)
+    changed[100_000:100_010] = b"0123456789"
+    (tmp_path / "new.img").write_bytes(bytes(changed))
+    thin = tmp_path / "thin.hxz"
+    with pytest.raises(hexz.WrongPasswordError) as info:
+        hexz.pack(thin, disk=tmp_path / "new.img", base=base, password="second", **CHEAP_KDF)
+    assert "--base-password-file" in str(info.value)
+    hexz.pack(thin, disk=tmp_path / "new.img", base=base, password="second",
+              base_password="first", **CHEAP_KDF)
+    assert thin.stat().st_size < base.stat().st_size / 4
+    with hexz.open(thin, password="second") as snap:  # the base's password is not needed
+        assert snap.read(0, len(changed)) == bytes(changed)
+        assert snap.info()["format_version"] == "1.2"
+        assert [b["name"] for b in snap.info()["bases"]] == ["base.hxz"]
+        assert snap.verify().ok
+    with pytest.raises(hexz.InvalidArgumentError):  # an unencrypted thin pack of it
+        hexz.pack(tmp_path / "plain.hxz", disk=tmp_path / "new.img", base=base)
+
+
 def test_encrypt_needs_a_password(images, tmp_path):
     with pytest.raises(hexz.InvalidArgumentError):
         hexz.pack(tmp_path / "nopw.hxz", disk=images.disk_path, encrypt=True)

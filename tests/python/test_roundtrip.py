@@ -73,8 +73,8 @@ def test_pack_statistics_match_info(packed):
     with hexz.open(packed.snapshot) as snap:
         info = snap.info()
     assert set(info) == INFO_KEYS
-    assert info["format_version"] == "1.0"  # 1.1 (hexz.FORMAT_VERSION) only with attachments
-    assert hexz.FORMAT_VERSION == "1.1"
+    assert info["format_version"] == "1.0"  # 1.1 with attachments, 1.2 encrypted thin
+    assert hexz.FORMAT_VERSION == "1.2"
     assert info["codec"] == "zstd"
     assert info["chunk_size"] == 4096
     assert info["block_size"] == 65536

@@ -48,6 +48,7 @@ struct PackArgs {
   std::string password_file;
   int password_fd = -1;
   std::string password_command;
+  std::string base_password_file;                               ///< --base-password-file
   uint64_t kdf_memory = uint64_t{kDefaultKdfMemoryKib} * 1024;  ///< --kdf-memory, bytes
   uint32_t kdf_iterations = kDefaultKdfIterations;              ///< --kdf-iterations
   bool force = false;
@@ -59,22 +60,30 @@ struct PackArgs {
   bool block_size_given = false;
 };
 
-/// Makes `options` chunk like the base snapshot `args.base`, so that its chunks can be found
-/// (dedup needs identical chunk boundaries). Throws hexz::Error if the base cannot be opened.
-void chunk_like_base(const PackArgs& args, PackOptions& options) {
+/// Checks the base snapshot `args.base` from its clear header (no password is needed, even for
+/// an encrypted base) before anyone is asked for a password: an encrypted base needs
+/// --encrypt, an unencrypted one refuses it. Unless the user chose the chunking, makes
+/// `options` chunk like the base, so that its chunks can be found (dedup needs identical chunk
+/// boundaries). Throws hexz::Error if the base cannot be opened.
+void check_base(const PackArgs& args, PackOptions& options) {
   OpenOptions open_options;
   open_options.base_dirs = args.base_dirs;
   open_options.endpoint = args.endpoint;
   open_options.threads = 1;
-  SnapshotInfo base;
-  try {
-    base = Snapshot::open(args.base, open_options)->info();
-  } catch (const Error& e) {
-    if (e.code() != ErrorCode::kWrongPassword) throw;
-    throw Error(ErrorCode::kUnsupported,
+  const SnapshotInfo base = Snapshot::peek(args.base, open_options);
+  if (base.encrypted && !args.encrypt) {
+    throw Error(ErrorCode::kInvalidArgument,
                 "base snapshot '" + args.base +
-                    "' is encrypted: thin snapshots on encrypted bases are not supported");
+                    "' is encrypted: a thin snapshot of it must be encrypted too (--encrypt; "
+                    "--base-password-file if the base's password differs)");
   }
+  if (!base.encrypted && args.encrypt) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "base snapshot '" + args.base +
+                    "' is not encrypted: an encrypted thin snapshot needs an encrypted base "
+                    "(pack without --encrypt, or pack an encrypted copy of the base first)");
+  }
+  if (args.chunking_given) return;
   options.cdc = base.cdc;
   if (base.cdc) {
     options.min_chunk = base.min_chunk;
@@ -210,19 +219,18 @@ int run_pack(const PackArgs& args) {
   options.kdf_memory_kib = static_cast<uint32_t>(args.kdf_memory / 1024);
   options.kdf_iterations = args.kdf_iterations;
 
-  if (args.encrypt && !args.base.empty()) {
-    // Checked here so that nobody is asked for a password in vain; the library refuses it too.
-    throw Error(ErrorCode::kInvalidArgument,
-                "encrypted thin snapshots are not supported yet: pack without --base, or "
-                "without --encrypt");
+  if (!args.base_password_file.empty() && (!args.encrypt || args.base.empty())) {
+    usage_error("--base-password-file needs --encrypt and --base");
   }
-  if (!args.base.empty() && !args.chunking_given) chunk_like_base(args, options);
+  if (!args.base.empty()) check_base(args, options);
   PasswordSource passwords(
       PasswordArgs{args.password_file, args.password_fd, args.password_command});
   if (!args.encrypt && (args.password_fd >= 0 || !args.password_command.empty())) {
     usage_error("--password-fd and --password-command need --encrypt");
   }
   if (args.encrypt) options.password = passwords.for_new_snapshot();
+  if (!args.base_password_file.empty())
+    options.base_password = read_password_file(args.base_password_file);
 
   InterruptGuard guard;
   ProgressBar bar("packing", progress_wanted(args.quiet));
@@ -234,9 +242,11 @@ int run_pack(const PackArgs& args) {
     });
   } catch (...) {
     wipe(options.password);
+    wipe(options.base_password);
     throw;
   }
   wipe(options.password);
+  wipe(options.base_password);
   bar.clear();
   // For an s3:// output the summary waits until the upload has succeeded.
   if (!args.quiet && !to_s3) print_pack_report(result, {"packed", args.output, args.encrypt});
@@ -352,6 +362,11 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
   sub->add_option("--password-command", args->password_command,
                   "With --encrypt: run CMD (/bin/sh -c) and use the first line it prints")
       ->type_name("CMD");
+  sub->add_option("--base-password-file", args->base_password_file,
+                  "With --encrypt and an encrypted --base: the base's password, if it is not the "
+                  "new snapshot's (first line of FILE)")
+      ->type_name("FILE")
+      ->needs(encrypt);
   sub->add_option("--kdf-memory", args->kdf_memory,
                   "With --encrypt: Argon2id memory per password guess, 8M to 1G (readers refuse "
                   "more than 1G unless told --kdf-max-memory)")
@@ -378,6 +393,8 @@ void add_pack_command(CLI::App& parent, CommandFn* selected) {
       "The password of --encrypt comes from --password-file, --password-fd or --password-command,\n"
       "else HEXZ_PASSWORD_FD, HEXZ_PASSCOMMAND or HEXZ_PASSWORD, else a prompt on the terminal\n"
       "(asked twice).\n"
+      "An encrypted --base needs --encrypt: the thin snapshot holds the keys of its bases, so\n"
+      "its own password reads the whole chain (format 1.2).\n"
       "qcow2, VMDK, VHD, VHDX and VDI inputs are recognised by their magic and read through a\n"
       "private read-only qemu-nbd (Debian: qemu-utils; $HEXZ_QEMU_NBD names another binary),\n"
       "skipping unallocated and zero ranges; LUKS volumes are refused. --raw packs such a file's\n"
