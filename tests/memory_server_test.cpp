@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <chrono>
 #include <cstring>
@@ -16,6 +17,7 @@
 #include "support/fake_vmm.hpp"
 #include "support/fixture.hpp"
 #include "support/json.hpp"
+#include "support/layout.hpp"
 #include "support/process.hpp"
 #include "uffd/handshake.hpp"
 
@@ -395,6 +397,40 @@ TEST_F(MemoryServerTest, AnUnreadablePageStopsTheVmm) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
   EXPECT_NE(r.err.find("hexz: error:"), std::string::npos) << r.err;
+}
+
+TEST_F(MemoryServerTest, VerifiedReadsStopTheVmmAtARewrittenBlock) {
+  // Issue 14: an attacker rewrites a block and recomputes its XXH3 checksum. Plain serving hands
+  // the guest the changed page; --verify-reads checks each chunk's digest and stops the VM.
+  const Bytes image = random_bytes(1 * kMiB, 31);
+  hexz::PackOptions o = options("", input("mem.img", image), output("rw.hxz"));
+  o.codec = hexz::Codec::kNone;
+  o.block_size = 65536;  // the first block is [512, 66048), stored raw
+  hexz::pack(o);
+  Bytes file = read_file(output("rw.hxz"));
+  for (size_t i = 0; i < 16; ++i) file[600 + i] ^= 0x5a;
+  write_file(output("rw.hxz"),
+             layout::with_block_checksum(file, 0, 512, XXH3_64bits(file.data() + 512, 65536)));
+  {
+    Server server({"serve-memory", output("rw.hxz"), "--socket", socket_path(), "-q"});
+    FakeVmm vmm({image.size()});
+    vmm.connect(socket_path());
+    std::string first_bad;
+    EXPECT_GE(vmm.touch_and_compare(image, 2, &first_bad), 1u) << "plain serving is fooled";
+    EXPECT_NE(first_bad.find("region 0 page 0 "), std::string::npos) << first_bad;
+    vmm.hang_up();
+    EXPECT_EQ(server.wait().exit_code, 0);
+  }
+  Server server(
+      {"serve-memory", output("rw.hxz"), "--socket", socket_path(), "-q", "--verify-reads"});
+  ProcessResult vmm = run_process({FAKE_FIRECRACKER_PATH, "vmm", "--socket", socket_path(),
+                                   "--image", input("mem.img", image), "--threads", "1"});
+  EXPECT_TRUE(vmm.signaled) << vmm.out << vmm.err;
+  EXPECT_EQ(vmm.exit_code, 128 + SIGKILL);
+  ProcessResult r = server.wait();
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+  EXPECT_NE(r.err.find("does not match its digest"), std::string::npos) << r.err;
 }
 
 TEST_F(MemoryServerTest, StoppingTheServerUnderARunningVmKillsTheVm) {

@@ -1,6 +1,10 @@
 """Library features reachable through pack(**options): content-defined chunking, thin
 snapshots and encryption."""
 
+import os
+import pathlib
+import subprocess
+
 import pytest
 
 import hexz
@@ -110,6 +114,23 @@ def test_verified_reads(images, tmp_path):
         assert snap.read(12345, 100) == images.disk[12345:12445]
     with pytest.raises(TypeError, match="verify_reads must be a bool"):
         hexz.open(out, verify_reads="yes")
+
+
+def test_verified_reads_refuse_a_rewritten_block(cli, tmp_path):
+    # A block rewritten with its XXH3 checksum recomputed: plain reads return the changed
+    # bytes, verified reads refuse that chunk (and only that one).
+    tool = pathlib.Path(cli).parents[2] / "tests" / "make_rewritten_snapshot"
+    if not os.access(tool, os.X_OK):
+        pytest.skip(f"{tool} is not built")
+    subprocess.run([str(tool), str(tmp_path)], check=True)
+    image = (tmp_path / "rewritten.img").read_bytes()
+    with hexz.open(tmp_path / "rewritten.hxz") as snap:
+        assert snap.read(0, 4096) != image[:4096]
+    with hexz.open(tmp_path / "rewritten.hxz", verify_reads=True) as snap:
+        with pytest.raises(hexz.CorruptSnapshotError) as info:
+            snap.read(0, 4096)
+        assert "does not match its digest" in str(info.value)
+        assert snap.read(65536, 4096) == image[65536:65536 + 4096]
 
 
 def test_trusted_keys(images, tmp_path, cli):
