@@ -112,7 +112,7 @@ tsan_phase() {
   fi
   phase "Build ThreadSanitizer (hexz_tests, hexz_cli, remote_probe, the memory server tests)"
   if ! cmake --build "$dir" --target hexz_tests hexz_cli remote_probe hexz_memory_server_tests \
-    fake_firecracker; then
+    fake_firecracker make_rewritten_snapshot; then
     fail "ThreadSanitizer: build"
     return
   fi

@@ -26,12 +26,14 @@
 #include <random>
 #include <set>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "crypto/aead.hpp"
 #include "crypto/kdf.hpp"
+#include "crypto/secrets.hpp"
 #include "crypto/snapshot_cipher.hpp"
 #include "format/records.hpp"
 #include "hash/checksum.hpp"
@@ -203,6 +205,48 @@ HeaderVerdict judge_header(std::span<const unsigned char, format::kHeaderSize> h
 
 // ---------------------------------------------------------------------------
 // Known answers: Argon2id (RFC 9106) and AES-256-GCM (McGrew & Viega, the GCM specification)
+
+// Issue 14: passwords and keys are wiped. The string wipe covers the whole buffer (a shorter
+// later value leaves the old bytes past size()), ScopedWipe wipes on every way out, and a
+// cipher's destructor leaves none of its master key or subkeys in its storage.
+TEST(EncryptionKeyHygiene, PasswordsAndKeysAreWiped) {
+  std::string password = "a long password that is certainly not kept in the small buffer";
+  const char* buffer = password.data();
+  const size_t capacity = password.capacity();
+  password = "short";  // the old bytes stay in the buffer past size()
+  ASSERT_EQ(password.data(), buffer);
+  crypto::wipe(password);
+  EXPECT_TRUE(password.empty());
+  EXPECT_TRUE(std::all_of(buffer, buffer + capacity, [](char c) { return c == 0; }));
+
+  std::string secret = "another password long enough to live on the heap, not inline";
+  const char* secret_bytes = secret.data();
+  const size_t secret_size = secret.size();
+  try {
+    const crypto::ScopedWipe guard(secret);
+    throw std::runtime_error("an error while the password is in use");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_TRUE(secret.empty());
+  EXPECT_TRUE(std::all_of(secret_bytes, secret_bytes + secret_size, [](char c) { return c == 0; }));
+
+  crypto::Key master{};
+  for (size_t i = 0; i < master.size(); ++i) master[i] = static_cast<unsigned char>(0xa0 + i);
+  const crypto::SnapshotKeys keys = crypto::derive_subkeys(master);
+  alignas(crypto::SnapshotCipher) unsigned char storage[sizeof(crypto::SnapshotCipher)];
+  auto* cipher =
+      new (storage) crypto::SnapshotCipher(master, crypto::SnapshotCipher::fresh_header());
+  const auto holds = [&](const crypto::Key& k) {
+    return std::search(storage, storage + sizeof storage, k.begin(), k.end()) !=
+           storage + sizeof storage;
+  };
+  ASSERT_TRUE(holds(master) && holds(keys.data) && holds(keys.metadata) && holds(keys.dedup));
+  cipher->~SnapshotCipher();
+  EXPECT_FALSE(holds(master));
+  EXPECT_FALSE(holds(keys.data));
+  EXPECT_FALSE(holds(keys.metadata));
+  EXPECT_FALSE(holds(keys.dedup));
+}
 
 TEST(EncryptionKat, Argon2idRfc9106Section5_3) {
   Bytes password(32, 0x01), salt(16, 0x02), secret(8, 0x03), ad(12, 0x04), tag(32, 0);

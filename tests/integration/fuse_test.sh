@@ -100,7 +100,7 @@ check_fails "no password and no terminal" "password is needed" \
 check "nothing left mounted" bash -c "! grep -q ' $TMP/mnt ' /proc/self/mountinfo"
 
 # --- verified reads (issue 14): a block rewritten with its XXH3 checksum recomputed --------------
-if [[ -n "${HEXZ_REWRITE_TOOL:-}" ]]; then
+if [[ -x "${HEXZ_REWRITE_TOOL:-}" ]]; then
   check "a snapshot whose first block was rewritten" "$HEXZ_REWRITE_TOOL" "$TMP"
   check "mount it without --verify-reads" "$HEXZ" mount rewritten.hxz mnt
   check "plain reads return the rewritten bytes" bash -c "! cmp -s mnt/disk rewritten.img"

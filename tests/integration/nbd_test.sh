@@ -109,7 +109,7 @@ fi
 
 # verify-reads=true (issue 14): a block rewritten with its XXH3 checksum recomputed is served as
 # is by plain reads and refused (EIO) by verified ones; the rest of the export still reads.
-if [[ -n "${HEXZ_REWRITE_TOOL:-}" ]]; then
+if [[ -x "${HEXZ_REWRITE_TOOL:-}" ]]; then
   check "a snapshot whose first block was rewritten" "$HEXZ_REWRITE_TOOL" "$TMP"
   SOCK="$TMP/rw.sock"
   URI="$(nbd_uri "$SOCK")"

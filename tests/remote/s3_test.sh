@@ -27,6 +27,19 @@ env -u AWS_ENDPOINT_URL "$HEXZ" push -q --endpoint "$S3_ENDPOINT" "$WORK/www/oth
 s3_curl GET bkt/images/base.hxz -o got.hxz && cmp got.hxz "$WORK/www/base.hxz" || fail "pushed bytes differ"
 pass "push ($(cat push.txt))"
 
+# A signed snapshot pushed to S3: its trailer after file_size is pushed and read like any range.
+cp "$WORK/www/base.hxz" signed.hxz
+"$HEXZ" keygen -o "$WORK/s3key" >/dev/null && "$HEXZ" keygen -o "$WORK/s3other" >/dev/null
+"$HEXZ" sign -q signed.hxz --key "$WORK/s3key" || fail "sign"
+"$HEXZ" push -q signed.hxz s3://bkt/images/signed.hxz || fail "push signed"
+"$HEXZ" verify -q s3://bkt/images/signed.hxz --key "$WORK/s3key.pub" || fail "verify --key over s3"
+"$HEXZ" cat --key "$WORK/s3key.pub" s3://bkt/images/signed.hxz | cmp - "$WORK/disk.img" || fail "cat --key over s3"
+if "$HEXZ" verify -q s3://bkt/images/signed.hxz --key "$WORK/s3other.pub" 2>err.txt; then fail "other key accepted over s3"; fi
+grep -q "not signed by a trusted key" err.txt || fail "other key over s3: $(cat err.txt)"
+if "$HEXZ" cat --key "$WORK/s3key.pub" s3://bkt/images/base.hxz >/dev/null 2>err.txt; then fail "unsigned accepted over s3"; fi
+grep -q "is not signed" err.txt || fail "unsigned over s3: $(cat err.txt)"
+pass "signed snapshot over s3"
+
 # pack -o s3://: packed into a temporary file in $TMPDIR, pushed, the temporary file removed.
 export TMPDIR="$WORK/tmp"
 mkdir -p "$TMPDIR"
