@@ -479,6 +479,51 @@ TEST_F(QemuInput, CommitOfAnUntouchedOverlayStoresNothing) {
   EXPECT_EQ(read_stream(*hexz::Snapshot::open(o.output_path), Stream::kDisk), expected);
 }
 
+TEST_F(QemuInput, CommitOntoAnEncryptedBaseIsAnEncryptedThinSnapshot) {
+  Bytes expected;
+  const std::string raw_path = raw_image(&expected);
+  const std::string base = output("base.hxz");
+  auto b = options(raw_path, "", base);
+  b.encrypt = true;
+  b.password = "base password";
+  b.kdf_iterations = 1;
+  b.kdf_memory_kib = hexz::kMinKdfMemoryKib;
+  b.kdf_parallelism = 1;
+  hexz::pack(b);
+  const std::string overlay =
+      make_overlay(tmp().path().string(), raw_path, {"write -P 0xab 1M 64k"});
+  std::fill(expected.begin() + (1 << 20), expected.begin() + (1 << 20) + (64 << 10), 0xab);
+  const std::string out = output("new.hxz");
+  // Without --encrypt an encrypted base is refused before anything is asked or written.
+  EXPECT_TRUE(is_cli_error(hexz({"commit", overlay, "--base", base, "-o", out}),
+                           "is encrypted: a commit onto it must be encrypted too"));
+  const std::string pw_base = input(
+      "pw-base.txt", Bytes{'b', 'a', 's', 'e', ' ', 'p', 'a', 's', 's', 'w', 'o', 'r', 'd', '\n'});
+  const std::string pw_new = input("pw-new.txt", Bytes{'n', 'e', 'w', '\n'});
+  ProcessResult r =
+      hexz({"commit", overlay, "--base", base, "-o", out, "--encrypt", "--password-file", pw_new});
+  EXPECT_TRUE(is_cli_error(r, "--base-password-file")) << r.err;
+  EXPECT_FALSE(fs::exists(out));
+  r = hexz({"commit", overlay, "--base", base, "-o", out, "--encrypt", "--password-file", pw_new,
+            "--base-password-file", pw_base});
+  ASSERT_TRUE(exited_ok(r)) << r.err;
+  hexz::OpenOptions o;
+  o.password = "new";  // the base's password is not needed to read the chain
+  const auto snap = hexz::Snapshot::open(out, o);
+  EXPECT_EQ(read_stream(*snap, Stream::kDisk), expected);
+  const auto info = snap->info();
+  EXPECT_TRUE(info.encrypted);
+  ASSERT_EQ(info.bases.size(), 1u);
+  EXPECT_LT(info.streams[0].stored_bytes, uint64_t{16} << 10);
+  EXPECT_TRUE(snap->verify().ok);
+  // An unencrypted base refuses an encrypted commit.
+  const std::string plain = output("plain.hxz");
+  hexz::pack(options(raw_path, "", plain));
+  EXPECT_TRUE(is_cli_error(hexz({"commit", overlay, "--base", plain, "-o", output("x.hxz"),
+                                 "--encrypt", "--password-file", pw_new}),
+                           "is not encrypted: an encrypted commit needs an encrypted base"));
+}
+
 TEST_F(QemuInput, CommitErrors) {
   const std::string raw_path = raw_image();
   const std::string base = output("base.hxz");

@@ -14,8 +14,10 @@ namespace hexz {
 /// base's export need not run), and only its own clusters (qemu:allocation-depth) are read from
 /// it; every other range is read from the base snapshot, and dedups against it. The chunking
 /// follows the base's; options.disk_path and memory_path must be empty (the result has a disk
-/// stream only). Throws hexz::Error (kUnsupported for an encrypted base or an overlay format
-/// qemu-nbd does not read); on failure no output is left.
+/// stream only). An encrypted base needs options.encrypt (and its password: options.password,
+/// or options.base_password if it differs): the result is an encrypted thin snapshot; an
+/// unencrypted base refuses encrypt. Throws hexz::Error (kInvalidArgument for a mixed chain,
+/// kUnsupported for an overlay format qemu-nbd does not read); on failure no output is left.
 PackResult commit_overlay(const std::string& overlay_path, const PackOptions& options,
                           const ProgressFn& progress = {});
 

@@ -9,6 +9,13 @@
 
 namespace hexz::packing {
 
+void rethrow_base_open_error(const Error& e) {
+  if (e.code() != ErrorCode::kWrongPassword) throw e;
+  throw Error(e.code(), "base snapshot: " + std::string(e.what()) +
+                            " (--base-password-file gives the base's password if it differs "
+                            "from the new snapshot's)");
+}
+
 BaseIndex::BaseIndex(const std::string& path, const std::vector<std::string>& base_dirs,
                      const std::string& endpoint, const std::string& password) {
   OpenOptions options;
@@ -38,10 +45,7 @@ BaseIndex::BaseIndex(const std::string& path, const std::vector<std::string>& ba
   try {
     reader_ = std::make_unique<read::SnapshotReader>(std::move(file), options, true);
   } catch (const Error& e) {
-    if (e.code() != ErrorCode::kWrongPassword) throw;
-    throw Error(e.code(), "base snapshot: " + std::string(e.what()) +
-                              " (--base-password-file gives the base's password if it differs "
-                              "from the new snapshot's)");
+    rethrow_base_open_error(e);
   }
   // The chunks this pack will reference are named by the chain's indexes: check each against
   // the identity its snapshot is known by, so a base whose index was rewritten (its digests

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "format/records.hpp"
+#include "hexz/error.hpp"
 #include "hexz/snapshot.hpp"
 #include "pack/dedup_table.hpp"
 #include "pack/segment_reader.hpp"
@@ -18,6 +19,10 @@ struct BaseBlock {
   uint8_t source = 0;  ///< Source id in the new snapshot (1..255).
   format::BlockRef ref;
 };
+
+/// Throws `e` (a failure to open an encrypted base with the password given) again, with a hint
+/// at --base-password-file when it is kWrongPassword.
+[[noreturn]] void rethrow_base_open_error(const Error& e);
 
 /// The base of a thin pack, opened and indexed.
 class BaseIndex {

@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "crypto/secrets.hpp"
 #include "hexz/commit.hpp"
 #include "hexz/error.hpp"
 #include "hexz/flatten.hpp"
@@ -44,20 +45,31 @@ PackResult commit_overlay(const std::string& overlay_path, const PackOptions& op
                   "output '" + options.output_path + "' is the same file as '" + *input + "'");
     }
   }
+  // An encrypted base takes an encrypted commit (a chain is encrypted throughout, FORMAT.md
+  // rule R3), which opens the base with its password: the commit's own unless base_password.
   OpenOptions open_options;
   open_options.base_dirs = options.base_dirs;
   open_options.endpoint = options.endpoint;
+  const bool base_encrypted = Snapshot::peek(options.base_path, open_options).encrypted;
+  if (base_encrypted != options.encrypt) {
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        "base snapshot '" + options.base_path + "' is " +
+            (base_encrypted ? "encrypted: a commit onto it must be encrypted too"
+                            : "not encrypted: an encrypted commit needs an encrypted base"));
+  }
+  std::string base_password;
+  const crypto::ScopedWipe wipe_base_password(base_password);
+  if (options.encrypt)
+    base_password = options.base_password.empty() ? options.password : options.base_password;
+  open_options.password = base_password;
   open_options.verify_reads = true;  // base bytes become part of the new snapshot's chunks
   open_options.prefetch = false;
   std::unique_ptr<Snapshot> snapshot;
   try {
     snapshot = Snapshot::open(options.base_path, open_options);
   } catch (const Error& e) {
-    if (e.code() != ErrorCode::kWrongPassword) throw;
-    throw Error(ErrorCode::kUnsupported,
-                "base snapshot '" + options.base_path +
-                    "' is encrypted: commits (thin snapshots) on encrypted bases are not "
-                    "supported yet");
+    packing::rethrow_base_open_error(e);
   }
   if (!snapshot->has_stream(Stream::kDisk)) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -74,9 +86,6 @@ PackResult commit_overlay(const std::string& overlay_path, const PackOptions& op
   if (!o.cdc && o.block_size < o.chunk_size) o.block_size = like.block_size;
   o.disk_path = overlay_path;
   packing::validate_options(o);
-  if (o.encrypt) {
-    throw Error(ErrorCode::kUnsupported, "encrypted commits are not supported yet");
-  }
 
   io::ImageFormat format;
   {
@@ -93,7 +102,7 @@ PackResult commit_overlay(const std::string& overlay_path, const PackOptions& op
       {overlay_path, driver, "overlay", io::image_format_name(format), true});
   packing::SnapshotSource base_stream(*snapshot, Stream::kDisk, options.base_path + ":disk");
   packing::OverlaySource source(*overlay, overlay->own_allocation(), base_stream, overlay_path);
-  packing::BaseIndex base(options.base_path, options.base_dirs, options.endpoint);
+  packing::BaseIndex base(options.base_path, options.base_dirs, options.endpoint, base_password);
   if (!o.attachments.empty()) {
     throw Error(ErrorCode::kInvalidArgument,
                 "a commit takes no attachments; add them afterwards with hexz attach");

@@ -19,6 +19,7 @@
 #include "hexz/snapshot.hpp"
 #include "interrupt.hpp"
 #include "pack_report.hpp"
+#include "password.hpp"
 #include "progress_bar.hpp"
 
 namespace hexz::cli {
@@ -35,6 +36,11 @@ struct CommitArgs {
   unsigned threads = 0;
   bool force = false;
   bool quiet = false;
+  bool encrypt = false;            ///< --encrypt (needed onto an encrypted base)
+  std::string password_file;       ///< --password-file
+  int password_fd = -1;            ///< --password-fd
+  std::string password_command;    ///< --password-command
+  std::string base_password_file;  ///< --base-password-file
 };
 
 /// A side file of a `hexz mount --overlay` directory.
@@ -132,6 +138,36 @@ int run_commit(const CommitArgs& args) {
   options.level = args.level;
   options.threads = args.threads;
   options.force = args.force;
+  options.encrypt = args.encrypt;
+  if (side && args.encrypt) {
+    usage_error("--encrypt: side files of `hexz mount --overlay` are never encrypted");
+  }
+  if (!args.base_password_file.empty() && !args.encrypt) {
+    usage_error("--base-password-file needs --encrypt");
+  }
+  if (!args.encrypt && (args.password_fd >= 0 || !args.password_command.empty())) {
+    usage_error("--password-fd and --password-command need --encrypt");
+  }
+  PasswordSource passwords(
+      PasswordArgs{args.password_file, args.password_fd, args.password_command});
+  if (args.encrypt) {
+    // Refuse a mixed chain before anyone is asked for a password.
+    if (!Snapshot::peek(args.base, {}).encrypted) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "base snapshot '" + args.base +
+                      "' is not encrypted: an encrypted commit needs an encrypted base");
+    }
+    options.password = passwords.for_new_snapshot();
+    if (!args.base_password_file.empty())
+      options.base_password = read_password_file(args.base_password_file);
+  }
+  struct WipeOnExit {
+    PackOptions& o;
+    ~WipeOnExit() {
+      wipe(o.password);
+      wipe(o.base_password);
+    }
+  } wipe_on_exit{options};
   InterruptGuard guard;
   ProgressBar bar("committing", progress_wanted(args.quiet));
   const ProgressFn progress = [&bar](uint64_t done, uint64_t total) {
@@ -175,6 +211,18 @@ void add_commit_command(CLI::App& parent, CommandFn* selected) {
   add_threads_option(
       sub, args->threads,
       "Worker threads for hashing and compression; 0 = all cores (output identical)");
+  CLI::Option* encrypt =
+      sub->add_flag("--encrypt", args->encrypt,
+                    "Encrypt the new snapshot (needed, and only allowed, onto an encrypted base)");
+  sub->add_option("--password-file", args->password_file,
+                  "With --encrypt: the new snapshot's password (first line of FILE)")
+      ->type_name("FILE")
+      ->needs(encrypt);
+  add_password_source_options(sub, args->password_fd, args->password_command);
+  sub->add_option("--base-password-file", args->base_password_file,
+                  "With --encrypt: the base's password, if it is not the new snapshot's")
+      ->type_name("FILE")
+      ->needs(encrypt);
   sub->add_flag("-f,--force", args->force, "Overwrite OUT.hxz if it exists");
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar and no summary line");
   sub->parse_complete_callback([args] {
@@ -193,7 +241,9 @@ void add_commit_command(CLI::App& parent, CommandFn* selected) {
       "raw image whose holes mean 'as in BASE.hxz': hexz commit SIDEDIR/disk.overlay --base\n"
       "BASE.hxz -o NEW.hxz packs it as `hexz pack --disk SIDEDIR/disk.overlay --base BASE.hxz\n"
       "--holes-inherit --raw` would, after checking (SIDEDIR/overlay.json) that the side file\n"
-      "was written over BASE.hxz.");
+      "was written over BASE.hxz.\n"
+      "An encrypted BASE.hxz needs --encrypt: the new thin snapshot holds the base's keys, so its\n"
+      "own password reads the chain (the password comes as for pack --encrypt).");
 }
 
 }  // namespace hexz::cli
