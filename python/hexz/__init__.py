@@ -56,6 +56,7 @@ from ._errors import (
 
 __all__ = [
     "pack",
+    "commit",
     "open",
     "add_trace",
     "remove_trace",
@@ -221,7 +222,8 @@ class PackResult:
         warnings: non-fatal conditions worth telling the user.
         streams: per stream packed (``"disk"``, ``"memory"``), the counters ``hexz info --json``
             shows: logical_size, chunks, zero_chunks, duplicate_chunks, stored_blocks,
-            stored_bytes, ratio.
+            stored_bytes, ratio; and bytes_read, the input bytes actually read (holes,
+            unallocated ranges of a qcow2 and zero ranges block status reports are not read).
     """
 
     path: str
@@ -361,18 +363,94 @@ def pack(
 
         hexz.pack("vm.hxz", disk="disk.img", progress=bar)
     """
-    unknown = sorted(set(options) - set(_PACK_OPTIONS))
+    output_path = _path("output", output)
+    d = _pack_dict("pack", output_path, disk, memory, compression, level, block_size, threads,
+                   options, _PACK_OPTIONS)
+    return _pack_result(output_path, _hexz.pack(d, _callback("progress", progress)))
+
+
+def commit(
+    output: PathLike,
+    overlay: PathLike,
+    base: PathLike,
+    compression: str = "zstd",
+    level: Optional[int] = None,
+    threads: Optional[int] = None,
+    progress: Optional[ProgressCallback] = None,
+    **options: Any,
+) -> PackResult:
+    """Folds the writes of a qcow2 overlay over ``base`` into the thin snapshot ``output``.
+
+    The same job as ``hexz commit OVERLAY --base BASE -o OUTPUT``: the overlay (typically made
+    with ``qemu-img create -f qcow2 -b nbd+unix:///?socket=S -F raw`` over the base's nbdkit
+    export) is read by a private qemu-nbd without its backing file, only its own clusters are
+    read from it, and every other range comes from ``base`` (and dedups against it). The
+    chunking is the base's. Written atomically, as :func:`pack`.
+
+    Options (keyword arguments): ``force``, ``base_dirs`` (directories searched for the base's
+    own bases), ``block_size``, ``password`` (encrypt; needed, and only allowed, onto an
+    encrypted base: the result is an encrypted thin snapshot whose own password reads the
+    chain), ``base_password`` (the base's, if it differs), ``kdf_memory``, ``kdf_iterations``,
+    ``kdf_parallelism``. Unknown names raise TypeError.
+
+    Returns:
+        A :class:`PackResult`; ``streams["disk"]["bytes_read"]`` counts the bytes read from
+        the overlay and the base.
+
+    Raises:
+        InvalidArgumentError: a bad option, a mixed chain (an encrypted base without a
+            password, or a password onto an unencrypted base), an overlay of another format.
+        UnsupportedError: an overlay format qemu-nbd cannot read.
+        WrongPasswordError: the base's password is wrong or missing.
+        NotFoundError, AlreadyExistsError, IoError: as for :func:`pack`.
+    """
+    output_path = _path("output", output)
+    options = dict(options)
+    block_size = options.pop("block_size", 65536)
+    d = _pack_dict("commit", output_path, None, None, compression, level, block_size, threads,
+                   options, _COMMIT_OPTIONS)
+    d["base"] = _path("base", base)
+    overlay_path = os.fsdecode(_path("overlay", overlay))
+    return _pack_result(
+        output_path, _hexz.commit(overlay_path, d, _callback("progress", progress)))
+
+
+_COMMIT_OPTIONS = (
+    "force",
+    "base_dirs",
+    "password",
+    "base_password",
+    "encrypt",
+    "kdf_memory",
+    "kdf_iterations",
+    "kdf_parallelism",
+)
+
+
+def _pack_dict(
+    what: str,
+    output_path: Any,
+    disk: Optional[PathLike],
+    memory: Optional[PathLike],
+    compression: str,
+    level: Optional[int],
+    block_size: Size,
+    threads: Optional[int],
+    options: Dict[str, Any],
+    allowed: Tuple[str, ...],
+) -> Dict[str, Any]:
+    """The options dict the extension's pack() and commit() take, checked as pack() says."""
+    unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise TypeError(
-            f"pack() got an unexpected keyword argument '{unknown[0]}' "
-            f"(valid options: {', '.join(_PACK_OPTIONS)})"
+            f"{what}() got an unexpected keyword argument '{unknown[0]}' "
+            f"(valid options: {', '.join(allowed)})"
         )
     if "train_dict" in options and "train_dictionary" in options:
         raise TypeError("pack() got both 'train_dict' and its alias 'train_dictionary'")
     if not isinstance(compression, str):
         raise TypeError(f"compression must be 'lz4' or 'zstd', not {type(compression).__name__}")
 
-    output_path = _path("output", output)
     d: Dict[str, Any] = {
         "output": output_path,
         "compression": compression,
@@ -423,7 +501,10 @@ def pack(
                 else:
                     items.append((name, os.fsdecode(_path("attach", content))))
             d["attachments"] = items
-    result = _hexz.pack(d, _callback("progress", progress))
+    return d
+
+
+def _pack_result(output_path: Any, result: Dict[str, Any]) -> PackResult:
     return PackResult(
         path=os.fsdecode(output_path),
         file_size=result["file_size"],

@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "hexz/commit.hpp"
 #include "hexz/hexz.hpp"
 
 namespace py = pybind11;
@@ -396,7 +397,14 @@ py::dict pack_result_dict(const hexz::PackResult& r) {
   d["seconds"] = r.seconds;
   d["dictionary_bytes"] = r.dictionary_bytes;
   d["warnings"] = r.warnings;
-  d["streams"] = streams_dict(r.streams);
+  py::dict streams = streams_dict(r.streams);
+  for (int i = 0; i < hexz::kStreamCount; ++i) {
+    const char* name = hexz::stream_name(static_cast<hexz::Stream>(i));
+    if (!streams.contains(name)) continue;
+    py::dict stream = streams[name];
+    stream["bytes_read"] = r.streams[i].bytes_read;
+  }
+  d["streams"] = streams;
   d["memory_limit"] = r.memory_limit;
   d["dedup_table_bytes"] = r.dedup_table_bytes;
   d["dedup_unrecorded_chunks"] = r.dedup_unrecorded_chunks;
@@ -421,6 +429,24 @@ py::dict pack(const py::dict& options, const py::object& progress) {
     }
   }
   bridge.rethrow_python_error();  // The callback's own exception wins over kAborted.
+  if (failure) std::rethrow_exception(failure);
+  return pack_result_dict(result);
+}
+
+py::dict commit(const std::string& overlay, const py::dict& options, const py::object& progress) {
+  const hexz::PackOptions o = pack_options(options);
+  ProgressBridge bridge(progress);
+  hexz::PackResult result;
+  std::exception_ptr failure;
+  {
+    py::gil_scoped_release nogil;
+    try {
+      result = hexz::commit_overlay(overlay, o, bridge.fn());
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }
+  bridge.rethrow_python_error();
   if (failure) std::rethrow_exception(failure);
   return pack_result_dict(result);
 }
@@ -713,6 +739,9 @@ PYBIND11_MODULE(_hexz, m) {
   m.def("change_trace", &change_trace, py::arg("path"), py::arg("trace"), py::arg("options"));
   m.def("pack", &pack, py::arg("options"), py::arg("progress"),
         "pack(options: dict, progress: callable | None) -> dict. Use hexz.pack().");
+  m.def("commit", &commit, py::arg("overlay"), py::arg("options"), py::arg("progress"),
+        "commit(overlay: str, options: dict, progress: callable | None) -> dict. Use "
+        "hexz.commit().");
 
   py::class_<PyStreamMapping>(m, "StreamMapping", py::buffer_protocol(),
                               "A stream mapped into memory, filled on first touch. Use "

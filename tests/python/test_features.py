@@ -251,6 +251,41 @@ def test_qcow2_is_read_as_the_disk_it_holds_and_raw_packs_its_bytes(images, tmp_
         assert snap.read(0, snap.size()) == image.read_bytes()
 
 
+def test_commit_folds_an_overlays_writes_into_a_thin_snapshot(images, tmp_path):
+    import shutil
+
+    qemu_img, qemu_io = shutil.which("qemu-img"), shutil.which("qemu-io")
+    if qemu_img is None or qemu_io is None or shutil.which("qemu-nbd") is None:
+        pytest.skip("qemu-utils is not installed")
+    base = tmp_path / "base.hxz"
+    hexz.pack(base, disk=images.disk_path, password="base", **CHEAP_KDF)
+    # An overlay written over a raw copy, then pointed at a backing file that is not there (as
+    # one made over a stopped nbdkit export): commit never reads the backing file.
+    backing = tmp_path / "backing.img"
+    backing.write_bytes(images.disk)
+    overlay = tmp_path / "overlay.qcow2"
+    subprocess.run([qemu_img, "create", "-q", "-f", "qcow2", "-b", str(backing), "-F", "raw",
+                    str(overlay)], check=True)
+    subprocess.run([qemu_io, "-c", "write -P 0xab 64k 8k", str(overlay)], check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run([qemu_img, "rebase", "-u", "-F", "raw", "-b", str(tmp_path / "gone.img"),
+                    str(overlay)], check=True)
+    expected = bytearray(images.disk)
+    expected[65536:65536 + 8192] = b"\xab" * 8192
+    with pytest.raises(hexz.InvalidArgumentError) as info:
+        hexz.commit(tmp_path / "new.hxz", overlay, base)
+    assert "must be encrypted too" in str(info.value)
+    result = hexz.commit(tmp_path / "new.hxz", overlay, base, password="new",
+                         base_password="base", **CHEAP_KDF)
+    assert result.streams["disk"]["bytes_read"] >= 8192
+    assert result.streams["disk"]["stored_bytes"] < 16384
+    with hexz.open(tmp_path / "new.hxz", password="new") as snap:
+        assert snap.read(0, len(expected)) == bytes(expected)
+        assert [b["name"] for b in snap.info()["bases"]] == ["base.hxz"]
+    with pytest.raises(TypeError):
+        hexz.commit(tmp_path / "x.hxz", overlay, base, disk="x.img")
+
+
 def test_luks_is_refused_unless_raw(tmp_path):
     luks = tmp_path / "disk.luks"
     luks.write_bytes(b"LUKS\xba\xbe\x00\x01" + bytes(8184))
