@@ -40,6 +40,25 @@ pass "random reads"
 "$HEXZ" extract -q "$URL/thin.hxz" --disk thin.img && cmp thin.img "$WORK/disk2.img" || fail "thin extract"
 pass "thin snapshot with its base on the server"
 
+# An encrypted thin chain on the server (format 1.2): the thin file's own password reads it,
+# its base found at the URL prefix and opened with the key the thin file holds.
+printf 'base-pw\n' >"$WORK/pw-base" && printf 'thin-pw\n' >"$WORK/pw-thin"
+"$HEXZ" pack -q --disk "$WORK/disk.img" -o "$WORK/www/ebase.hxz" --encrypt \
+  --password-file "$WORK/pw-base" --kdf-memory 8M --kdf-iterations 1
+"$HEXZ" pack -q --disk "$WORK/disk2.img" --base "$URL/ebase.hxz" -o "$WORK/www/ethin.hxz" \
+  --encrypt --password-file "$WORK/pw-thin" --base-password-file "$WORK/pw-base" \
+  --kdf-memory 8M --kdf-iterations 1 || fail "encrypted thin pack against a base on http"
+[[ "$(stat -c %s "$WORK/www/ethin.hxz")" -lt "$(($(stat -c %s "$WORK/www/ebase.hxz") / 4))" ]] ||
+  fail "encrypted thin: not thin"
+"$HEXZ" cat --password-file "$WORK/pw-thin" "$URL/ethin.hxz" | cmp - "$WORK/disk2.img" ||
+  fail "encrypted thin cat over http"
+"$HEXZ" verify -q --password-file "$WORK/pw-thin" "$URL/ethin.hxz" || fail "encrypted thin verify over http"
+if "$HEXZ" cat --password-file "$WORK/pw-base" "$URL/ethin.hxz" >/dev/null 2>err.txt; then
+  fail "the base's password opened the thin snapshot"
+fi
+grep -q "wrong password" err.txt || fail "encrypted thin, base password: $(cat err.txt)"
+pass "encrypted thin chain over http"
+
 # A signed snapshot on the server: the trailer after file_size is read like any other range.
 cp "$WORK/www/base.hxz" "$WORK/www/signed.hxz"
 "$HEXZ" keygen -o "$WORK/key" >/dev/null && "$HEXZ" keygen -o "$WORK/other" >/dev/null
