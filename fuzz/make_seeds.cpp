@@ -180,6 +180,12 @@ int main(int argc, char** argv) {
     put("encrypted_reader", "enc-4", prefixed(0x04, enc));
     o.codec = hexz::Codec::kLz4;
     put("encrypted_reader", "enc-lz4", prefixed(0x08, pack("enc-lz4", o, image(20000, 5), {})));
+    // An encrypted thin snapshot (format 1.2): its sealed base key table is read on open (the
+    // base itself is not resolved by the in-memory reader).
+    o.codec = hexz::Codec::kZstd;
+    pack("ebase", o, disk, {});
+    o.base_path = (g_tmp / "ebase.hxz").string();
+    put("encrypted_reader", "enc-thin", prefixed(0x00, pack("ethin", o, v2, mem)));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "make_seeds: %s\n", e.what());
     return 1;
