@@ -210,6 +210,25 @@ TEST_F(MemoryServerTest, EncryptedSnapshot) {
   EXPECT_NE(r.err.find("password"), std::string::npos) << r.err;
 }
 
+TEST_F(MemoryServerTest, EncryptedThinSnapshotServedWithItsOwnPassword) {
+  Bytes base_image = memory_image(4 * kMiB, 6);
+  const std::string pw_base = input("pw-base", Bytes{'b', 'a', 's', 'e'});
+  const std::string pw_thin = input("pw-thin", Bytes{'t', 'h', 'i', 'n'});
+  const std::vector<std::string> cheap = {"--kdf-memory", "8M", "--kdf-iterations", "1"};
+  std::vector<std::string> a = {"--encrypt", "--password-file", pw_base};
+  a.insert(a.end(), cheap.begin(), cheap.end());
+  const std::string base = pack_memory("base", base_image, a);
+  Bytes image = base_image;
+  for (size_t i = 0; i < image.size(); i += 64 * 4096) image[i + 7] ^= 0x5a;
+  std::vector<std::string> b = {
+      "--base", base, "--encrypt", "--password-file", pw_thin, "--base-password-file", pw_base};
+  b.insert(b.end(), cheap.begin(), cheap.end());
+  const std::string thin = pack_memory("thin", image, b);
+  EXPECT_LT(fs::file_size(thin) * 4, fs::file_size(base));
+  Json j = serve_and_check(thin, image, {3 * kMiB, 1 * kMiB}, {"--password-file", pw_thin});
+  EXPECT_GT(j["faults"].u64(), 0u);
+}
+
 TEST_F(MemoryServerTest, ThinSnapshotOverABase) {
   Bytes base_image = memory_image(4 * kMiB, 5);
   const std::string base = pack_memory("base", base_image);

@@ -92,6 +92,19 @@ check "mount encrypted (HEXZ_PASSWORD)" \
   env HEXZ_PASSWORD="$(head -n1 password.txt)" "$HEXZ" mount enc.hxz mnt
 check "encrypted disk matches (HEXZ_PASSWORD)" cmp mnt/disk disk.img
 check "hexz umount (encrypted)" "$HEXZ" umount mnt
+# An encrypted thin snapshot over enc.hxz (format 1.2): its own password mounts the chain.
+python3 -c "
+import sys
+d = bytearray(open('disk.img', 'rb').read())
+d[4096:4096 + 5000] = bytes((i * 7) & 0xff for i in range(5000))
+open('disk2.img', 'wb').write(d)"
+printf 'thin-secret\n' >thin-password.txt
+check "pack an encrypted thin snapshot of enc.hxz" "$HEXZ" pack --disk disk2.img --base enc.hxz \
+  -o enc-thin.hxz -q --encrypt --password-file thin-password.txt --base-password-file password.txt
+check "mount the encrypted thin snapshot with its own password" \
+  "$HEXZ" mount enc-thin.hxz mnt --password-file thin-password.txt
+check "encrypted thin disk matches" cmp mnt/disk disk2.img
+check "hexz umount (encrypted thin)" "$HEXZ" umount mnt
 echo "wrong" >wrong.txt
 check_fails "a wrong password is refused" "wrong password" \
   "$HEXZ" mount enc.hxz mnt --password-file wrong.txt
