@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,17 +82,36 @@ int run_cat(const CatArgs& args) {
                                             std::to_string(size) + ")");
   }
 
-  std::vector<std::byte> buffer(static_cast<size_t>(std::min(length, kPieceSize)));
-  for (uint64_t done = 0; done < length;) {
-    auto piece = static_cast<size_t>(std::min(length - done, kPieceSize));
-    std::span<std::byte> out(buffer.data(), piece);
-    snapshot->read(stream, args.offset + done, out);
-    int err = write_all(STDOUT_FILENO, out);
-    if (err == EPIPE) return kExitOk;  // The reader went away (e.g. `| head`); stop quietly.
+  // Two buffers: each piece is written while the next is decoded (the snapshot decodes a
+  // piece's blocks on its worker threads).
+  std::vector<std::byte> buffers[2];
+  for (auto& b : buffers) b.resize(static_cast<size_t>(std::min(length, kPieceSize)));
+  std::future<int> writing;  // errno of the write in flight, 0 if it succeeded
+  struct Join {
+    std::future<int>& f;
+    ~Join() {
+      if (f.valid()) f.wait();  // no write outlives its buffer
+    }
+  } join{writing};
+  const auto finish_write = [&writing] {
+    if (!writing.valid()) return true;
+    const int err = writing.get();
+    if (err == EPIPE) return false;  // The reader went away (e.g. `| head`); stop quietly.
     if (err != 0)
       throw Error(ErrorCode::kIo, errno_message("cannot write to standard output", err));
+    return true;
+  };
+  size_t next = 0;
+  for (uint64_t done = 0; done < length;) {
+    auto piece = static_cast<size_t>(std::min(length - done, kPieceSize));
+    std::span<std::byte> out(buffers[next].data(), piece);
+    snapshot->read(stream, args.offset + done, out);  // the other buffer may still be written
+    if (!finish_write()) return kExitOk;
+    writing = std::async(std::launch::async, [out] { return write_all(STDOUT_FILENO, out); });
+    next ^= 1;
     done += piece;
   }
+  finish_write();  // a reader that went away at the very end is no error either
   return kExitOk;
 }
 
