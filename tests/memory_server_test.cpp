@@ -78,6 +78,24 @@ class MemoryServerTest : public HexzTest {
 
   std::string socket_path() const { return (tmp().path() / "uffd.sock").string(); }
 
+  /// Serves `snap` (with `extra` options) to a fake VMM touching `image`, whose pages cannot
+  /// all be served: the server must kill the VMM and exit 1 with one error line containing
+  /// `phrase`.
+  void expect_vmm_stopped(const std::string& snap, const Bytes& image,
+                          std::vector<std::string> extra, const std::string& phrase) {
+    std::vector<std::string> args = {"serve-memory", snap, "--socket", socket_path(), "-q"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Server server(args);
+    ProcessResult vmm = run_process({FAKE_FIRECRACKER_PATH, "vmm", "--socket", socket_path(),
+                                     "--image", input("mem.img", image), "--threads", "1"});
+    EXPECT_TRUE(vmm.signaled) << vmm.out << vmm.err;
+    EXPECT_EQ(vmm.exit_code, 128 + SIGKILL);
+    ProcessResult r = server.wait();
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+    EXPECT_NE(r.err.find(phrase), std::string::npos) << r.err;
+  }
+
   /// Serves `snap` to a fake VMM with regions `sizes`; touches and compares every page from
   /// four threads; removes a range and checks it reads zeros; hangs up; returns the stats.
   Json serve_and_check(const std::string& snap, const Bytes& image, std::vector<uint64_t> sizes,
@@ -407,15 +425,7 @@ TEST_F(MemoryServerTest, AnUnreadablePageStopsTheVmm) {
   file[512 + 20] ^= 0xff;  // Inside the first data block.
   const std::string bad = output("bad.hxz");
   write_file(bad, file);
-  Server server({"serve-memory", bad, "--socket", socket_path(), "-q"});
-  ProcessResult vmm = run_process({FAKE_FIRECRACKER_PATH, "vmm", "--socket", socket_path(),
-                                   "--image", input("mem.img", image), "--threads", "1"});
-  EXPECT_TRUE(vmm.signaled) << vmm.out << vmm.err;
-  EXPECT_EQ(vmm.exit_code, 128 + SIGKILL);
-  ProcessResult r = server.wait();
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
-  EXPECT_NE(r.err.find("hexz: error:"), std::string::npos) << r.err;
+  expect_vmm_stopped(bad, image, {}, "hexz: error:");
 }
 
 TEST_F(MemoryServerTest, VerifiedReadsStopTheVmmAtARewrittenBlock) {
@@ -440,16 +450,7 @@ TEST_F(MemoryServerTest, VerifiedReadsStopTheVmmAtARewrittenBlock) {
     vmm.hang_up();
     EXPECT_EQ(server.wait().exit_code, 0);
   }
-  Server server(
-      {"serve-memory", output("rw.hxz"), "--socket", socket_path(), "-q", "--verify-reads"});
-  ProcessResult vmm = run_process({FAKE_FIRECRACKER_PATH, "vmm", "--socket", socket_path(),
-                                   "--image", input("mem.img", image), "--threads", "1"});
-  EXPECT_TRUE(vmm.signaled) << vmm.out << vmm.err;
-  EXPECT_EQ(vmm.exit_code, 128 + SIGKILL);
-  ProcessResult r = server.wait();
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
-  EXPECT_NE(r.err.find("does not match its digest"), std::string::npos) << r.err;
+  expect_vmm_stopped(output("rw.hxz"), image, {"--verify-reads"}, "does not match its digest");
 }
 
 TEST_F(MemoryServerTest, StoppingTheServerUnderARunningVmKillsTheVm) {

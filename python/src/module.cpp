@@ -415,7 +415,10 @@ py::dict pack_result_dict(const hexz::PackResult& r) {
 // ---------------------------------------------------------------------------------------------
 // pack
 
-py::dict pack(const py::dict& options, const py::object& progress) {
+/// Runs `job(options, progress)` (pack or commit) without the GIL and returns its result as a
+/// dict; the progress callback's own exception wins over the kAborted it causes.
+template <typename Job>
+py::dict run_pack_job(const py::dict& options, const py::object& progress, Job job) {
   const hexz::PackOptions o = pack_options(options);
   ProgressBridge bridge(progress);
   hexz::PackResult result;
@@ -423,25 +426,7 @@ py::dict pack(const py::dict& options, const py::object& progress) {
   {
     py::gil_scoped_release nogil;
     try {
-      result = hexz::pack(o, bridge.fn());
-    } catch (...) {
-      failure = std::current_exception();
-    }
-  }
-  bridge.rethrow_python_error();  // The callback's own exception wins over kAborted.
-  if (failure) std::rethrow_exception(failure);
-  return pack_result_dict(result);
-}
-
-py::dict commit(const std::string& overlay, const py::dict& options, const py::object& progress) {
-  const hexz::PackOptions o = pack_options(options);
-  ProgressBridge bridge(progress);
-  hexz::PackResult result;
-  std::exception_ptr failure;
-  {
-    py::gil_scoped_release nogil;
-    try {
-      result = hexz::commit_overlay(overlay, o, bridge.fn());
+      result = job(o, bridge.fn());
     } catch (...) {
       failure = std::current_exception();
     }
@@ -449,6 +434,17 @@ py::dict commit(const std::string& overlay, const py::dict& options, const py::o
   bridge.rethrow_python_error();
   if (failure) std::rethrow_exception(failure);
   return pack_result_dict(result);
+}
+
+py::dict pack(const py::dict& options, const py::object& progress) {
+  return run_pack_job(options, progress,
+                      [](const hexz::PackOptions& o, const auto& fn) { return hexz::pack(o, fn); });
+}
+
+py::dict commit(const std::string& overlay, const py::dict& options, const py::object& progress) {
+  return run_pack_job(options, progress, [&overlay](const hexz::PackOptions& o, const auto& fn) {
+    return hexz::commit_overlay(overlay, o, fn);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
