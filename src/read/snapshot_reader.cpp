@@ -936,6 +936,15 @@ void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> o
   const std::vector<DirectBlock> direct = plan_direct_blocks(stream, offset, end);
   std::unordered_map<BlockKey, size_t, BlockKeyHash> direct_at;
   std::vector<std::future<int>> direct_done;
+  // Every direct task ends before this read returns, also when it throws: `out` is theirs.
+  struct WaitAll {
+    std::vector<std::future<int>>& done;
+    ~WaitAll() {
+      for (auto& f : done) {
+        if (f.valid()) f.wait();
+      }
+    }
+  } wait_all{direct_done};
   for (const auto& d : direct) {
     direct_at.emplace(d.key, d.out_at);
     const std::span<std::byte> into = out.subspan(d.out_at, d.key.ref.raw_length);
@@ -950,15 +959,6 @@ void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> o
     size_t to, from, n;
   };
   std::vector<Copy> copies;
-  // Every direct task ends before this read returns, also when it throws: `out` is theirs.
-  struct WaitAll {
-    std::vector<std::future<int>>& done;
-    ~WaitAll() {
-      for (auto& f : done) {
-        if (f.valid()) f.wait();
-      }
-    }
-  } wait_all{direct_done};
   if (pool_) {
     if (!direct.empty()) {
       // The other blocks of the read go through the cache, decoded on the pool meanwhile.
