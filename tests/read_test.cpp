@@ -413,53 +413,5 @@ TEST_F(ReadFixture, ConcurrentVerifyAndReads) {
   EXPECT_EQ(bad.load(), 0);
 }
 
-// Large reads of local files decode whole, back-to-back blocks on the pool straight into the
-// caller's buffer (no cache, no copy); what lies outside such blocks (a block's chunks
-// referenced again later, a block cut by the read's ends, zero chunks) still reads exactly.
-class DirectReads : public HexzTest, public ::testing::WithParamInterface<hexz::Codec> {};
-
-TEST_P(DirectReads, LargeReadsReturnExactlyTheBytesAndBypassTheCache) {
-  Bytes data = random_bytes(1 << 20, 71);                      // 16 whole blocks
-  data.insert(data.end(), data.begin(), data.begin() + 8192);  // duplicates of block 0
-  data.insert(data.end(), 64 << 10, 0);                        // zero chunks
-  const Bytes more = random_bytes((1 << 20) + 12288, 72);      // a last, short block
-  data.insert(data.end(), more.begin(), more.end());
-  auto o = options(input("d.img", data), "", output("d.hxz"));
-  o.codec = GetParam();
-  o.block_size = 65536;
-  hexz::pack(o);
-  hexz::OpenOptions ro;
-  ro.threads = 2;
-  const auto snap = hexz::Snapshot::open(output("d.hxz"), ro);
-  // One read of everything, then reads that start and end inside blocks.
-  EXPECT_EQ(read_stream(*snap, hexz::Stream::kDisk, data.size()), data);
-  for (const auto& [at, len] : {std::pair<size_t, size_t>{100, 2u << 20},
-                                {65536 + 4096, (1 << 20) + 100000},
-                                {0, 1 << 20}}) {
-    Bytes got(len);
-    snap->read(hexz::Stream::kDisk, at, std::as_writable_bytes(std::span(got)));
-    EXPECT_TRUE(std::equal(got.begin(), got.end(), data.begin() + static_cast<ptrdiff_t>(at)))
-        << "read at " << at << " of " << len;
-  }
-  // A block the large reads decoded straight into their buffers is not in the cache: a small
-  // read of it has to fetch it again.
-  hexz::OpenOptions fresh = ro;
-  const auto s2 = hexz::Snapshot::open(output("d.hxz"), fresh);
-  Bytes all(data.size());
-  s2->read(hexz::Stream::kDisk, 0, std::as_writable_bytes(std::span(all)));
-  EXPECT_EQ(all, data);
-  const uint64_t before = s2->stats().demand_block_misses;
-  EXPECT_GE(before, 16u);
-  Bytes small(4096);
-  s2->read(hexz::Stream::kDisk, 5 * 65536, std::as_writable_bytes(std::span(small)));
-  EXPECT_TRUE(std::equal(small.begin(), small.end(), data.begin() + 5 * 65536));
-  EXPECT_EQ(s2->stats().demand_block_misses, before + 1);
-}
-
-INSTANTIATE_TEST_SUITE_P(Codecs, DirectReads,
-                         ::testing::Values(hexz::Codec::kLz4, hexz::Codec::kZstd,
-                                           hexz::Codec::kNone),
-                         [](const auto& p) { return std::string(hexz::codec_name(p.param)); });
-
 }  // namespace
 }  // namespace hexz_test

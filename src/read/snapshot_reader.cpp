@@ -25,9 +25,6 @@ namespace hexz::read {
 
 namespace {
 
-/// Reads at least this large decode whole blocks straight into the caller's buffer.
-constexpr uint64_t kDirectReadMin = 1u << 20;
-
 codec::Decompressor& thread_decompressor() {
   thread_local codec::Decompressor d;
   return d;
@@ -694,7 +691,8 @@ std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_block(
   return fetch_local_block(ref, need);
 }
 
-void SnapshotReader::read_stored_block(const format::BlockRef& ref, Block& stored) const {
+std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_local_block(
+    const format::BlockRef& ref, uint32_t need) const {
   if (ref.offset < format::kHeaderSize || ref.offset > header_.tail_offset ||
       ref.stored_length > header_.tail_offset - ref.offset) {
     throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: block location " +
@@ -707,7 +705,7 @@ void SnapshotReader::read_stored_block(const format::BlockRef& ref, Block& store
     throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: block at file offset " +
                                          num(ref.offset) + " has an invalid stored length");
   }
-  stored.resize(ref.stored_length);
+  Block stored(ref.stored_length);
   file_->read_at(ref.offset, stored);
   if (cipher_) {
     // Integrity comes from the GCM tag; the checksum field holds the block's sequence number.
@@ -723,47 +721,25 @@ void SnapshotReader::read_stored_block(const format::BlockRef& ref, Block& store
                                          "' is corrupt: data block at file offset " +
                                          num(ref.offset) + " failed its checksum");
   }
-  if (ref.codec == Codec::kNone && stored.size() != ref.raw_length) {
-    throw Error(ErrorCode::kCorrupt, "'" + file_->name() +
-                                         "' is corrupt: raw block at file offset " +
-                                         num(ref.offset) + " has the wrong size");
+  if (ref.codec == Codec::kNone) {
+    if (stored.size() != ref.raw_length) {
+      throw Error(ErrorCode::kCorrupt, "'" + file_->name() +
+                                           "' is corrupt: raw block at file offset " +
+                                           num(ref.offset) + " has the wrong size");
+    }
+    return std::make_shared<const Block>(std::move(stored));
   }
-}
-
-size_t SnapshotReader::decode_stored_block(const format::BlockRef& ref, const Block& stored,
-                                           std::span<std::byte> out, uint32_t need) const {
+  auto block = std::make_shared<Block>(ref.raw_length);
   try {
-    return thread_decompressor().decompress_prefix(ref.codec, stored, out, need, dictionary_.get());
+    const size_t valid = thread_decompressor().decompress_prefix(
+        ref.codec, stored, *block, std::min(need, ref.raw_length), dictionary_.get());
+    block->resize(valid);
   } catch (const Error& e) {
     throw Error(ErrorCode::kCorrupt, "'" + file_->name() +
                                          "' is corrupt: data block at file offset " +
                                          num(ref.offset) + ": " + e.what());
   }
-}
-
-std::shared_ptr<const SnapshotReader::Block> SnapshotReader::fetch_local_block(
-    const format::BlockRef& ref, uint32_t need) const {
-  Block stored;
-  read_stored_block(ref, stored);
-  if (ref.codec == Codec::kNone) return std::make_shared<const Block>(std::move(stored));
-  auto block = std::make_shared<Block>(ref.raw_length);
-  block->resize(decode_stored_block(ref, stored, *block, std::min(need, ref.raw_length)));
   return block;
-}
-
-void SnapshotReader::fetch_local_block_into(const format::BlockRef& ref,
-                                            std::span<std::byte> out) const {
-  thread_local Block stored;  // reused: no allocation per block
-  read_stored_block(ref, stored);
-  if (ref.codec == Codec::kNone) {
-    std::memcpy(out.data(), stored.data(), out.size());
-    return;
-  }
-  if (decode_stored_block(ref, stored, out, ref.raw_length) != ref.raw_length) {
-    throw Error(ErrorCode::kCorrupt, "'" + file_->name() +
-                                         "' is corrupt: data block at file offset " +
-                                         num(ref.offset) + " decodes short");
-  }
 }
 
 std::shared_ptr<const SnapshotReader::Block> SnapshotReader::load_block(uint8_t source,
@@ -845,13 +821,13 @@ void SnapshotReader::for_each_block(
   }
 }
 
-void SnapshotReader::prefetch(Stream stream, uint64_t offset, uint64_t length, size_t skip_first,
-                              const std::unordered_set<BlockKey, BlockKeyHash>* skip) const {
+void SnapshotReader::prefetch(Stream stream, uint64_t offset, uint64_t length,
+                              size_t skip_first) const {
   if (!pool_ || length == 0) return;
   size_t n = 0;
   for_each_block(stream, offset, length, [&](uint8_t source, const format::BlockRef& ref) {
     const BlockKey key{source, ref};
-    if (n++ < skip_first || (skip != nullptr && skip->count(key) != 0) || blocks_.get(key)) return;
+    if (n++ < skip_first || blocks_.get(key)) return;
     {
       std::lock_guard lock(inflight_mu_);
       if (inflight_.count(key) != 0) return;
@@ -867,108 +843,13 @@ void SnapshotReader::prefetch(Stream stream, uint64_t offset, uint64_t length, s
   });
 }
 
-void SnapshotReader::fetch_block_into(uint8_t source, const format::BlockRef& ref,
-                                      std::span<std::byte> out) const {
-  if (source == 0) return fetch_local_block_into(ref, out);
-  if (source > base_readers_.size()) {
-    throw Error(ErrorCode::kInternal,
-                "base snapshot " + num(source) + " of '" + file_->name() + "' is not open");
-  }
-  base_readers_[source - 1]->fetch_local_block_into(ref, out);
-}
-
-std::vector<SnapshotReader::DirectBlock> SnapshotReader::plan_direct_blocks(Stream stream,
-                                                                            uint64_t offset,
-                                                                            uint64_t end) const {
-  std::vector<DirectBlock> direct;
-  if (!pool_ || chunk_check_ || end - offset < kDirectReadMin || file_->remote()) return direct;
-  for (const auto& b : base_readers_) {
-    if (b->file_->remote()) return direct;
-  }
-  // A run of entries of one block, in order and back to back from its offset 0 on.
-  std::optional<BlockKey> run;
-  uint64_t run_start = 0, run_next = 0;  // logical start; next offset_in_block expected
-  const auto close_run = [&] {
-    if (run && run_next == run->ref.raw_length && run_start >= offset &&
-        run->ref.raw_length <= end - run_start && !blocks_.get(*run)) {
-      std::lock_guard lock(inflight_mu_);
-      if (inflight_.count(*run) == 0)
-        direct.push_back({*run, static_cast<size_t>(run_start - offset)});
-    }
-    run.reset();
-  };
-  uint64_t at = offset;
-  while (at < end) {
-    const auto page = load_page(page_for(stream, at));
-    for (uint32_t i = page->find(at); i < page->entry_count() && at < end; ++i) {
-      const auto& e = page->entry(i);
-      const uint64_t e_at = page->entry_offset(i);
-      if (e.kind != format::ChunkKind::kData) {
-        close_run();
-      } else if (run && run->source == e.source && run->ref == e.block &&
-                 e.offset_in_block == run_next && e_at == run_start + run_next) {
-        run_next += e.length;
-      } else {
-        close_run();
-        if (e.offset_in_block == 0) {
-          run = BlockKey{e.source, e.block};
-          run_start = e_at;
-          run_next = e.length;
-        }
-      }
-      at = page->entry_offset(i + 1);
-    }
-  }
-  close_run();
-  // A block that also appears elsewhere in the read is still decoded once: its other chunks
-  // are copied from the decoded run afterwards. Keep each block's first whole run only.
-  std::unordered_set<BlockKey, BlockKeyHash> seen;
-  std::erase_if(direct, [&](const DirectBlock& d) { return !seen.insert(d.key).second; });
-  return direct;
-}
-
 void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> out) const {
   check_range(stream, offset, out.size());
   const int s = static_cast<int>(stream);
   const uint64_t end = offset + out.size();
-  // A large read of local files decodes its whole, back-to-back blocks on the pool straight
-  // into `out` (no cache, no copy); the rest goes through the cache as below.
-  const std::vector<DirectBlock> direct = plan_direct_blocks(stream, offset, end);
-  std::unordered_map<BlockKey, size_t, BlockKeyHash> direct_at;
-  std::vector<std::future<int>> direct_done;
-  // Every direct task ends before this read returns, also when it throws: `out` is theirs.
-  struct WaitAll {
-    std::vector<std::future<int>>& done;
-    ~WaitAll() {
-      for (auto& f : done) {
-        if (f.valid()) f.wait();
-      }
-    }
-  } wait_all{direct_done};
-  for (const auto& d : direct) {
-    direct_at.emplace(d.key, d.out_at);
-    const std::span<std::byte> into = out.subspan(d.out_at, d.key.ref.raw_length);
-    direct_done.push_back(pool_->submit([this, d, into](size_t) {
-      fetch_block_into(d.key.source, d.key.ref, into);
-      return 0;
-    }));
-  }
-  demand_block_misses_ += direct.size();
-  // Chunks of a direct block outside its run: copied from it once it is decoded.
-  struct Copy {
-    size_t to, from, n;
-  };
-  std::vector<Copy> copies;
   if (pool_) {
-    if (!direct.empty()) {
-      // The other blocks of the read go through the cache, decoded on the pool meanwhile.
-      std::unordered_set<BlockKey, BlockKeyHash> skip;
-      for (const auto& d : direct) skip.insert(d.key);
-      prefetch(stream, offset, out.size(), 0, &skip);
-    } else if (out.size() > header_.block_size) {
-      // Multi-block reads: decode all but the first block on the pool while we do the first.
-      prefetch(stream, offset, out.size(), 1);
-    }
+    // Multi-block reads: decode all but the first block on the pool while we do the first.
+    if (out.size() > header_.block_size) prefetch(stream, offset, out.size(), 1);
     // Sequential reader: keep decoded ahead of it twice what it has read in a row so far (up
     // to readahead_bytes), so that a reader that jumps around does not pull in what it never
     // reads, and one that streams soon has readahead_bytes ahead.
@@ -979,7 +860,7 @@ void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> o
     } else {
       sequential_bytes_[s].store(out.size(), std::memory_order_relaxed);
     }
-    if (options_.readahead_bytes != 0 && sequential && direct.empty()) {
+    if (options_.readahead_bytes != 0 && sequential) {
       const uint64_t window = std::min(options_.readahead_bytes, 2 * run);
       uint64_t mark = readahead_mark_[s].load(std::memory_order_relaxed);
       if (mark < end || mark > end + window) mark = end;  // another run's mark
@@ -1031,17 +912,6 @@ void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> o
         }
         need = std::max(need, ahead_need);
         if (recorder_) recorder_->block(stream, e.source, e.block, cur);
-        if (const auto d = direct_at.find(BlockKey{e.source, e.block}); d != direct_at.end()) {
-          if (static_cast<uint64_t>(e.offset_in_block) + e.length > e.block.raw_length) {
-            throw Error(ErrorCode::kCorrupt, "'" + file_->name() + "' is corrupt: a chunk at " +
-                                                 stream_name(stream) + " offset " + num(cur) +
-                                                 " lies outside its block");
-          }
-          const size_t from = d->second + e.offset_in_block + static_cast<size_t>(within);
-          if (from != done) copies.push_back({done, from, n});  // outside the decoded run
-          done += n;
-          continue;
-        }
         const auto block = load_block(
             e.source, e.block, static_cast<uint32_t>(std::min<uint64_t>(need, e.block.raw_length)),
             Use::kDemand);
@@ -1056,8 +926,6 @@ void SnapshotReader::read(Stream stream, uint64_t offset, std::span<std::byte> o
       done += n;
     }
   }
-  for (auto& f : direct_done) f.get();  // the first failure of a direct block, if any
-  for (const auto& c : copies) std::memmove(out.data() + c.to, out.data() + c.from, c.n);
 }
 
 void SnapshotReader::for_each_extent(

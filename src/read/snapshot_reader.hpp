@@ -6,7 +6,6 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "codec/codec.hpp"
@@ -69,10 +68,6 @@ class SnapshotReader final : public Snapshot {
   /// decoded: the result's size() says how many leading bytes it holds.
   std::shared_ptr<const util::Buffer> fetch_local_block(const format::BlockRef& ref,
                                                         uint32_t need = UINT32_MAX) const;
-  /// Reads, checks and decodes the whole block `ref` stored in this file straight into `out`
-  /// (out.size() == ref.raw_length), without the cache or a buffer of its own. Throws as
-  /// fetch_local_block does.
-  void fetch_local_block_into(const format::BlockRef& ref, std::span<std::byte> out) const;
 
   bool has_stream(Stream stream) const override;
   uint64_t size(Stream stream) const override;
@@ -150,30 +145,8 @@ class SnapshotReader final : public Snapshot {
                                           uint32_t need = UINT32_MAX, Use use = Use::kOther) const;
   /// Finds and opens base `index` of the base table.
   std::unique_ptr<SnapshotReader> open_base(size_t index) const;
-  /// Starts decoding the data blocks of [offset, offset+length) on the pool (best effort),
-  /// except the first `skip_first` and those `skip` names.
-  void prefetch(Stream stream, uint64_t offset, uint64_t length, size_t skip_first,
-                const std::unordered_set<BlockKey, BlockKeyHash>* skip = nullptr) const;
-  /// A block a large read decodes straight into the caller's buffer (at out_at), bypassing the
-  /// cache: the whole block, whose chunks lie in order, back to back, inside the read.
-  struct DirectBlock {
-    BlockKey key;
-    size_t out_at = 0;
-  };
-  /// The blocks of [offset, end) that a read may decode straight into its buffer: whole blocks
-  /// laid out contiguously in the read, neither cached nor being decoded. Empty unless the
-  /// read is large, the files are local (remote reads keep their readahead), and reads are
-  /// not verified.
-  std::vector<DirectBlock> plan_direct_blocks(Stream stream, uint64_t offset, uint64_t end) const;
-  /// Reads, checks and decodes the block of `source` into `out`, without the cache.
-  void fetch_block_into(uint8_t source, const format::BlockRef& ref,
-                        std::span<std::byte> out) const;
-  /// Reads, checks (location, stored length, XXH3 or the GCM tag) and, if encrypted, opens the
-  /// stored form of a block of this file into `stored`.
-  void read_stored_block(const format::BlockRef& ref, Block& stored) const;
-  /// Decodes at least `need` leading bytes of `stored` into `out`; returns how many are valid.
-  size_t decode_stored_block(const format::BlockRef& ref, const Block& stored,
-                             std::span<std::byte> out, uint32_t need) const;
+  /// Starts decoding the data blocks of [offset, offset+length) on the pool (best effort).
+  void prefetch(Stream stream, uint64_t offset, uint64_t length, size_t skip_first) const;
   /// Calls fn(source, ref) for each distinct data block of [offset, offset+length), in order.
   void for_each_block(Stream stream, uint64_t offset, uint64_t length,
                       const std::function<void(uint8_t, const format::BlockRef&)>& fn) const;
