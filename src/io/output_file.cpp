@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "hexz/error.hpp"
+#include "io/staged_writer.hpp"
 
 namespace hexz::io {
 
@@ -169,37 +170,36 @@ AtomicOutputFile::AtomicOutputFile(const std::string& path, bool overwrite)
   if (fd_ < 0) throw_io("cannot create a temporary file in '" + dir_ + "'", err);
   // Held until the file is renamed or removed: remove_stale_temp_files() skips locked files.
   (void)::flock(fd_, LOCK_EX | LOCK_NB);
+  try {
+    writer_ = std::make_unique<StagedWriter>(fd_, temp_path_);
+  } catch (...) {
+    ::unlink(temp_path_.c_str());
+    ::close(fd_);
+    throw;
+  }
 }
 
 AtomicOutputFile::~AtomicOutputFile() {
+  writer_.reset();  // waits for a write in flight
   // Unlink before closing: the lock then protects the file until its name is gone.
   if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
   if (fd_ >= 0) ::close(fd_);
 }
 
-void AtomicOutputFile::write_all(uint64_t offset, std::span<const std::byte> data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t w =
-        ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw_io("cannot write '" + temp_path_ + "'", errno);
-    }
-    done += static_cast<size_t>(w);
-  }
-}
-
 void AtomicOutputFile::append(std::span<const std::byte> data) {
-  write_all(position_, data);
-  position_ += data.size();
+  writer_->append(data);
 }
 
 void AtomicOutputFile::write_at(uint64_t offset, std::span<const std::byte> data) {
-  write_all(offset, data);
+  writer_->write_at(offset, data);
+}
+
+uint64_t AtomicOutputFile::position() const {
+  return writer_->position();
 }
 
 void AtomicOutputFile::commit() {
+  writer_->finish();
   if (::fsync(fd_) != 0) throw_io("cannot sync '" + temp_path_ + "'", errno);
   if (overwrite_) {
     if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {

@@ -3,10 +3,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 
 namespace hexz::io {
+
+class StagedWriter;
 
 /// Writes to a temporary file in the destination's directory. commit() fsyncs and renames it
 /// onto the destination; destruction without commit() removes the temporary file, so a failed
@@ -28,26 +31,26 @@ class AtomicOutputFile {
   AtomicOutputFile(const AtomicOutputFile&) = delete;
   AtomicOutputFile& operator=(const AtomicOutputFile&) = delete;
 
-  /// Appends bytes at the current end. Throws kIo (e.g. disk full).
+  /// Appends bytes at the current end. Throws kIo (e.g. disk full), possibly for an earlier
+  /// append: bytes are staged in large buffers and written in the background, with O_DIRECT
+  /// where the filesystem takes it (see StagedWriter).
   void append(std::span<const std::byte> data);
   /// Overwrites bytes at `offset` (< position()). Throws kIo.
   void write_at(uint64_t offset, std::span<const std::byte> data);
   /// Bytes appended so far.
-  uint64_t position() const { return position_; }
+  uint64_t position() const;
   /// fsyncs the data and the directory and renames onto the destination. Throws kIo, or
   /// kAlreadyExists if the destination appeared meanwhile and !overwrite.
   void commit();
   const std::string& temp_path() const { return temp_path_; }
 
  private:
-  void write_all(uint64_t offset, std::span<const std::byte> data);
-
   std::string path_;  ///< The file replaced: the destination, or the target of its symlink.
   std::string dir_;
   std::string temp_path_;
   bool overwrite_;
   int fd_ = -1;
-  uint64_t position_ = 0;
+  std::unique_ptr<StagedWriter> writer_;
   bool committed_ = false;
 };
 
