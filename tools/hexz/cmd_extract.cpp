@@ -1,6 +1,7 @@
 // The `extract` subcommand: writes whole streams back to sparse raw image files.
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <future>
 #include <memory>
 #include <span>
@@ -68,16 +69,21 @@ class PendingWrite {
   std::future<void> write_;
 };
 
-/// Copies `stream` into `out`: data runs are read in pieces of at most kPieceSize (the
-/// snapshot decodes a piece's blocks on its worker threads), each piece written while the next
-/// is decoded (two buffers); zero runs are handed to ExtractOutput::zeros (holes in a file,
-/// BLKZEROOUT on a device, written zeros on a stream). Throws hexz::Error on failure or
-/// interrupt.
+/// Copies `stream` into `out`: data runs are read in pieces that end at multiples of
+/// kPieceSize (the snapshot decodes a piece's blocks on its worker threads), each piece written
+/// while the next is decoded (two buffers); zero runs are handed to ExtractOutput::zeros (holes
+/// in a file, BLKZEROOUT on a device, written zeros on a stream). A piece lies in its buffer at
+/// its offset modulo kDirectAlignment, from an aligned start, so that a file output can write
+/// its whole pages with O_DIRECT. Throws hexz::Error on failure or interrupt.
 void copy_stream(const Snapshot& snapshot, Stream stream, ExtractOutput& out,
                  std::vector<std::byte> (&buffers)[2], Progress& progress) {
   const uint64_t size = snapshot.size(stream);
   PendingWrite pending;
   size_t next = 0;  // The buffer the next piece is decoded into.
+  const auto aligned_start = [&buffers](size_t b) {
+    const auto p = reinterpret_cast<uintptr_t>(buffers[b].data());
+    return buffers[b].data() + (kDirectAlignment - p % kDirectAlignment) % kDirectAlignment;
+  };
   snapshot.for_each_extent(stream, 0, size, [&](uint64_t offset, uint64_t length, bool is_zero) {
     throw_if_interrupted();
     if (is_zero) {
@@ -87,14 +93,16 @@ void copy_stream(const Snapshot& snapshot, Stream stream, ExtractOutput& out,
       progress.bar->update(progress.done, progress.total);
       return;
     }
-    for (uint64_t done = 0; done < length;) {
+    const uint64_t end = offset + length;
+    for (uint64_t at = offset; at < end;) {
       throw_if_interrupted();
-      auto piece = static_cast<size_t>(std::min(length - done, kPieceSize));
-      std::span<std::byte> data(buffers[next].data(), piece);
-      snapshot.read(stream, offset + done, data);  // the other buffer may still be written
-      pending.start(out, offset + done, data);
+      const uint64_t piece_end = std::min(end, (at / kPieceSize + 1) * kPieceSize);
+      const auto piece = static_cast<size_t>(piece_end - at);
+      std::span<std::byte> data(aligned_start(next) + at % kDirectAlignment, piece);
+      snapshot.read(stream, at, data);  // the other buffer may still be written
+      pending.start(out, at, data);
       next ^= 1;
-      done += piece;
+      at = piece_end;
       progress.done += piece;
       progress.bar->update(progress.done, progress.total);
     }
@@ -145,8 +153,9 @@ int run_extract(const ExtractArgs& args) {
 
   ProgressBar bar("extracting", progress_wanted(args.quiet));
   Progress progress{&bar, 0, total};
-  std::vector<std::byte> buffers[2] = {std::vector<std::byte>(kPieceSize),
-                                       std::vector<std::byte>(kPieceSize)};
+  // Room for an aligned start (see copy_stream).
+  std::vector<std::byte> buffers[2] = {std::vector<std::byte>(kPieceSize + kDirectAlignment),
+                                       std::vector<std::byte>(kPieceSize + kDirectAlignment)};
   for (const Job& job : jobs) {
     rules.size = snapshot->size(job.stream);
     rules.outputs.clear();  // Checked above; the first output now exists.

@@ -13,6 +13,11 @@
 
 namespace hexz::cli {
 
+/// Memory and file-offset alignment of the direct writes of a file output: the page size, which
+/// covers the logical block size of every common device. Pieces handed to
+/// ExtractOutput::write() whose address and offset agree modulo this are written with O_DIRECT.
+constexpr size_t kDirectAlignment = 4096;
+
 /// Device and inode of a file, to recognise the same file under another name (hard links,
 /// symlinks, other paths).
 struct FileId {
