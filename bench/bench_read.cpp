@@ -1,7 +1,8 @@
 // Micro-benchmarks of random 4 KiB reads through hexz::Snapshot::read.
 //
 // A generated VM-like image (default 256 MiB; $HEXZ_BENCH_READ_MB overrides) is packed once per
-// process into a temporary folder, with LZ4 and with Zstd level 3. Two access patterns:
+// process into a temporary folder, with LZ4 and with Zstd level 3 (block size: the default, or
+// $HEXZ_BENCH_BLOCK_KB KiB). Two access patterns:
 //   cold  every read misses the block cache (OpenOptions::block_cache_bytes = 0), so each read
 //         is an index lookup + pread of the block + decode + checksum + copy. The .hxz file
 //         itself is in the OS page cache (it was just written), so no device I/O is measured.
@@ -112,6 +113,9 @@ class Images {
       o.output_path = out;
       o.codec = codec;
       o.level = level;
+      if (const char* env = std::getenv("HEXZ_BENCH_BLOCK_KB"); env && std::atoi(env) > 0) {
+        o.block_size = static_cast<uint32_t>(std::atoi(env)) << 10;
+      }
       hexz::pack(o);
     }
     fs::remove(raw);
